@@ -1,0 +1,1 @@
+"""Kernel microbenchmarks and end-to-end throughput runs: `python -m benchmarks.<name> --help`."""

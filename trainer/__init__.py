@@ -1,0 +1,1 @@
+"""Janus-Pro fine-tuning on pixsift's token stores with DeepSpeed ZeRO."""
