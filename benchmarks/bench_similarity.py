@@ -60,7 +60,8 @@ def bench_topk(args, device, hw) -> list[dict]:
     nbytes = 2 * q.numel() * q.element_size()
     rows = []
     for backend in _backends(device):
-        ms = harness.time_ms(lambda: topk_cosine(q, q, args.k, exclude_self=True, backend=backend), device, args.budget)
+        run = lambda backend=backend: topk_cosine(q, q, args.k, exclude_self=True, backend=backend)
+        ms = harness.time_ms(run, device, args.budget)
         rows.append(
             dict(
                 benchmark="topk_cosine",
@@ -86,7 +87,9 @@ def _backends(device: torch.device) -> tuple[str, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     gpu = torch.cuda.is_available()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda" if gpu else "cpu")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float16" if gpu else "float32")
     parser.add_argument("--dim", type=int, default=768)
@@ -100,7 +103,19 @@ def main(argv: list[str] | None = None) -> None:
     env = harness.environment(device)
     print(f"{env['device']}  {hw.as_dict()}  git {env['git_sha']}")
     rows = bench_cosine(args, device, hw) + bench_topk(args, device, hw)
-    columns = ("benchmark", "provider", "n", "m", "dim", "dtype", "ms", "rows_per_s", "GBps", "TFLOPs", "pct_floor")
+    columns = (
+        "benchmark",
+        "provider",
+        "n",
+        "m",
+        "dim",
+        "dtype",
+        "ms",
+        "rows_per_s",
+        "GBps",
+        "TFLOPs",
+        "pct_floor",
+    )
     harness.print_table("Embedding similarity", rows, columns)
     print(f"\nappended {len(rows)} rows to {harness.append_results('bench_similarity', rows, env, hw)}")
 

@@ -34,7 +34,9 @@ CONVENTIONS = {
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
 
 
-def photo_batch(batch: int, size: int, channels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def photo_batch(
+    batch: int, size: int, channels: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 pairs (photo, noisy copy shifted by one pixel) of shape batch x channels x size x size."""
     from skimage import data
 
@@ -109,7 +111,9 @@ def _peer_skimage(x, y, convention: str):
     if convention == "gaussian":
         kwargs.update(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
     squeeze = (lambda a: a) if x.shape[1] == 3 else (lambda a: a[0])
-    return lambda: [structural_similarity(squeeze(a), squeeze(b), **kwargs) for a, b in zip(x, y)]
+    return lambda: [
+        structural_similarity(squeeze(a), squeeze(b), **kwargs) for a, b in zip(x, y, strict=True)
+    ]
 
 
 def moment_ops(n: int, c: int, h: int, w: int, win: int) -> float:
@@ -153,7 +157,17 @@ def run(args: argparse.Namespace) -> list[dict]:
                             )
                         )
                     _add_speedups(rows, convention, size, batch, channels)
-    columns = ("convention", "provider", "size", "batch", "channels", "ms", "images_per_s", "GBps", "pct_floor")
+    columns = (
+        "convention",
+        "provider",
+        "size",
+        "batch",
+        "channels",
+        "ms",
+        "images_per_s",
+        "GBps",
+        "pct_floor",
+    )
     harness.print_table("SSIM (per-image mean)", rows, (*columns, "x_vs_peer"))
     path = harness.append_results("bench_ssim", rows, env, hw)
     print(f"\nappended {len(rows)} rows to {path}")
@@ -162,7 +176,11 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def _add_speedups(rows: list[dict], convention: str, size: int, batch: int, channels: int) -> None:
     """Speed-up of each pixsift provider over the fastest peer measured on the same case."""
-    case = [r for r in rows if (r["convention"], r["size"], r["batch"], r["channels"]) == (convention, size, batch, channels)]
+    case = [
+        r
+        for r in rows
+        if (r["convention"], r["size"], r["batch"], r["channels"]) == (convention, size, batch, channels)
+    ]
     peers = [r["ms"] for r in case if not r["provider"].startswith("pixsift")]
     for r in case:
         if r["provider"].startswith("pixsift") and peers:
@@ -171,7 +189,9 @@ def _add_speedups(rows: list[dict], convention: str, size: int, batch: int, chan
 
 def main(argv: list[str] | None = None) -> None:
     gpu = torch.cuda.is_available()
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cuda" if gpu else "cpu")
     parser.add_argument("--conventions", nargs="+", choices=list(CONVENTIONS), default=list(CONVENTIONS))
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])

@@ -29,7 +29,11 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     model = next(
-        (line.split(":", 1)[1].strip() for line in _read_lines("/proc/cpuinfo") if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read_lines("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
         platform.processor() or "unknown CPU",
     )
     return f"CPU: {model} ({os.cpu_count()} cores)"
@@ -45,7 +49,7 @@ def environment(device: torch.device, packages: Sequence[str] = ()) -> dict:
         "device": device_name(device),
         "versions": versions,
         "git_sha": git_sha(),
-        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -95,8 +99,8 @@ class Hardware:
 
 def measure_hardware(device: torch.device) -> Hardware:
     gpu = device.type == "cuda"
-    src = torch.empty(256 * 2**20 if gpu else 64 * 2**20, dtype=torch.uint8, device=device)
-    dst = torch.empty_like(src)
+    src = torch.ones(1024 * 2**20 if gpu else 512 * 2**20, dtype=torch.uint8, device=device)
+    dst = torch.zeros_like(src)  # touched, and larger than caches, so the copy measures memory
     copy_ms = time_ms(lambda: dst.copy_(src), device, budget_s=1.0)
     copy = 2 * src.numel() / (copy_ms * 1e-3)  # bytes read plus bytes written
     fp32 = _matmul_rate(device, torch.float32, 8192 if gpu else 1024)
@@ -120,10 +124,10 @@ def print_table(title: str, rows: Sequence[dict], columns: Sequence[str]) -> Non
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
     widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
     print(f"\n{title}")
-    print("  ".join(col.rjust(w) for col, w in zip(columns, widths)))
+    print("  ".join(col.rjust(w) for col, w in zip(columns, widths, strict=False)))
     print("  ".join("-" * w for w in widths))
     for r in cells:
-        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=False)))
 
 
 def append_results(benchmark: str, rows: Sequence[dict], env: dict, hardware: Hardware) -> Path:

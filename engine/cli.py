@@ -1,4 +1,4 @@
-"""The `pixsift` command."""
+"""The `pixsift` command: `pixsift score`, `pixsift inspect`, `pixsift demo`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,110 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pixsift", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pixsift", description="GPU-native image-text data engine")
     sub = parser.add_subparsers(dest="command", required=True)
-    from engine import demo
-
-    demo.add_parser(sub)
+    _add_score(sub)
+    _add_inspect(sub)
+    _add_demo(sub)
     args = parser.parse_args(argv)
     return args.func(args)
+
+
+def _add_score(sub) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score image-text candidates into a Zarr run store (resumable)",
+        description="Score every candidate: CLIP embeddings, CLIP cosine and CLIPScore, round-trip SSIM, "
+        "size and format, into a Zarr run store. Run the same command again to resume a killed job.",
+    )
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        nargs="+",
+        help="tar shards (brace patterns, URLs), image folders "
+        "with a captions file, or Parquet/JSONL/CSV manifests",
+    )
+    p.add_argument("--store", help="run store path or fsspec URL")
+    p.add_argument("--config", help="TOML file of settings (field names of engine.score.ScoreConfig)")
+    p.add_argument("--clip-model", help="open_clip model name (default ViT-L-14)")
+    p.add_argument(
+        "--clip-pretrained", help="open_clip pretrained tag (from the local hub cache) or checkpoint file"
+    )
+    p.add_argument("--clip-config", help="JSON open_clip model config (registered under its file name)")
+    p.add_argument(
+        "--clip-random-init", action="store_true", default=None, help="random weights (benchmarks)"
+    )
+    p.add_argument(
+        "--scorer",
+        action="append",
+        metavar="NAME=FILE.safetensors",
+        help="an extra MLP scorer on the embeddings, stored as column NAME (repeatable)",
+    )
+    p.add_argument("--decoder", choices=("auto", "dali", "pil"))
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--workers", type=int, help="worker processes (default: one per visible GPU)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--shard-rows", type=int, help="rows per work unit and Zarr shard")
+    p.set_defaults(func=_run_score)
+
+
+def _run_score(args) -> int:
+    from engine.score import ScoreConfig, score
+
+    scorers = dict(_name_equals_path(s) for s in args.scorer) if args.scorer else None
+    cfg = ScoreConfig.from_toml(
+        args.config,
+        inputs=args.inputs,
+        store=args.store,
+        clip_model=args.clip_model,
+        clip_pretrained=args.clip_pretrained,
+        clip_config=args.clip_config,
+        clip_random_init=args.clip_random_init,
+        scorers=scorers,
+        decoder=args.decoder,
+        device=args.device,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        shard_rows=args.shard_rows,
+    )
+    summary = score(cfg)
+    print(summary.text())
+    return 0
+
+
+def _name_equals_path(value: str) -> tuple[str, str]:
+    name, sep, path = value.partition("=")
+    if not sep or not name or not path:
+        raise SystemExit(f"pixsift score: --scorer takes NAME=FILE.safetensors, got {value!r}")
+    return name, path
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", help="print a run store's schema, counts and score statistics")
+    p.add_argument("store", help="run store path or fsspec URL")
+    p.set_defaults(func=_run_inspect)
+
+
+def _run_inspect(args) -> int:
+    from engine.store_report import inspect
+
+    print(inspect(args.store))
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="run the kernels on a folder of captioned photographs (the bundled samples)"
+    )
+    p.add_argument("samples", help="folder with captions.jsonl (key, image, caption per line)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from engine.demo import run
+
+    return run(args)
 
 
 if __name__ == "__main__":

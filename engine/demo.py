@@ -21,28 +21,37 @@ from PIL import Image, ImageFilter
 from kernels import cosine_pairs, roundtrip_ssim, ssim, topk_cosine
 from kernels.ssim import make_config, ssim_reference
 
+# ssim()'s defaults for uint8 images, for the float64 reference.
+DEFAULT_CONFIG = make_config(
+    torch.zeros(1, 3, 1, 1, dtype=torch.uint8),
+    data_range=None,
+    window="gaussian",
+    win_size=11,
+    sigma=1.5,
+    padding="valid",
+    covariance="population",
+    gray=False,
+    reduction="mean",
+)
 DEGRADATIONS = {
     "jpeg q10": lambda img: Image.open(_jpeg_bytes(img, 10)).convert("RGB"),
     "blur r2": lambda img: img.filter(ImageFilter.GaussianBlur(2)),
     "noise s12": lambda img: Image.fromarray(
-        np.clip(np.asarray(img, np.float32) + np.random.default_rng(0).normal(0, 12, np.asarray(img).shape), 0, 255)
-        .astype(np.uint8)
+        np.clip(
+            np.asarray(img, np.float32) + np.random.default_rng(0).normal(0, 12, np.asarray(img).shape),
+            0,
+            255,
+        ).astype(np.uint8)
     ),
 }
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="run the kernels on a folder of captioned photographs", description=__doc__)
-    p.add_argument("samples", type=Path, help="folder with captions.jsonl (key, image, caption per line)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.set_defaults(func=run)
-
-
 def run(args) -> int:
-    device = torch.device(args.device)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    samples = Path(args.samples)
     start = time.perf_counter()
-    records = load_samples(args.samples)
-    print(f"{len(records)} photographs from {args.samples} on {device}\n")
+    records = load_samples(samples)
+    print(f"{len(records)} photographs from {samples} on {device}\n")
     originals = {r["key"]: _tensor(r["image"], device) for r in records}
 
     print(f"{'key':<22}{'size':>10}  {'roundtrip':>9}  " + "  ".join(f"{d:>9}" for d in DEGRADATIONS))
@@ -56,7 +65,11 @@ def run(args) -> int:
             y = _tensor(degrade(r["image"]), device)
             copies.append((r["key"], y))
             scores.append(ssim(x, y).item())
-            reference, _ = ssim_reference(x.cpu(), y.cpu(), make_config(x, 255.0, "gaussian", 11, 1.5, "valid", "population", False, "mean"))
+            reference, _ = ssim_reference(
+                x.cpu(),
+                y.cpu(),
+                DEFAULT_CONFIG,
+            )
             worst = max(worst, abs(scores[-1] - reference.item()))
         size = f"{x.shape[-1]}x{x.shape[-2]}"
         print(f"{r['key']:<22}{size:>10}  {fidelity:9.4f}  " + "  ".join(f"{s:9.4f}" for s in scores))
@@ -66,7 +79,7 @@ def run(args) -> int:
     key_emb = torch.cat([_thumbnail(originals[k]) for k in keys])
     copy_emb = torch.cat([_thumbnail(y) for _, y in copies])
     _, idx = topk_cosine(copy_emb, key_emb, k=1)
-    found = sum(keys[i] == source for i, (source, _) in zip(idx[:, 0].tolist(), copies))
+    found = sum(keys[i] == source for i, (source, _) in zip(idx[:, 0].tolist(), copies, strict=False))
     own = cosine_pairs(copy_emb, torch.cat([_thumbnail(originals[s]) for s, _ in copies]))
     print(
         f"retrieval of each degraded copy's source by thumbnail cosine: {found}/{len(copies)} found, "
@@ -79,7 +92,9 @@ def run(args) -> int:
 def load_samples(folder: Path) -> list[dict]:
     manifest = folder / "captions.jsonl"
     if not manifest.is_file():
-        raise SystemExit(f"pixsift demo: {manifest} not found (expected one JSON object per line: key, image, caption)")
+        raise SystemExit(
+            f"pixsift demo: {manifest} not found (expected one JSON object per line: key, image, caption)"
+        )
     records = []
     for n, line in enumerate(manifest.read_text().splitlines(), 1):
         if line.strip():

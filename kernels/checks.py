@@ -1,4 +1,4 @@
-"""Input checks shared by the kernels' public functions: each error names the op, the input and the problem."""
+"""Input checks shared by the kernels' public functions; each error names the op, the input, the problem."""
 
 from __future__ import annotations
 
