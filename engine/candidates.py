@@ -1,0 +1,50 @@
+"""What flows through the engine: a planned candidate (`PlanEntry`) and one with its bytes (`Candidate`).
+
+Every image is addressed as (source, offset, length): a tar member is its tar file's path or URL with
+the member's data offset and size; a loose file is its path or URL with offset 0 and length -1 (read
+to the end). Errors are strings "kind: detail" (see `failure`), so reports can count them by kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+WHOLE_FILE = -1
+META_STR_FIELDS = ("group", "task", "category", "style", "source_key")
+META_FIELDS = (*META_STR_FIELDS, "seed")
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    key: str
+    caption: str
+    source: str
+    offset: int = 0
+    length: int = WHOLE_FILE
+    group: str = ""  # candidates of one prompt, for best-of-N selection
+    task: str = ""
+    category: str = ""
+    style: str = ""
+    source_key: str = ""  # the candidate's id in the dataset it came from
+    seed: int = -1
+    error: str = ""  # why the candidate is known bad at scan time; "" when it is not
+
+
+@dataclass(frozen=True)
+class Candidate(PlanEntry):
+    data: bytes = b""
+
+    @classmethod
+    def of(cls, entry: PlanEntry, data: bytes = b"", error: str = "") -> Candidate:
+        values = {f.name: getattr(entry, f.name) for f in fields(PlanEntry)}
+        values["error"] = entry.error or error
+        return cls(**values, data=data)
+
+
+def failure(kind: str, detail: str) -> str:
+    return f"{kind}: {detail}"
+
+
+def error_kind(error: str) -> str:
+    """The kind of a `failure` string; "" for no error."""
+    return error.split(":", 1)[0].strip()

@@ -1,0 +1,96 @@
+"""Input patterns to concrete paths: brace patterns (`shard-{00000..00099}.tar`, `{a,b}`) and globs.
+
+Local paths come back absolute and URLs keep their protocol, so a path means the same file in
+every worker, whatever its working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import fsspec
+from fsspec.core import url_to_fs
+
+_RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def expand_inputs(inputs: list[str]) -> list[str]:
+    """Every path the inputs name, in the given order; braces in order of their alternatives, globs sorted."""
+    paths: list[str] = []
+    for pattern in inputs:
+        for path in expand_braces(pattern):
+            paths.extend(_glob(path) if _GLOB_CHARS.search(path) else [absolute(path)])
+    return paths
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """Bash-style brace expansion: `{0..3}` and zero-padded `{000..003}` ranges, `{a,b}` lists, nested."""
+    start = pattern.find("{")
+    if start < 0:
+        return [pattern]
+    end = _matching_brace(pattern, start)
+    body, head, tail = pattern[start + 1 : end], pattern[:start], pattern[end + 1 :]
+    if match := _RANGE.match(body):
+        alternatives = _number_range(*match.groups())
+    else:
+        alternatives = _split_top_level(body)
+        if len(alternatives) < 2:
+            raise ValueError(f"input pattern {pattern!r}: braces must hold a range a..b or a list a,b")
+    return [path for alt in alternatives for path in expand_braces(head + alt + tail)]
+
+
+def absolute(path: str) -> str:
+    """A local path made absolute (a `file://` URL becomes a plain path); any other URL unchanged."""
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    return path if "://" in path else os.path.abspath(path)
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _glob(pattern: str) -> list[str]:
+    path = absolute(pattern)
+    fs, fs_pattern = url_to_fs(path)
+    matches = sorted(fs.glob(fs_pattern))
+    if not matches:
+        raise FileNotFoundError(f"input pattern {pattern!r} matches no file")
+    return matches if is_local(path) else [fs.unstrip_protocol(m) for m in matches]
+
+
+def _matching_brace(pattern: str, start: int) -> int:
+    depth = 0
+    for i in range(start, len(pattern)):
+        depth += {"{": 1, "}": -1}.get(pattern[i], 0)
+        if depth == 0:
+            return i
+    raise ValueError(f"input pattern {pattern!r}: unmatched '{{'")
+
+
+def _split_top_level(body: str) -> list[str]:
+    parts, depth, begin = [], 0, 0
+    for i, char in enumerate(body):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(body[begin:i])
+            begin = i + 1
+    return [*parts, body[begin:]]
+
+
+def _number_range(first: str, last: str) -> list[str]:
+    padded = any(len(s.lstrip("-")) > 1 and s.lstrip("-").startswith("0") for s in (first, last))
+    width = max(len(first), len(last)) if padded else 0
+    a, b = int(first), int(last)
+    step = 1 if b >= a else -1
+    return [str(n).zfill(width) for n in range(a, b + step, step)]
+
+
+def open_binary(path: str):
+    """An fsspec file opened for reading bytes (seekable: range reads fetch only what they need)."""
+    try:
+        return fsspec.open(path, "rb").open()
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{path} does not exist") from e

@@ -1,0 +1,76 @@
+"""Progress lines for long jobs (rows/s, ETA, failures), time per stage with NVTX ranges, and the summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import nvtx
+
+
+class StageTimes:
+    """Wall seconds per named stage; each stage is also an NVTX range, so `nsys profile` shows it."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextmanager
+    def stage(self, name: str):
+        start = time.perf_counter()
+        with nvtx.annotate(name, domain="pixsift"):
+            yield
+        self.seconds[name] += time.perf_counter() - start
+
+    def merge(self, other: dict[str, float]) -> None:
+        for name, s in other.items():
+            self.seconds[name] += s
+
+
+@dataclass
+class Progress:
+    """Counts rows as they finish and prints a line at most every `interval` seconds."""
+
+    label: str
+    total: int
+    interval: float = 2.0
+    stream: object = sys.stderr
+    done: int = 0
+    failed: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    started: float = field(default_factory=time.perf_counter)
+    _last_print: float = 0.0
+
+    def update(self, rows: int, failed: int = 0, errors: Counter | None = None) -> None:
+        self.done += rows
+        self.failed += failed
+        self.errors.update(errors or {})
+        now = time.perf_counter()
+        if now - self._last_print >= self.interval or self.done >= self.total:
+            self._last_print = now
+            print(self.line(), file=self.stream, flush=True)
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def line(self) -> str:
+        rate = self.done / self.elapsed if self.elapsed > 0 else 0.0
+        remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        return (
+            f"{self.label}: {self.done:,}/{self.total:,} rows ({pct:.1f}%)  {rate:,.1f} rows/s  "
+            f"ETA {format_seconds(remaining)}  failed {self.failed:,}"
+        )
+
+
+def format_seconds(s: float) -> str:
+    if s == float("inf"):
+        return "--:--"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

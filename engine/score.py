@@ -1,0 +1,337 @@
+"""The score stage: candidates -> decode -> CLIP embeddings and our kernels -> the run store.
+
+The driver plans the job once (engine.sources scans the inputs, engine.store writes one row per
+candidate), then workers take the unfinished work units of their rank. Inside a worker a background
+thread reads and decodes the next batches while the current one is embedded and scored, so decode
+overlaps the GPU. A batch that runs out of GPU memory is split in halves and retried; an image that
+alone does not fit gets a failed row. A unit is written whole, then marked done: a killed job
+restarted with the same command redoes only unmarked units and ends with the same values.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.candidates import Candidate, error_kind, failure
+from engine.decode import DecodeResult, make_decoder
+from engine.embed import ClipEmbedder
+from engine.executors import UnitReport, default_workers, run_local
+from engine.prefetch import prefetch
+from engine.preprocess import clip_batch
+from engine.progress import Progress, StageTimes, format_seconds
+from engine.scorers import MlpScorer, clip_scores, ssim_roundtrip
+from engine.sources import read_candidates, scan
+from engine.store import RunStore, Unit
+
+
+@dataclass
+class ScoreConfig:
+    inputs: list[str]
+    store: str
+    clip_model: str = "ViT-L-14"
+    clip_pretrained: str | None = None  # an open_clip tag (local hub cache) or a checkpoint file
+    clip_config: str | None = None  # a JSON model config registered with open_clip (tiny test models)
+    clip_random_init: bool = False  # random weights, for benchmarks: the cost is the same
+    scorers: dict[str, str] = field(default_factory=dict)  # column name -> MLP safetensors file
+    fidelity_size: int = 768
+    fidelity_via: int = 336
+    max_pixels: int = 178_956_970
+    decoder: str = "auto"  # auto | dali | pil
+    device: str = "auto"  # auto | cpu | cuda
+    workers: int = 0  # 0: one per visible GPU, else one
+    batch_size: int = 256
+    shard_rows: int = 4096
+    decode_threads: int = 4
+    prefetch_batches: int = 2
+
+    # Settings that change the values in the store; a store made with others cannot be resumed.
+    VALUE_KEYS = (
+        "inputs",
+        "clip_model",
+        "clip_pretrained",
+        "clip_config",
+        "clip_random_init",
+        "scorers",
+        "fidelity_size",
+        "fidelity_via",
+        "max_pixels",
+    )
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike, **overrides) -> ScoreConfig:
+        """Settings from a TOML file (keys are the field names), then `overrides` that are not None."""
+        values = tomllib.loads(Path(path).read_text()) if path else {}
+        known = {f.name for f in fields(cls)}
+        if unknown := values.keys() - known:
+            raise ValueError(
+                f"{path}: unknown settings {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for required in ("inputs", "store"):
+            if not values.get(required):
+                raise ValueError(f"pixsift score: '{required}' is required (flag or config file)")
+        return cls(**values)
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def value_settings(self, embedder_info: dict) -> dict:
+        settings = {k: getattr(self, k) for k in self.VALUE_KEYS}
+        settings["inputs"] = [str(i) for i in self.inputs]
+        settings["embedder"] = {k: v for k, v in embedder_info.items() if k != "autocast"}
+        return settings
+
+
+@dataclass
+class ScoreSummary:
+    rows: int  # scored by this call
+    wall_seconds: float
+    stage_seconds: dict[str, float]
+    units_run: int
+    units_total: int
+    statuses: Counter  # over the whole store
+    errors: Counter  # over the whole store, by kind
+
+    def text(self) -> str:
+        rate = self.rows / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        lines = [
+            f"scored {self.rows:,} rows in {format_seconds(self.wall_seconds)} ({rate:,.1f} rows/s); "
+            f"{self.units_run} of {self.units_total} work units run now, the rest were done before",
+            "store: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.statuses.items())),
+        ]
+        if self.errors:
+            lines.append("errors by kind: " + ", ".join(f"{k} {v:,}" for k, v in self.errors.most_common()))
+        total = sum(self.stage_seconds.values()) or 1.0
+        lines.append(
+            "time per stage (s, summed over threads and workers): "
+            + ", ".join(f"{k} {v:.1f} ({100 * v / total:.0f}%)" for k, v in self.stage_seconds.items())
+        )
+        return "\n".join(lines)
+
+
+def score(cfg: ScoreConfig, progress_stream=None) -> ScoreSummary:
+    """Plan the job (once) and run its unfinished units; the summary of this call."""
+    device = cfg.resolved_device()
+    workers = cfg.workers or default_workers(device)
+    # In-process runs keep the driver's model; worker processes load their own on their GPU.
+    embedder = _embedder(cfg, device if workers == 1 else "cpu")
+    store = RunStore.open_or_create(
+        cfg.store,
+        shard_rows=cfg.shard_rows,
+        image_dim=embedder.dim,
+        text_dim=embedder.dim,
+        extra_columns=list(cfg.scorers),
+        config=cfg.value_settings(embedder.describe()),
+    )
+    if not store.planned:
+        store.plan(scan(cfg.inputs))
+    units = store.units()
+    done = store.done_units()
+    progress = Progress("score", sum(u.rows for u in units if u.index not in done))
+    if progress_stream is not None:
+        progress.stream = progress_stream
+    result = run_local(ScoreJob(cfg, embedder if workers == 1 else None), progress, workers)
+    statuses, errors = Counter(), Counter()
+    for report in store.unit_reports().values():
+        statuses.update(report["status"])
+        errors.update(report["errors"])
+    return ScoreSummary(
+        result.rows, result.wall_seconds, result.stage_seconds, result.units, len(units), statuses, errors
+    )
+
+
+def _embedder(cfg: ScoreConfig, device: str) -> ClipEmbedder:
+    return ClipEmbedder(
+        None if cfg.clip_config else cfg.clip_model,
+        pretrained=cfg.clip_pretrained,
+        random_init=cfg.clip_random_init,
+        config_file=cfg.clip_config,
+        device=device,
+        image_batch_size=cfg.batch_size,
+    )
+
+
+class ScoreJob:
+    """What a worker runs: its share of the unfinished units (picklable; models load in the worker)."""
+
+    def __init__(self, cfg: ScoreConfig, embedder: ClipEmbedder | None = None):
+        self.cfg = cfg
+        self._embedder = embedder
+
+    def __getstate__(self):
+        return {"cfg": self.cfg, "_embedder": None}
+
+    def run(self, rank: int, world_size: int, emit) -> None:
+        cfg = self.cfg
+        device = torch.device(cfg.resolved_device())
+        if device.type == "cuda":
+            device = torch.device("cuda", torch.cuda.current_device())
+        store = RunStore.open(cfg.store)
+        done = store.done_units()
+        mine = [u for u in store.units() if u.index % world_size == rank and u.index not in done]
+        if not mine:
+            return
+        embedder = self._embedder or _embedder(cfg, str(device))
+        scorers = [MlpScorer(path, name, device) for name, path in cfg.scorers.items()]
+        decoder = make_decoder(
+            cfg.decoder,
+            device,
+            max_pixels=cfg.max_pixels,
+            threads=cfg.decode_threads,
+            batch_size=cfg.batch_size,
+        )
+        scorer = BatchScorer(embedder, scorers, cfg.fidelity_size, cfg.fidelity_via)
+        work = _read_and_decode(store, mine, decoder, cfg.batch_size)
+        columns, times = None, StageTimes()
+        try:
+            for unit, batch in prefetch(work, cfg.prefetch_batches, "pixsift-read-decode"):
+                columns = columns or UnitColumns(store, unit)
+                if batch is not None:
+                    start, candidates, decoded, read_decode_seconds = batch
+                    times.merge(read_decode_seconds)
+                    columns.fill(start, candidates, decoded, scorer, times)
+                    continue
+                with times.stage("write"):
+                    store.write_unit(unit, columns.values)
+                emit(
+                    UnitReport(
+                        rank,
+                        unit.index,
+                        unit.rows,
+                        columns.failed,
+                        columns.error_kinds(),
+                        dict(times.seconds),
+                    )
+                )
+                columns, times = None, StageTimes()
+        finally:
+            decoder.close()
+
+
+class BatchScorer:
+    """Embeddings and scores for a batch of decoded images and their captions, on the device."""
+
+    def __init__(self, embedder: ClipEmbedder, extra: list[MlpScorer], fidelity_size: int, fidelity_via: int):
+        self.embedder = embedder
+        self.extra = extra
+        self.fidelity = (fidelity_size, fidelity_via)
+
+    def __call__(
+        self, images: list[torch.Tensor], captions: list[str], times: StageTimes
+    ) -> dict[str, torch.Tensor]:
+        with times.stage("preprocess"):
+            pixels = clip_batch(images, self.embedder.preprocess)
+        with times.stage("embed"):
+            image_emb = self.embedder.encode_images(pixels)
+            text_emb = self.embedder.encode_texts(captions)
+        with times.stage("kernels"):
+            scores = clip_scores(image_emb, text_emb)
+            scores["ssim_roundtrip"] = ssim_roundtrip(images, *self.fidelity)
+            for extra in self.extra:
+                scores[extra.name] = extra(image_emb, text_emb)
+        return {"image_embedding": image_emb, "text_embedding": text_emb, **scores}
+
+    def split_on_oom(self, images, captions, times) -> tuple[dict[str, torch.Tensor] | None, list[int]]:
+        """Scores, retrying halves on GPU out-of-memory; also the indices of images that alone do not fit."""
+        try:
+            return self(images, captions, times), []
+        except torch.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if len(images) == 1:
+                return None, [0]
+        half = len(images) // 2
+        first, first_oom = self.split_on_oom(images[:half], captions[:half], times)
+        second, second_oom = self.split_on_oom(images[half:], captions[half:], times)
+        oom = first_oom + [half + i for i in second_oom]
+        parts = [p for p in (first, second) if p is not None]
+        if not parts:
+            return None, oom
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}, oom
+
+
+class UnitColumns:
+    """The score columns of one work unit as numpy arrays, filled batch by batch."""
+
+    def __init__(self, store: RunStore, unit: Unit):
+        self.values = {
+            c.name: np.full(
+                (unit.rows, *store.arrays[c.name].shape[1:]),
+                c.fill,
+                dtype=object if c.dtype == "str" else c.dtype,
+            )
+            for c in store.score_columns
+        }
+        self.values["status"][:] = "failed"
+
+    @property
+    def failed(self) -> int:
+        return int((self.values["status"] == "failed").sum())
+
+    def error_kinds(self) -> Counter:
+        return Counter(error_kind(e) for e in self.values["error"] if e)
+
+    def fill(
+        self,
+        start: int,
+        candidates: list[Candidate],
+        decoded: dict[int, DecodeResult],
+        scorer: BatchScorer,
+        times: StageTimes,
+    ) -> None:
+        v = self.values
+        for i, cand in enumerate(candidates):
+            row = start + i
+            result = decoded.get(i)
+            v["error"][row] = cand.error
+            if result is not None:
+                v["width"][row], v["height"][row] = result.width, result.height
+                v["byte_size"][row], v["format"][row] = result.byte_size, result.format
+                if not result.ok:
+                    v["error"][row] = failure("decode", result.error)
+        good = [i for i, r in sorted(decoded.items()) if r.ok]
+        if not good:
+            return
+        images = [decoded[i].image for i in good]
+        scores, oom = scorer.split_on_oom(images, [candidates[i].caption for i in good], times)
+        for j in oom:
+            v["error"][start + good[j]] = failure("oom", "the image alone does not fit in GPU memory")
+        scored = [i for j, i in enumerate(good) if j not in set(oom)]
+        if scores is None:
+            return
+        rows = np.asarray(scored) + start
+        for name, tensor in scores.items():
+            v[name][rows] = tensor.float().cpu().numpy()
+        v["status"][rows] = "ok"
+
+
+def _read_and_decode(store: RunStore, units: list[Unit], decoder, batch_size: int) -> Iterator[tuple]:
+    """(unit, batch) for each batch of each unit, then (unit, None) when the unit is complete.
+
+    A batch is (first row in the unit, candidates, {index in batch: DecodeResult}, seconds per stage).
+    """
+    for unit in units:
+        candidates = read_candidates(store.read_plan(unit))
+        start = 0
+        while True:
+            times = StageTimes()
+            with times.stage("read"):
+                batch = list(islice(candidates, batch_size))
+            if not batch:
+                break
+            readable = [i for i, c in enumerate(batch) if not c.error]
+            with times.stage("decode"):
+                results = decoder.decode([batch[i].data for i in readable]) if readable else []
+            yield unit, (start, batch, dict(zip(readable, results, strict=True)), dict(times.seconds))
+            start += len(batch)
+        yield unit, None

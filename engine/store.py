@@ -1,0 +1,416 @@
+"""The run store: one Zarr v3 group per scoring job, one row per candidate, readable with plain zarr-python.
+
+Layout (N rows, S = `shard_rows`, C = inner chunk rows, a divisor of S):
+
+    <store>/zarr.json        group attributes:
+                               pixsift_schema_version  1
+                               layout   {shard_rows, chunk_rows, image_dim, text_dim, extra_columns}
+                               config   what the values depend on: models, versions, options
+                               plan_complete, n_rows
+    <store>/<column>         one array per column below: shape (N,) or (N, D), shards of S rows,
+                             inner chunks of C rows, zstd; attributes {"doc", "part": "plan"|"score"}
+    <store>/progress/unit-000012
+                             an empty group per finished work unit; its attributes are the
+                             unit's rows [start, stop) and its counts per status and error kind
+
+Plan columns, written once when the job is planned (engine.sources gives the entries):
+
+    key          str      stable candidate key
+    caption      str      the caption
+    source       str      the tar shard or image file holding the image, absolute path or URL
+    offset       int64    byte offset of the image in `source`
+    length       int64    byte length of the image; -1 = the whole file
+    group        str      candidates of one prompt (best-of-N); "" when absent
+    task, category, style, source_key   str   metadata carried through; "" when absent
+    seed         int64    generation seed; -1 when absent
+    plan_error   str      why the candidate is known bad from the scan alone; "" when it is not
+
+Score columns, created with the plan (filled with their fill value) and written by work units:
+
+    status           str          "ok" or "failed"; "" = not scored yet
+    error            str          "kind: detail" when failed, "" when ok
+    image_embedding  float16      N x image_dim, NaN where there is none
+    text_embedding   float16      N x text_dim, NaN where there is none
+    clip_cosine      float32      cosine of the two embeddings; NaN when failed
+    clip_score       float32      CLIPScore; NaN when failed
+    ssim_roundtrip   float32      round-trip SSIM fidelity; NaN when failed
+    width, height    int32        image size in pixels; -1 when unknown
+    byte_size        int64        encoded image size in bytes; -1 when unknown
+    format           str          image format ("jpeg", "png", ...); "" when unknown
+    <extra>          float32      one column per extra scorer named at creation; NaN when failed
+
+Work unit i covers rows [i*S, min(N, (i+1)*S)): exactly one shard of every array, so units never
+share a stored object and can be written by any number of processes at once. A unit writes all of its
+score columns, then its progress marker; a unit without a marker is redone whole. Only the planning
+process changes array shapes and group attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from itertools import islice
+from typing import Any
+
+import numpy as np
+import zarr
+from fsspec.core import url_to_fs
+
+from engine.candidates import PlanEntry, error_kind
+from engine.input_paths import absolute
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed")
+_MAX_CHUNK_ROWS = 4096
+_MIN_CHUNK_ROWS = 256
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str  # a numpy dtype name, or "str" for variable-length UTF-8
+    fill: Any
+    doc: str
+    width: str = ""  # the layout key giving the second dimension; "" for one value per row
+
+
+PLAN_COLUMNS = (
+    Column("key", "str", "", "stable candidate key"),
+    Column("caption", "str", "", "the caption"),
+    Column("source", "str", "", "tar shard or image file holding the image, absolute path or URL"),
+    Column("offset", "int64", 0, "byte offset of the image in source"),
+    Column("length", "int64", -1, "byte length of the image; -1 = the whole file"),
+    Column("group", "str", "", "candidates of one prompt (best-of-N)"),
+    Column("task", "str", "", "task, carried from the input"),
+    Column("category", "str", "", "prompt category, carried from the input"),
+    Column("style", "str", "", "style, carried from the input"),
+    Column("source_key", "str", "", "the candidate's id in the dataset it came from"),
+    Column("seed", "int64", -1, "generation seed; -1 when absent"),
+    Column("plan_error", "str", "", "why the candidate is known bad from the scan; '' when it is not"),
+)
+SCORE_COLUMNS = (
+    Column("status", "str", "", "'ok' or 'failed'; '' = not scored yet"),
+    Column("error", "str", "", "'kind: detail' when failed, '' when ok"),
+    Column("image_embedding", "float16", math.nan, "CLIP image embedding", width="image_dim"),
+    Column("text_embedding", "float16", math.nan, "CLIP text embedding", width="text_dim"),
+    Column("clip_cosine", "float32", math.nan, "cosine of the image and text embeddings"),
+    Column("clip_score", "float32", math.nan, "CLIPScore"),
+    Column("ssim_roundtrip", "float32", math.nan, "round-trip SSIM fidelity"),
+    Column("width", "int32", -1, "image width in pixels; -1 when unknown"),
+    Column("height", "int32", -1, "image height in pixels; -1 when unknown"),
+    Column("byte_size", "int64", -1, "encoded image size in bytes; -1 when unknown"),
+    Column("format", "str", "", "image format; '' when unknown"),
+)
+# PlanEntry field -> plan column; the field `error` is stored as `plan_error`.
+_PLAN_FIELDS = {f.name: "plan_error" if f.name == "error" else f.name for f in fields(PlanEntry)}
+
+
+@dataclass(frozen=True)
+class Unit:
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+class ConfigMismatch(ValueError):
+    """An existing run store was made with settings that change its values."""
+
+
+class RunStore:
+    """A run store at a local path or fsspec URL; see the module docstring for the schema."""
+
+    def __init__(self, url: str, group: zarr.Group):
+        self.url = url
+        self.group = group
+        found = dict(group.arrays())
+        self.arrays: dict[str, zarr.Array] = {c.name: found[c.name] for c in self.columns}
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        *,
+        shard_rows: int,
+        image_dim: int,
+        text_dim: int,
+        extra_columns: Iterable[str] = (),
+        config: Mapping[str, Any],
+        chunk_rows: int | None = None,
+    ) -> RunStore:
+        """A new, empty store at `url`, replacing a run store there (never anything else)."""
+        layout = _layout(shard_rows, chunk_rows, image_dim, text_dim, extra_columns)
+        return cls._create(absolute(url), layout, config)
+
+    @classmethod
+    def _create(cls, url: str, layout: dict[str, Any], config: Mapping[str, Any]) -> RunStore:
+        _refuse_to_replace_other_data(url)
+        group = zarr.open_group(
+            url,
+            mode="w",
+            attributes={
+                "pixsift_schema_version": SCHEMA_VERSION,
+                "layout": layout,
+                "config": _as_json(config),
+                "plan_complete": False,
+                "n_rows": 0,
+            },
+        )
+        for column in (*PLAN_COLUMNS, *_score_columns(layout)):
+            width = (layout[column.width],) if column.width else ()
+            group.create_array(
+                column.name,
+                shape=(0, *width),
+                dtype=str if column.dtype == "str" else column.dtype,
+                shards=(layout["shard_rows"], *width),
+                chunks=(layout["chunk_rows"], *width),
+                fill_value=column.fill,
+                dimension_names=("row", "dim")[: 1 + len(width)],
+                attributes={"doc": column.doc, "part": "plan" if column in PLAN_COLUMNS else "score"},
+            )
+        group.create_group("progress", attributes={"doc": "one group per finished work unit"})
+        return cls(url, group)
+
+    @classmethod
+    def open(cls, url: str, *, read_only: bool = False) -> RunStore:
+        url = absolute(url)
+        try:
+            group = zarr.open_group(url, mode="r" if read_only else "r+")
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"no run store at {url}") from e
+        version = group.attrs.get("pixsift_schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"{url} is not a pixsift run store of schema {SCHEMA_VERSION} (found {version!r})"
+            )
+        return cls(url, group)
+
+    @classmethod
+    def open_or_create(
+        cls,
+        url: str,
+        *,
+        shard_rows: int,
+        image_dim: int,
+        text_dim: int,
+        extra_columns: Iterable[str] = (),
+        config: Mapping[str, Any],
+        chunk_rows: int | None = None,
+    ) -> RunStore:
+        """The store to run a job in: the planned store at `url`, checked against these settings, or
+        a new one when there is none or its planning was interrupted. Plan it when not `planned`."""
+        url = absolute(url)
+        layout = _layout(shard_rows, chunk_rows, image_dim, text_dim, extra_columns)
+        if _exists(f"{url.rstrip('/')}/zarr.json"):
+            store = cls.open(url)
+            if store.planned:
+                store.check_settings(layout, config)
+                return store
+        return cls._create(url, layout, config)
+
+    def check_settings(self, layout: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+        """Raise `ConfigMismatch` naming every setting that differs from the store's."""
+        ours = _flatten({"layout": self.layout, "config": self.config})
+        theirs = _flatten({"layout": _as_json(layout), "config": _as_json(config)})
+        ours, theirs = defaultdict(lambda: "<absent>", ours), defaultdict(lambda: "<absent>", theirs)
+        differing = sorted(k for k in ours.keys() | theirs.keys() if ours[k] != theirs[k])
+        if differing:
+            lines = [f"  {k}: {ours[k]!r} in the store, {theirs[k]!r} now" for k in differing]
+            raise ConfigMismatch(
+                f"run store {self.url} was made with different settings:\n"
+                + "\n".join(lines)
+                + "\nuse another store path, or delete this one to start over"
+            )
+
+    # -- what the store holds ------------------------------------------------------------------
+
+    @property
+    def layout(self) -> dict[str, Any]:
+        return self.group.attrs["layout"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.group.attrs["config"]
+
+    @property
+    def planned(self) -> bool:
+        return bool(self.group.attrs["plan_complete"])
+
+    @property
+    def n_rows(self) -> int:
+        return self.arrays["key"].shape[0]
+
+    @property
+    def shard_rows(self) -> int:
+        return self.layout["shard_rows"]
+
+    @property
+    def score_columns(self) -> tuple[Column, ...]:
+        return _score_columns(self.layout)
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return (*PLAN_COLUMNS, *self.score_columns)
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def plan(self, entries: Iterable[PlanEntry]) -> int:
+        """Write the plan columns, a shard at a time, then mark the plan complete; the row count."""
+        if self.planned:
+            raise ValueError(f"run store {self.url} is already planned")
+        n_rows = 0
+        for block in _blocks(entries, self.shard_rows):
+            stop = n_rows + len(block)
+            for field_name, column_name in _PLAN_FIELDS.items():
+                array = self.arrays[column_name]
+                array.resize((stop,))
+                array[n_rows:stop] = np.array(
+                    [getattr(entry, field_name) for entry in block], dtype=array.dtype
+                )
+            n_rows = stop
+        for column in self.score_columns:
+            array = self.arrays[column.name]
+            array.resize((n_rows, *array.shape[1:]))
+        self.group.update_attributes({"plan_complete": True, "n_rows": n_rows})
+        return n_rows
+
+    def units(self) -> list[Unit]:
+        n, s = self.n_rows, self.shard_rows
+        return [Unit(i, start, min(n, start + s)) for i, start in enumerate(range(0, n, s))]
+
+    def read_plan(self, unit: Unit) -> list[PlanEntry]:
+        columns = {f: self.arrays[c][unit.start : unit.stop].tolist() for f, c in _PLAN_FIELDS.items()}
+        return [
+            PlanEntry(**dict(zip(columns, row, strict=True))) for row in zip(*columns.values(), strict=True)
+        ]
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def write_unit(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> None:
+        """Write every score column for all rows of `unit`, then its progress marker."""
+        checked = self._checked_unit_columns(unit, columns)
+        for name, values in checked.items():
+            self.arrays[name][unit.start : unit.stop] = values
+        status = Counter(checked["status"].tolist())
+        errors = Counter(error_kind(e) for e in checked["error"].tolist() if e)
+        self.group["progress"].create_group(
+            _marker_name(unit.index),
+            overwrite=True,
+            attributes={
+                "start": unit.start,
+                "stop": unit.stop,
+                "status": dict(status),
+                "errors": dict(errors),
+            },
+        )
+
+    def done_units(self) -> set[int]:
+        fs, root = url_to_fs(self.url)
+        # A marker is complete once its zarr.json exists (written whole); its folder alone is not enough.
+        markers = fs.glob(f"{root.rstrip('/')}/progress/unit-*/zarr.json")
+        return {int(m.rsplit("/", 2)[-2].removeprefix("unit-")) for m in markers}
+
+    def unit_reports(self) -> dict[int, dict[str, Any]]:
+        """The attributes of each finished unit's marker: start, stop, status and errors counts."""
+        progress = self.group["progress"]
+        return {i: dict(progress[_marker_name(i)].attrs) for i in sorted(self.done_units())}
+
+    def _checked_unit_columns(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        expected = {c.name: c for c in self.score_columns}
+        if missing := expected.keys() - columns.keys():
+            raise ValueError(f"unit {unit.index}: score columns missing: {', '.join(sorted(missing))}")
+        if unexpected := columns.keys() - expected.keys():
+            raise ValueError(
+                f"unit {unit.index}: not score columns of this store: {', '.join(sorted(unexpected))}"
+            )
+        checked = {}
+        for name in expected:
+            array = self.arrays[name]
+            values = np.asarray(columns[name]).astype(array.dtype, copy=False)
+            if values.shape != (unit.rows, *array.shape[1:]):
+                raise ValueError(
+                    f"unit {unit.index}: column {name} has shape {values.shape}, "
+                    f"expected {(unit.rows, *array.shape[1:])}"
+                )
+            checked[name] = values
+        if bad := set(checked["status"].tolist()) - set(STATUSES):
+            raise ValueError(f"unit {unit.index}: status must be one of {STATUSES}, got {sorted(bad)}")
+        return checked
+
+
+def _layout(shard_rows, chunk_rows, image_dim, text_dim, extra_columns) -> dict[str, Any]:
+    chunk_rows = chunk_rows or _default_chunk_rows(shard_rows)
+    if shard_rows < 1 or chunk_rows < 1 or shard_rows % chunk_rows:
+        raise ValueError(
+            f"shard_rows ({shard_rows}) must be a positive multiple of chunk_rows ({chunk_rows})"
+        )
+    extra_columns = list(extra_columns)
+    taken = {c.name for c in (*PLAN_COLUMNS, *SCORE_COLUMNS)} | {"progress"}
+    if taken.intersection(extra_columns) or len(set(extra_columns)) != len(extra_columns):
+        raise ValueError(f"extra score columns {extra_columns} must be distinct and not reuse a store name")
+    return {
+        "shard_rows": shard_rows,
+        "chunk_rows": chunk_rows,
+        "image_dim": image_dim,
+        "text_dim": text_dim,
+        "extra_columns": extra_columns,
+    }
+
+
+def _default_chunk_rows(shard_rows: int) -> int:
+    """The largest power-of-two divisor of shard_rows up to 4096, or the whole shard if that is tiny."""
+    chunk_rows = math.gcd(shard_rows, _MAX_CHUNK_ROWS)
+    return chunk_rows if chunk_rows >= _MIN_CHUNK_ROWS else shard_rows
+
+
+def _score_columns(layout: Mapping[str, Any]) -> tuple[Column, ...]:
+    extras = (Column(name, "float32", math.nan, "extra scorer") for name in layout["extra_columns"])
+    return (*SCORE_COLUMNS, *extras)
+
+
+def _marker_name(index: int) -> str:
+    return f"unit-{index:06d}"
+
+
+def _blocks(entries: Iterable[PlanEntry], size: int) -> Iterator[list[PlanEntry]]:
+    iterator = iter(entries)
+    while block := list(islice(iterator, size)):
+        yield block
+
+
+def _exists(url: str) -> bool:
+    fs, path = url_to_fs(url)
+    return fs.exists(path)
+
+
+def _refuse_to_replace_other_data(url: str) -> None:
+    fs, path = url_to_fs(url)
+    if not fs.exists(path) or (fs.isdir(path) and not fs.ls(path)):
+        return
+    try:
+        zarr.open_group(url, mode="r").attrs["pixsift_schema_version"]
+    except (FileNotFoundError, KeyError, ValueError, TypeError) as e:
+        raise FileExistsError(f"{url} exists and is not a pixsift run store; refusing to replace it") from e
+
+
+def _as_json(value: Any) -> Any:
+    """`value` as it reads back from the attributes (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
