@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./dev.sh sample  - install into .venv (once) and run the main job on the bundled sample data
+# ./dev.sh sample  - install into .venv (once) and score the bundled sample pool (resumes if run again)
 # ./dev.sh test    - install into .venv (once) and run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,7 +23,8 @@ case "${1:-}" in
     sample)
         install
         shift
-        exec "$VENV/bin/pixsift" demo samples "$@"
+        "$VENV/bin/pixsift" score --config samples/score.toml "$@"
+        exec "$VENV/bin/pixsift" inspect runs/sample-score
         ;;
     test)
         install

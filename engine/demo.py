@@ -90,6 +90,7 @@ def run(args) -> int:
 
 
 def load_samples(folder: Path) -> list[dict]:
+    """The rows of folder/captions.jsonl whose image opens; the others are named and skipped."""
     manifest = folder / "captions.jsonl"
     if not manifest.is_file():
         raise SystemExit(
@@ -102,7 +103,8 @@ def load_samples(folder: Path) -> list[dict]:
             try:
                 row["image"] = Image.open(folder / row["image"]).convert("RGB")
             except (OSError, KeyError) as exc:
-                raise SystemExit(f"pixsift demo: {manifest}:{n}: cannot read image: {exc}") from exc
+                print(f"skipped {manifest}:{n}: cannot read its image: {exc}")
+                continue
             records.append(row)
     return records
 

@@ -25,6 +25,8 @@ from engine.candidates import Candidate, error_kind, failure
 from engine.decode import DecodeResult, make_decoder
 from engine.embed import ClipEmbedder
 from engine.executors import UnitReport, default_workers, run_local
+from engine.image_probe import MAX_PIXELS
+from engine.input_paths import absolute
 from engine.prefetch import prefetch
 from engine.preprocess import clip_batch
 from engine.progress import Progress, StageTimes, format_seconds
@@ -44,7 +46,7 @@ class ScoreConfig:
     scorers: dict[str, str] = field(default_factory=dict)  # column name -> MLP safetensors file
     fidelity_size: int = 768
     fidelity_via: int = 336
-    max_pixels: int = 178_956_970
+    max_pixels: int = MAX_PIXELS  # width * height above which an image is refused from its header
     decoder: str = "auto"  # auto | dali | pil
     device: str = "auto"  # auto | cpu | cuda
     workers: int = 0  # 0: one per visible GPU, else one
@@ -56,7 +58,6 @@ class ScoreConfig:
     # Settings that change the values in the store; a store made with others cannot be resumed.
     VALUE_KEYS = (
         "inputs",
-        "clip_model",
         "clip_pretrained",
         "clip_config",
         "clip_random_init",
@@ -88,7 +89,7 @@ class ScoreConfig:
 
     def value_settings(self, embedder_info: dict) -> dict:
         settings = {k: getattr(self, k) for k in self.VALUE_KEYS}
-        settings["inputs"] = [str(i) for i in self.inputs]
+        settings["inputs"] = [absolute(str(i)) for i in self.inputs]
         settings["embedder"] = {k: v for k, v in embedder_info.items() if k != "autocast"}
         return settings
 

@@ -209,11 +209,13 @@ class RunStore:
         a new one when there is none or its planning was interrupted. Plan it when not `planned`."""
         url = absolute(url)
         layout = _layout(shard_rows, chunk_rows, image_dim, text_dim, extra_columns)
-        if _exists(f"{url.rstrip('/')}/zarr.json"):
+        # A store killed while it was created or planned is made again from scratch.
+        if _exists(f"{url.rstrip('/')}/zarr.json") and zarr.open_group(url, mode="r").attrs.get(
+            "plan_complete"
+        ):
             store = cls.open(url)
-            if store.planned:
-                store.check_settings(layout, config)
-                return store
+            store.check_settings(layout, config)
+            return store
         return cls._create(url, layout, config)
 
     def check_settings(self, layout: Mapping[str, Any], config: Mapping[str, Any]) -> None:

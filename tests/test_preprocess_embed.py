@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 import numpy as np
@@ -29,11 +28,6 @@ PHOTOS = [
 ]
 IMAGES = [torch.from_numpy(photo).permute(2, 0, 1) for photo in PHOTOS]
 CAPTIONS = ["an astronaut in a white suit", "a cup of coffee", "a cat", "a man with a camera", "coffee beans"]
-TINY = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-}
 # Largest difference from open_clip's PIL transform, in uint8 levels, and the share of values that
 # differ at all (measured: up to 0.15% for bicubic, 1.1% for bilinear).
 MAX_LEVELS, MAX_SHARE_DIFFERENT = 1.0, 0.02
@@ -74,13 +68,6 @@ def test_clip_batch_matches_open_clip_transform(overrides):
     levels = (got - expected).abs() * torch.tensor(spec.std).view(1, 3, 1, 1) * 255
     assert levels.max() <= MAX_LEVELS + 1e-3
     assert (levels > 0.5).float().mean() <= MAX_SHARE_DIFFERENT
-
-
-@pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("configs") / "pixsift-tiny-vit.json"
-    path.write_text(json.dumps(TINY))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,65 @@
+"""Candidate pools for benchmarks: JPEGs made from real photographs, so they decode like real images.
+
+Each distinct image is a random crop of one of scikit-image's photographs, flipped or not, with its
+colour, contrast and brightness changed, resized to `size` x `size` and saved as JPEG (quality 90).
+A pool of N candidates is a JSONL manifest whose rows cycle over the distinct files, so a pool of
+100K candidates needs only a few hundred files on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
+SUBJECTS = {
+    "astronaut": "an astronaut in a white spacesuit",
+    "coffee": "a cup of coffee on a saucer",
+    "chelsea": "a tabby cat looking at the camera",
+    "rocket": "a rocket on a launch pad",
+    "immunohistochemistry": "stained tissue under a microscope",
+    "hubble_deep_field": "distant galaxies in deep space",
+    "retina": "a photograph of a human retina",
+}
+
+
+def make_pool(folder: Path, candidates: int, distinct: int = 256, size: int = 1024, seed: int = 0) -> Path:
+    """Write `distinct` JPEGs and a manifest of `candidates` rows into `folder` (reused when present)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = folder / f"pool-{candidates}.jsonl"
+    if manifest.exists():
+        return manifest
+    names = _images(folder, distinct, size, seed)
+    with manifest.open("w") as f:
+        for i in range(candidates):
+            name, subject = names[i % len(names)]
+            f.write(json.dumps({"key": f"c{i:09d}", "image": name, "caption": subject}) + "\n")
+    return manifest
+
+
+def _images(folder: Path, distinct: int, size: int, seed: int) -> list[tuple[str, str]]:
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    photos = {name: Image.fromarray(getattr(data, name)()).convert("RGB") for name in PHOTOS}
+    names = []
+    for i in range(distinct):
+        photo = PHOTOS[i % len(PHOTOS)]
+        name = f"img-{size}-{seed}-{i:05d}.jpg"
+        names.append((name, SUBJECTS[photo]))
+        if (folder / name).exists():
+            continue
+        image = photos[photo]
+        w, h = image.size
+        side = int(min(w, h) * rng.uniform(0.5, 1.0))
+        left, top = rng.integers(0, w - side + 1), rng.integers(0, h - side + 1)
+        image = image.crop((left, top, left + side, top + side))
+        if rng.random() < 0.5:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        for enhance in (ImageEnhance.Color, ImageEnhance.Contrast, ImageEnhance.Brightness):
+            image = enhance(image).enhance(rng.uniform(0.7, 1.3))
+        image.resize((size, size), Image.Resampling.BICUBIC).save(folder / name, quality=90)
+    return names
