@@ -10,6 +10,7 @@ restarted with the same command redoes only unmarked units and ends with the sam
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from collections import Counter
@@ -295,6 +296,8 @@ class UnitColumns:
             row = start + i
             result = decoded.get(i)
             v["error"][row] = cand.error
+            if cand.data:
+                v["content_hash"][row] = content_hash(cand.data)
             if result is not None:
                 v["width"][row], v["height"][row] = result.width, result.height
                 v["byte_size"][row], v["format"][row] = result.byte_size, result.format
@@ -314,6 +317,11 @@ class UnitColumns:
         for name, tensor in scores.items():
             v[name][rows] = tensor.float().cpu().numpy()
         v["status"][rows] = "ok"
+
+
+def content_hash(data: bytes) -> int:
+    """The 64-bit BLAKE2b digest of `data` as a signed int64."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
 
 
 def _read_and_decode(store: RunStore, units: list[Unit], decoder, batch_size: int) -> Iterator[tuple]:

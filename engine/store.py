@@ -37,6 +37,7 @@ Score columns, created with the plan (filled with their fill value) and written 
     width, height    int32        image size in pixels; -1 when unknown
     byte_size        int64        encoded image size in bytes; -1 when unknown
     format           str          image format ("jpeg", "png", ...); "" when unknown
+    content_hash     int64        64-bit BLAKE2b of the image bytes, the exact-duplicate key; 0 when unread
     <extra>          float32      one column per extra scorer named at creation; NaN when failed
 
 Work unit i covers rows [i*S, min(N, (i+1)*S)): exactly one shard of every array, so units never
@@ -103,6 +104,9 @@ SCORE_COLUMNS = (
     Column("height", "int32", -1, "image height in pixels; -1 when unknown"),
     Column("byte_size", "int64", -1, "encoded image size in bytes; -1 when unknown"),
     Column("format", "str", "", "image format; '' when unknown"),
+    Column(
+        "content_hash", "int64", 0, "64-bit BLAKE2b of the image bytes (exact-duplicate key); 0 when unread"
+    ),
 )
 # PlanEntry field -> plan column; the field `error` is stored as `plan_error`.
 _PLAN_FIELDS = {f.name: "plan_error" if f.name == "error" else f.name for f in fields(PlanEntry)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import signal
 import subprocess
@@ -44,6 +45,7 @@ SCORE_COLUMNS = (
     "height",
     "byte_size",
     "format",
+    "content_hash",
 )
 
 
@@ -125,6 +127,8 @@ def test_scores_equal_the_reference_path(tmp_path, tiny_config, decoder):
         assert (got["width"][row], got["height"][row]) == image.size
         assert got["byte_size"][row] == len(encoded(name))
         assert got["format"][row] == PHOTOS[name][2].lower()
+        digest = hashlib.blake2b(encoded(name), digest_size=8).digest()
+        assert got["content_hash"][row] == int.from_bytes(digest, "little", signed=True)
 
 
 def test_every_bad_input_gets_one_row_with_its_reason(tmp_path, tiny_config):
