@@ -17,6 +17,7 @@ import torch
 import zarr
 from candidate_pools import write_tar
 from PIL import Image
+from safetensors.torch import save_file
 from skimage import data
 from test_decode import BAD
 
@@ -244,6 +245,22 @@ def test_cli_reads_a_config_file_and_inspect_reports_the_store(tmp_path, tiny_co
     assert cli_main(["inspect", str(tmp_path / "store")]) == 0
     report = capsys.readouterr().out
     assert f"rows by status: ok {len(PHOTOS)}" in report and "clip_cosine" in report
+
+
+def test_an_extra_scorer_lands_as_its_own_column(tmp_path, tiny_config):
+    torch.manual_seed(0)
+    layers = {"layers.0.weight": torch.randn(8, 32), "layers.0.bias": torch.randn(8)}
+    layers |= {"layers.1.weight": torch.randn(1, 8), "layers.1.bias": torch.randn(1)}
+    save_file(layers, str(tmp_path / "head.safetensors"))
+    inputs = good_pool(tmp_path / "pool")
+    scorers = {"aesthetic": str(tmp_path / "head.safetensors")}
+    score(config(inputs, tmp_path / "store", tiny_config, scorers=scorers), io.StringIO())
+    got = read_store(tmp_path / "store")
+    emb = torch.nn.functional.normalize(torch.from_numpy(got["image_embedding"]).double(), dim=1)
+    hidden = torch.relu(emb @ layers["layers.0.weight"].double().T + layers["layers.0.bias"].double())
+    expected = (hidden @ layers["layers.1.weight"].double().T + layers["layers.1.bias"].double())[:, 0]
+    # The stored embeddings are float16; the scorer saw them in float32.
+    np.testing.assert_allclose(got["aesthetic"], expected.numpy(), rtol=1e-2, atol=1e-2)
 
 
 def test_a_store_made_with_other_settings_is_refused(tmp_path, tiny_config):
