@@ -12,7 +12,6 @@ import multiprocessing as mp
 import os
 import queue as queue_module
 import traceback
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,7 +26,6 @@ class UnitReport:
     unit: int
     rows: int
     failed: int
-    errors: Counter = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -38,8 +36,6 @@ class Job(Protocol):
 @dataclass
 class RunResult:
     rows: int
-    failed: int
-    errors: Counter
     stage_seconds: dict[str, float]
     wall_seconds: float
     units: int
@@ -60,15 +56,13 @@ def run_local(job: Job, progress: Progress, workers: int = 1) -> RunResult:
         nonlocal units
         units += 1
         times.merge(report.seconds)
-        progress.update(report.rows, report.failed, report.errors)
+        progress.update(report.rows, report.failed)
 
     if workers == 1:
         job.run(0, 1, collect)
     else:
         _run_processes(job, workers, collect)
-    return RunResult(
-        progress.done, progress.failed, progress.errors, dict(times.seconds), progress.elapsed, units
-    )
+    return RunResult(progress.done, dict(times.seconds), progress.elapsed, units)
 
 
 def _run_processes(job: Job, workers: int, collect) -> None:

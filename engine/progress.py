@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -39,15 +39,12 @@ class Progress:
     stream: object = sys.stderr
     done: int = 0
     failed: int = 0
-    statuses: Counter = field(default_factory=Counter)
-    errors: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.perf_counter)
     _last_print: float = 0.0
 
-    def update(self, rows: int, failed: int = 0, errors: Counter | None = None) -> None:
+    def update(self, rows: int, failed: int = 0) -> None:
         self.done += rows
         self.failed += failed
-        self.errors.update(errors or {})
         now = time.perf_counter()
         if now - self._last_print >= self.interval or self.done >= self.total:
             self._last_print = now

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.candidates import Candidate, error_kind, failure
+from engine.candidates import Candidate, failure
 from engine.decode import DecodeResult, make_decoder
 from engine.embed import ClipEmbedder
 from engine.executors import UnitReport, default_workers, run_local
@@ -206,16 +206,7 @@ class ScoreJob:
                     continue
                 with times.stage("write"):
                     store.write_unit(unit, columns.values)
-                emit(
-                    UnitReport(
-                        rank,
-                        unit.index,
-                        unit.rows,
-                        columns.failed,
-                        columns.error_kinds(),
-                        dict(times.seconds),
-                    )
-                )
+                emit(UnitReport(rank, unit.index, unit.rows, columns.failed, dict(times.seconds)))
                 columns, times = None, StageTimes()
         finally:
             decoder.close()
@@ -279,9 +270,6 @@ class UnitColumns:
     @property
     def failed(self) -> int:
         return int((self.values["status"] == "failed").sum())
-
-    def error_kinds(self) -> Counter:
-        return Counter(error_kind(e) for e in self.values["error"] if e)
 
     def fill(
         self,
