@@ -19,6 +19,17 @@ install() {
     fi
 }
 
+# The report's browser test needs Chromium: Debian's package, installed when we are root.
+ensure_chromium() {
+    command -v chromium >/dev/null && return
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null \
+            || echo "dev.sh: could not install chromium; the report's browser test will be skipped" >&2
+    else
+        echo "dev.sh: chromium not found (install it as root); the report's browser test will be skipped" >&2
+    fi
+}
+
 case "${1:-}" in
     sample)
         install
@@ -28,6 +39,7 @@ case "${1:-}" in
         ;;
     test)
         install
+        ensure_chromium
         shift
         exec "$VENV/bin/python" -m pytest "$@"
         ;;

@@ -63,7 +63,7 @@ def throughput(model: str, candidates: int, batch_size: int, device: torch.devic
         images_per_s=summary.rows / summary.wall_seconds,
         wall_s=summary.wall_seconds,
         gpu_busy_pct=busy.percent,
-        **{f"{stage}_s": round(s, 3) for stage, s in summary.stage_seconds.items()},
+        **{f"stage_{stage}_s": round(s, 3) for stage, s in summary.stage_seconds.items()},
         ok=summary.statuses.get("ok", 0),
     )
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     else:
         rows = [throughput(m, args.candidates, args.batch_size, device) for m in args.models]
-        stages = sorted({k for r in rows for k in r if k.endswith("_s") and k != "wall_s"})
+        stages = sorted({k for r in rows for k in r if k.startswith("stage_")})
         columns = ("model", "input_size", "candidates", "images_per_s", "wall_s", "gpu_busy_pct", *stages)
     harness.print_table("pixsift score", rows, columns)
     print(f"\nappended {len(rows)} rows to {harness.append_results('bench_score', rows, env, hardware)}")
