@@ -1,9 +1,11 @@
-"""The `pixsift` command: `pixsift score`, `pixsift inspect`, `pixsift demo`."""
+"""The `pixsift` command: `pixsift score`, `inspect`, `select`, `export`, `report`, `demo`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from engine.select_cli import add_select
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -11,6 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_score(sub)
     _add_inspect(sub)
+    add_select(sub)
+    _add_export(sub)
+    _add_report(sub)
     _add_demo(sub)
     args = parser.parse_args(argv)
     return args.func(args)
@@ -95,6 +100,58 @@ def _run_inspect(args) -> int:
     from engine.store_report import inspect
 
     print(inspect(args.store))
+    return 0
+
+
+def _add_export(sub) -> None:
+    from engine.export import DEFAULT_SHARD_SIZE, FORMATS, IMAGE_MODES
+
+    p = sub.add_parser(
+        "export",
+        help="write a selection's kept candidates as training data",
+        description="Write the kept candidates of a selection as WebDataset shards, Parquet, JSONL in the "
+        "ShareGPT-4o-Image layout, or a Hugging Face datasets layout, with manifest.json (counts, SHA-256). "
+        "Exits 1 when a kept candidate could not be exported; the manifest lists it with the reason.",
+    )
+    p.add_argument("store", help="run store path or fsspec URL")
+    p.add_argument("--selection", required=True, help="name of the selection in the store")
+    p.add_argument("--to", required=True, help="export folder (created; a previous export there is replaced)")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument(
+        "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="samples per shard, file or image folder"
+    )
+    p.add_argument(
+        "--images", choices=IMAGE_MODES, default="bytes", help="parquet: image bytes in the file, or paths"
+    )
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from engine.export import export
+
+    summary = export(
+        args.store, args.selection, args.to, args.format, shard_size=args.shard_size, images=args.images
+    )
+    print(summary.text())
+    return 1 if summary.errors else 0
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write an HTML report of a selection: score histograms, funnel, thumbnails near the cut",
+        description="Write report.html (self-contained: opens from disk, images embedded) and its PNG plots.",
+    )
+    p.add_argument("store", help="run store path or fsspec URL")
+    p.add_argument("--selection", required=True, help="name of the selection in the store")
+    p.add_argument("--out", help="folder for report.html and the plots (default: <store>-report-<selection>)")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args) -> int:
+    from engine.report import write_report
+
+    print(write_report(args.store, args.selection, args.out))
     return 0
 
 

@@ -3,12 +3,14 @@
 Layout (N rows, S = `shard_rows`, C = inner chunk rows, a divisor of S):
 
     <store>/zarr.json        group attributes:
-                               pixsift_schema_version  1
+                               pixsift_schema_version  2
                                layout   {shard_rows, chunk_rows, image_dim, text_dim, extra_columns}
                                config   what the values depend on: models, versions, options
                                plan_complete, n_rows
+                               vocabularies  {"category": [...], "style": [...]}: code i is the i-th value
     <store>/<column>         one array per column below: shape (N,) or (N, D), shards of S rows,
                              inner chunks of C rows, zstd; attributes {"doc", "part": "plan"|"score"}
+    <store>/selections/<name>  a named selection (engine.selection)
     <store>/progress/unit-000012
                              an empty group per finished work unit; its attributes are the
                              unit's rows [start, stop) and its counts per status and error kind
@@ -24,6 +26,10 @@ Plan columns, written once when the job is planned (engine.sources gives the ent
     task, category, style, source_key   str   metadata carried through; "" when absent
     seed         int64    generation seed; -1 when absent
     plan_error   str      why the candidate is known bad from the scan alone; "" when it is not
+    group_id     int64    stable 64-bit hash of `group` (BLAKE2b); -1 when `group` is ""
+    category_id, style_id   int32   codes of `category` and `style` in the vocabularies; -1 for ""
+
+The integer columns let selection group 100M rows without decoding 100M strings.
 
 Score columns, created with the plan (filled with their fill value) and written by work units:
 
@@ -48,6 +54,7 @@ process changes array shapes and group attributes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import Counter, defaultdict
@@ -63,7 +70,7 @@ from fsspec.core import url_to_fs
 from engine.candidates import PlanEntry, error_kind
 from engine.input_paths import absolute
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed")
 _MAX_CHUNK_ROWS = 4096
 _MIN_CHUNK_ROWS = 256
@@ -91,7 +98,12 @@ PLAN_COLUMNS = (
     Column("source_key", "str", "", "the candidate's id in the dataset it came from"),
     Column("seed", "int64", -1, "generation seed; -1 when absent"),
     Column("plan_error", "str", "", "why the candidate is known bad from the scan; '' when it is not"),
+    Column("group_id", "int64", -1, "stable 64-bit hash (BLAKE2b) of group; -1 when group is ''"),
+    Column("category_id", "int32", -1, "code of category in the vocabulary attribute; -1 for ''"),
+    Column("style_id", "int32", -1, "code of style in the vocabulary attribute; -1 for ''"),
 )
+# Plan columns coded into vocabularies (group attribute `vocabularies`) as <name>_id.
+VOCABULARY_COLUMNS = ("category", "style")
 SCORE_COLUMNS = (
     Column("status", "str", "", "'ok' or 'failed'; '' = not scored yet"),
     Column("error", "str", "", "'kind: detail' when failed, '' when ok"),
@@ -166,6 +178,7 @@ class RunStore:
                 "config": _as_json(config),
                 "plan_complete": False,
                 "n_rows": 0,
+                "vocabularies": {name: [] for name in VOCABULARY_COLUMNS},
             },
         )
         for column in (*PLAN_COLUMNS, *_score_columns(layout)):
@@ -258,6 +271,10 @@ class RunStore:
     def shard_rows(self) -> int:
         return self.layout["shard_rows"]
 
+    def vocabulary(self, column: str) -> list[str]:
+        """The values of `column` (category or style) in code order: `<column>_id` i means the i-th."""
+        return self.group.attrs["vocabularies"][column]
+
     @property
     def score_columns(self) -> tuple[Column, ...]:
         return _score_columns(self.layout)
@@ -273,19 +290,25 @@ class RunStore:
         if self.planned:
             raise ValueError(f"run store {self.url} is already planned")
         n_rows = 0
+        codes: dict[str, dict[str, int]] = {name: {} for name in VOCABULARY_COLUMNS}
         for block in _blocks(entries, self.shard_rows):
             stop = n_rows + len(block)
-            for field_name, column_name in _PLAN_FIELDS.items():
-                array = self.arrays[column_name]
+            values = {
+                column: [getattr(entry, field) for entry in block] for field, column in _PLAN_FIELDS.items()
+            }
+            values["group_id"] = [group_hash(group) for group in values["group"]]
+            for name, code in codes.items():
+                values[f"{name}_id"] = [code.setdefault(v, len(code)) if v else -1 for v in values[name]]
+            for column in PLAN_COLUMNS:
+                array = self.arrays[column.name]
                 array.resize((stop,))
-                array[n_rows:stop] = np.array(
-                    [getattr(entry, field_name) for entry in block], dtype=array.dtype
-                )
+                array[n_rows:stop] = np.array(values[column.name], dtype=array.dtype)
             n_rows = stop
         for column in self.score_columns:
             array = self.arrays[column.name]
             array.resize((n_rows, *array.shape[1:]))
-        self.group.update_attributes({"plan_complete": True, "n_rows": n_rows})
+        vocabularies = {name: list(code) for name, code in codes.items()}
+        self.group.update_attributes({"plan_complete": True, "n_rows": n_rows, "vocabularies": vocabularies})
         return n_rows
 
     def units(self) -> list[Unit]:
@@ -350,6 +373,13 @@ class RunStore:
         if bad := set(checked["status"].tolist()) - set(STATUSES):
             raise ValueError(f"unit {unit.index}: status must be one of {STATUSES}, got {sorted(bad)}")
         return checked
+
+
+def group_hash(group: str) -> int:
+    """The group's stable id: its 64-bit BLAKE2b digest as a signed int64, or -1 for no group ("")."""
+    if not group:
+        return -1
+    return int.from_bytes(hashlib.blake2b(group.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 def _layout(shard_rows, chunk_rows, image_dim, text_dim, extra_columns) -> dict[str, Any]:

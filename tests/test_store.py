@@ -1,3 +1,4 @@
+import hashlib
 import math
 import os
 import signal
@@ -14,7 +15,7 @@ from candidate_pools import photo, write_tar
 
 from engine.candidates import PlanEntry
 from engine.sources import read_candidates, scan
-from engine.store import PLAN_COLUMNS, ConfigMismatch, RunStore
+from engine.store import PLAN_COLUMNS, ConfigMismatch, RunStore, group_hash
 from engine.store_report import PERCENTILES, inspect, summarize
 
 CONFIG = {
@@ -65,6 +66,7 @@ def scores(store: RunStore, unit, failed: int = 0, offset: float = 0.0) -> dict[
         "height": np.where(ok, 48, -1),
         "byte_size": np.where(ok, rows, -1),
         "format": np.where(ok, "jpeg", ""),
+        "content_hash": np.where(ok, rows * 7919, 0),
     }
     assert set(columns) == {c.name for c in store.score_columns}
     return columns
@@ -89,6 +91,19 @@ def test_plan_reads_back_with_plain_zarr(planned):
     assert group.attrs["layout"]["extra_columns"] == ["aesthetic"]
     assert group["status"][:].tolist() == [""] * 19 and np.isnan(group["clip_cosine"][:]).all()
     assert group["width"][:].tolist() == [-1] * 19 and group["image_embedding"].shape == (19, 6)
+
+
+def test_plan_codes_groups_categories_and_styles_as_integers(planned):
+    group = zarr.open_group(planned.url, mode="r")
+    expected = entries(19)
+    digest = hashlib.blake2b(b"g0", digest_size=8).digest()
+    assert group_hash("g0") == int.from_bytes(digest, "little", signed=True) and group_hash("") == -1
+    assert group["group_id"][:].tolist() == [group_hash(e.group) for e in expected]
+    assert len(set(group["group_id"][:].tolist())) == 7  # g0..g6, three rows each
+    assert group.attrs["vocabularies"] == {"category": ["animals"], "style": ["photo"]}
+    assert group["category_id"][:].tolist() == [0 if e.category else -1 for e in expected]
+    assert group["style_id"][:].tolist() == [0] * 19
+    assert planned.vocabulary("category") == ["animals"]
 
 
 def test_every_array_is_sharded_by_work_unit(planned):
