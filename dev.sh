@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./dev.sh sample  - install into .venv (once) and score the bundled sample pool (resumes if run again)
+# ./dev.sh sample  - install into .venv (once), then score -> select -> export -> report on the bundled sample pool
 # ./dev.sh test    - install into .venv (once) and run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,7 +35,9 @@ case "${1:-}" in
         install
         shift
         "$VENV/bin/pixsift" score --config samples/score.toml "$@"
-        exec "$VENV/bin/pixsift" inspect runs/sample-score
+        "$VENV/bin/pixsift" select runs/sample-score --spec samples/select.toml --overwrite
+        "$VENV/bin/pixsift" export runs/sample-score --selection sample --to runs/sample-export --format webdataset
+        exec "$VENV/bin/pixsift" report runs/sample-score --selection sample --out runs/sample-report
         ;;
     test)
         install

@@ -27,8 +27,7 @@ from engine.export_parquet import write_hf, write_parquet
 from engine.export_rows import ExportRow, RowError, export_rows, record_fields
 from engine.export_sharegpt import write_sharegpt
 from engine.export_webdataset import write_webdataset
-from engine.selection import _group as selection_group
-from engine.selection import kept_rows
+from engine.selection import kept_rows, selection_group
 from engine.store import RunStore
 
 FORMATS = ("webdataset", "parquet", "jsonl", "hf")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from engine.candidates import PlanEntry
-from engine.selection import _group as selection_group
+from engine.selection import selection_group
 from engine.sources import read_candidates
 from engine.store import RunStore
 

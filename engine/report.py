@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.report_data import WEIGHTED, ReportData, gather
 from engine.report_plots import counts_plot, funnel_plot, histogram_plot
-from engine.selection import _group as selection_group
+from engine.selection import reason_names, selection_group
 from engine.store import RunStore
 from engine.thumbnails import is_image, thumbnails
 
@@ -127,8 +127,9 @@ class _Cards:
         chosen = selection_group(store, selection)
         self._images = thumbnails(store, rows) if rows else {}
         columns = {name: store.arrays[name] for name in ("key", "caption", *_CARD_FIELDS)}
-        columns |= {name: chosen[name] for name in ("reason", WEIGHTED)}
+        columns |= {name: chosen[name] for name in ("reason_code", WEIGHTED)}
         read = {name: array.oindex[rows].tolist() if rows else [] for name, array in columns.items()}
+        read["reason"] = reason_names(chosen)[read.pop("reason_code")].tolist()
         self._fields = {row: {name: read[name][i] for name in read} for i, row in enumerate(rows)}
 
     def grid(self, rows: list[int]) -> str:

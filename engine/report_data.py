@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.selection import _group as selection_group
+from engine.selection import selection_group
 from engine.store import RunStore
 
 BINS = 40

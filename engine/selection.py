@@ -3,11 +3,12 @@
 Arrays over all N store rows, sharded like the store's (shards of `shard_rows` rows):
 
     kept            bool      the row is in the selection
-    reason          str       "" when kept, else the first step that dropped it ("status", "top_k", ...)
+    reason_code     uint8     0 when kept, else the first step that dropped it: attrs["reasons"][code]
     weighted_score  float32   the spec's weighted score; NaN where a column it needs is NaN
     dup_group       int64     -1 in no duplicate group, else an id shared by its members (the kept one too)
 
-Attributes: spec, reasons (the steps' reasons in step order), funnel ([{step, dropped, remaining}] in
+Attributes: spec, reasons ("" for kept, then the steps' reasons in step order: "status",
+"filter:clip_cosine>=0.2", "top_k", ...), funnel ([{step, dropped, remaining}] in
 step order), counts ({"category": {value: kept}, "style": {...}}), n_kept, n_rows, versions, and
 `complete`, written last: a selection without it was interrupted and reads as absent.
 """
@@ -27,7 +28,7 @@ SELECTIONS = "selections"
 SELECTION_VERSION = 1
 _ARRAYS = {
     "kept": ("bool", False),
-    "reason": (str, ""),
+    "reason_code": ("uint8", 0),  # codes, not strings: 100M strings cost half a minute to write
     "weighted_score": ("float32", np.nan),
     "dup_group": ("int64", -1),
 }
@@ -43,7 +44,6 @@ class SelectionWriter:
         if reasons[0] != "":
             raise ValueError(f"reasons must start with '' (kept), got {reasons[:3]}")
         self.store, self.reasons = store, reasons
-        self._names = np.array(reasons, dtype=object)
         selections = store.group.require_group(SELECTIONS)
         if name in selections:
             del selections[name]
@@ -70,7 +70,7 @@ class SelectionWriter:
         """Rows [start, start + len): `start` begins a shard, so that every write is whole shards."""
         rows = slice(start, start + len(kept))
         self.group["kept"][rows] = kept
-        self.group["reason"][rows] = self._names[reason_code]
+        self.group["reason_code"][rows] = reason_code
         self.group["weighted_score"][rows] = weighted_score
         self.group["dup_group"][rows] = dup_group
 
@@ -82,7 +82,7 @@ class SelectionWriter:
         self.group.update_attributes(
             {
                 **attrs,
-                "reasons": self.reasons[1:],
+                "reasons": self.reasons,
                 "n_rows": self.store.n_rows,
                 "versions": versions,
                 "complete": True,
@@ -132,7 +132,8 @@ def list_selections(store: RunStore) -> list[str]:
     return sorted(name for name, group in store.group[SELECTIONS].groups() if group.attrs.get("complete"))
 
 
-def _group(store: RunStore, name: str) -> zarr.Group:
+def selection_group(store: RunStore, name: str) -> zarr.Group:
+    """The complete selection `name`, as its Zarr group (for reading slices of its arrays)."""
     if name not in list_selections(store):
         raise KeyError(
             f"no selection {name!r} in {store.url}; selections: {', '.join(list_selections(store)) or 'none'}"
@@ -141,13 +142,19 @@ def _group(store: RunStore, name: str) -> zarr.Group:
 
 
 def read_selection(store: RunStore, name: str) -> dict[str, Any]:
-    """Every array (kept, reason, weighted_score, dup_group) over all rows, and `attrs`."""
-    group = _group(store, name)
-    return {**{array: group[array][:] for array in _ARRAYS}, "attrs": dict(group.attrs)}
+    """Every array over all rows, `reason` as strings ("" when kept), and `attrs`."""
+    group = selection_group(store, name)
+    arrays = {array: group[array][:] for array in _ARRAYS}
+    return {**arrays, "reason": reason_names(group)[arrays["reason_code"]], "attrs": dict(group.attrs)}
+
+
+def reason_names(group: zarr.Group) -> np.ndarray:
+    """code -> reason ("" for kept), for indexing with `reason_code` values."""
+    return np.array(group.attrs["reasons"], dtype=object)
 
 
 def kept_rows(store: RunStore, name: str) -> np.ndarray:
     """The kept row indices, ascending (read shard by shard)."""
-    kept = _group(store, name)["kept"]
+    kept = selection_group(store, name)["kept"]
     parts = [np.flatnonzero(kept[u.start : u.stop]) + u.start for u in store.units()]
     return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, np.int64)

@@ -271,7 +271,8 @@ def test_selection_arrays_are_sharded_like_the_store_and_round_trip(tmp_path):
     assert got["reason"].tolist() == reason.tolist() and got["dup_group"].tolist() == dup.tolist()
     assert kept_rows(store, "hand").tolist() == np.flatnonzero(kept).tolist()
     group = zarr.open_group(store.url, mode="r")["selections/hand"]
-    assert all(group[a].shards == (4,) for a in ("kept", "reason", "weighted_score", "dup_group"))
+    assert all(group[a].shards == (4,) for a in ("kept", "reason_code", "weighted_score", "dup_group"))
+    assert [group.attrs["reasons"][c] for c in group["reason_code"][:]] == reason.tolist()
     with pytest.raises(FileExistsError, match="--overwrite"):
         write_selection(store, "hand", kept, reason, np.zeros(10, np.float32), dup, {})
     zarr.open_group(store.url)["selections/hand"].attrs.put({})  # as if interrupted before `complete`

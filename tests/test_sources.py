@@ -286,7 +286,7 @@ def test_csv_caption_that_is_not_utf8(tmp_path):
 
 def test_bundled_sample_pool():
     entries = list(scan([str(REPO / "samples")]))
-    assert [e.key for e in entries][:3] == ["astronaut", "chelsea", "coffee"] and len(entries) == 10
+    assert [e.key for e in entries][:3] == ["astronaut", "astronaut-again", "chelsea"] and len(entries) == 11
     candidates = {c.key: c for c in read_candidates(entries)}
     assert candidates.pop("missing").error.startswith("missing_file: ")
     assert all(not c.error and c.data[:2] == b"\xff\xd8" for c in candidates.values())  # truncated too
