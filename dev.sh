@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./dev.sh sample  - install into .venv (once), then score -> select -> export -> report on the bundled sample pool
+# ./dev.sh sample  - install into .venv (once), then generate -> score -> select -> export -> report on the samples
 # ./dev.sh test    - install into .venv (once) and run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,6 +34,10 @@ case "${1:-}" in
     sample)
         install
         shift
+        # Random weights, built offline: no model can be downloaded here (see README, Synthesis).
+        [ -d runs/tiny-sd ] || "$VENV/bin/python" -m benchmarks.tiny_diffusers runs/tiny-sd
+        "$VENV/bin/pixsift" generate t2i --captions samples/t2i-captions.jsonl --out runs/sample-generate \
+            --pipeline runs/tiny-sd --steps 2 --resolution 64 --images-per-caption 2
         "$VENV/bin/pixsift" score --config samples/score.toml "$@"
         "$VENV/bin/pixsift" select runs/sample-score --spec samples/select.toml --overwrite
         "$VENV/bin/pixsift" export runs/sample-score --selection sample --to runs/sample-export --format webdataset

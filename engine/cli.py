@@ -1,16 +1,18 @@
-"""The `pixsift` command: `pixsift score`, `inspect`, `select`, `export`, `report`, `demo`."""
+"""The `pixsift` command: `pixsift generate`, `score`, `inspect`, `select`, `export`, `report`, `demo`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from engine.generate_cli import add_generate
 from engine.select_cli import add_select
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pixsift", description="GPU-native image-text data engine")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_generate(sub)
     _add_score(sub)
     _add_inspect(sub)
     add_select(sub)
@@ -56,6 +58,16 @@ def _add_score(sub) -> None:
     p.add_argument("--workers", type=int, help="worker processes (default: one per visible GPU)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--shard-rows", type=int, help="rows per work unit and Zarr shard")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        help="local: processes on this machine (default); ray: actors on a Ray cluster",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="Ray cluster to run on (default: RAY_ADDRESS, else one started on this machine, else a new one)",
+    )
+    p.add_argument("--ray-cpus-per-worker", type=float, help="CPUs each Ray actor reserves (default 1)")
     p.set_defaults(func=_run_score)
 
 
@@ -77,6 +89,9 @@ def _run_score(args) -> int:
         workers=args.workers,
         batch_size=args.batch_size,
         shard_rows=args.shard_rows,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        ray_cpus_per_worker=args.ray_cpus_per_worker,
     )
     summary = score(cfg)
     print(summary.text())

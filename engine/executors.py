@@ -1,9 +1,12 @@
 """Run a job's work units on this machine: one worker process per visible GPU, or one in-process worker.
 
-A job is any picklable object with `run(rank, world_size, emit)`: it processes the units that belong
-to `rank` (datatrove style: unit index % world_size == rank), skipping units already done, and calls
-`emit(UnitReport)` after committing each unit. The driver aggregates the reports into progress lines
-and a summary.
+A job is a picklable object with `pending_units()` (the indices of its unfinished units, read from its
+store), `run_units(units, rank, emit)`, which processes those units in order and calls
+`emit(UnitReport)` after committing each one, and `close()`. Models and decoders load on first use in
+the process that runs the units, and stay loaded for the job's later calls there until `close()`.
+Executors know only jobs, units and reports: this module runs them on local processes,
+engine.executors_ray on a Ray cluster.
+The driver aggregates the reports into progress lines, per-worker counts and a summary.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import multiprocessing as mp
 import os
 import queue as queue_module
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,10 +31,23 @@ class UnitReport:
     rows: int
     failed: int
     seconds: dict[str, float] = field(default_factory=dict)
+    worker: str = ""  # set by the executor: which process or actor ran the unit
 
 
 class Job(Protocol):
-    def run(self, rank: int, world_size: int, emit) -> None: ...
+    def pending_units(self) -> list[int]: ...
+
+    def run_units(self, units: Iterable[int], rank: int, emit) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class WorkerCounts:
+    units: int = 0
+    rows: int = 0
+    failed: int = 0  # rows that got a failed status
+    lost_units: int = 0  # units it was running when it was lost; they were retried elsewhere
 
 
 @dataclass
@@ -39,6 +56,41 @@ class RunResult:
     stage_seconds: dict[str, float]
     wall_seconds: float
     units: int
+    workers: dict[str, WorkerCounts]
+
+
+class ReportCollector:
+    """The driver's view of a run: unit reports in, progress lines, per-worker counts and the result."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.times = StageTimes()
+        self.units = 0
+        self.workers: dict[str, WorkerCounts] = {}
+
+    def __call__(self, report: UnitReport) -> None:
+        self.units += 1
+        self.times.merge(report.seconds)
+        counts = self.workers.setdefault(report.worker, WorkerCounts())
+        counts.units += 1
+        counts.rows += report.rows
+        counts.failed += report.failed
+        self.progress.update(report.rows, report.failed)
+
+    def lost(self, worker: str, unit: int, detail: str) -> None:
+        self.workers.setdefault(worker, WorkerCounts()).lost_units += 1
+        self.progress.retry(f"{worker} was lost while running work unit {unit} ({detail}); retrying the unit")
+
+    def result(self) -> RunResult:
+        p = self.progress
+        return RunResult(p.done, dict(self.times.seconds), p.elapsed, self.units, self.workers)
+
+
+def run_unit(job: Job, unit: int, rank: int) -> UnitReport:
+    """Run one unit of `job` in this process and return its report."""
+    reports: list[UnitReport] = []
+    job.run_units([unit], rank, reports.append)
+    return reports[0]
 
 
 def default_workers(device: str) -> int:
@@ -48,34 +100,39 @@ def default_workers(device: str) -> int:
 
 
 def run_local(job: Job, progress: Progress, workers: int = 1) -> RunResult:
-    """Run `job` on `workers` processes (in this process when 1) and aggregate their unit reports."""
-    times = StageTimes()
-    units = 0
-
-    def collect(report: UnitReport) -> None:
-        nonlocal units
-        units += 1
-        times.merge(report.seconds)
-        progress.update(report.rows, report.failed)
-
+    """Run `job`'s pending units on `workers` processes (in this process when 1), dealt to them in
+    turn."""
+    collect = ReportCollector(progress)
+    units = job.pending_units()
     if workers == 1:
-        job.run(0, 1, collect)
+        try:
+            job.run_units(units, 0, _labelled(collect, "process 0"))
+        finally:
+            job.close()
     else:
-        _run_processes(job, workers, collect)
-    return RunResult(progress.done, dict(times.seconds), progress.elapsed, units)
+        _run_processes(job, [units[rank::workers] for rank in range(workers)], collect)
+    return collect.result()
 
 
-def _run_processes(job: Job, workers: int, collect) -> None:
+def _labelled(collect: ReportCollector, worker: str):
+    def emit(report: UnitReport) -> None:
+        report.worker = worker
+        collect(report)
+
+    return emit
+
+
+def _run_processes(job: Job, shares: list[list[int]], collect: ReportCollector) -> None:
     ctx = mp.get_context("spawn")
     reports = ctx.Queue()
     procs = [
-        ctx.Process(target=_worker, args=(job, rank, workers, reports), daemon=True)
-        for rank in range(workers)
+        ctx.Process(target=_worker, args=(job, rank, share, reports), daemon=True)
+        for rank, share in enumerate(shares)
     ]
     for p in procs:
         p.start()
     finished = 0
-    while finished < workers:
+    while finished < len(procs):
         try:
             msg = reports.get(timeout=1.0)
         except queue_module.Empty:
@@ -86,7 +143,7 @@ def _run_processes(job: Job, workers: int, collect) -> None:
                 ) from None
             continue
         if isinstance(msg, UnitReport):
-            collect(msg)
+            _labelled(collect, f"process {msg.rank}")(msg)
         elif msg[0] == "done":
             finished += 1
         else:
@@ -97,12 +154,14 @@ def _run_processes(job: Job, workers: int, collect) -> None:
         p.join()
 
 
-def _worker(job: Job, rank: int, world_size: int, reports) -> None:
+def _worker(job: Job, rank: int, units: list[int], reports) -> None:
     if torch.cuda.is_available():
         os.environ.setdefault("LOCAL_RANK", str(rank))
         torch.cuda.set_device(rank % torch.cuda.device_count())
     try:
-        job.run(rank, world_size, reports.put)
+        job.run_units(units, rank, reports.put)
         reports.put(("done", rank))
     except BaseException:
         reports.put(("error", rank, traceback.format_exc()))
+    finally:
+        job.close()

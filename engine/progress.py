@@ -39,8 +39,10 @@ class Progress:
     stream: object = sys.stderr
     done: int = 0
     failed: int = 0
+    retried: int = 0  # units retried after their worker was lost
     started: float = field(default_factory=time.perf_counter)
     _last_print: float = 0.0
+    noun: str = "rows"  # what is counted: rows, images
 
     def update(self, rows: int, failed: int = 0) -> None:
         self.done += rows
@@ -49,6 +51,11 @@ class Progress:
         if now - self._last_print >= self.interval or self.done >= self.total:
             self._last_print = now
             print(self.line(), file=self.stream, flush=True)
+
+    def retry(self, event: str) -> None:
+        """Count a unit retried after its worker was lost, and say why now."""
+        self.retried += 1
+        print(f"{self.label}: {event}", file=self.stream, flush=True)
 
     @property
     def elapsed(self) -> float:
@@ -59,8 +66,10 @@ class Progress:
         remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
         pct = 100.0 * self.done / self.total if self.total else 100.0
         return (
-            f"{self.label}: {self.done:,}/{self.total:,} rows ({pct:.1f}%)  {rate:,.1f} rows/s  "
+            f"{self.label}: {self.done:,}/{self.total:,} {self.noun} ({pct:.1f}%)  "
+            f"{rate:,.1f} {self.noun}/s  "
             f"ETA {format_seconds(remaining)}  failed {self.failed:,}"
+            + (f"  units retried {self.retried:,}" if self.retried else "")
         )
 
 

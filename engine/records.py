@@ -53,7 +53,9 @@ def _seed(value: Any, where: str) -> tuple[int, str]:
         return -1, ""
     try:
         seed = int(value)
-        if seed == float(value) and -(2**63) <= seed < 2**63:
+        # An int compares exactly; float(value) would round seeds above 2**53 and refuse them.
+        whole = isinstance(value, int) or seed == float(value)
+        if whole and -(2**63) <= seed < 2**63:
             return seed, ""
     except (TypeError, ValueError, OverflowError):
         pass

@@ -1,7 +1,8 @@
 """The score stage: candidates -> decode -> CLIP embeddings and our kernels -> the run store.
 
 The driver plans the job once (engine.sources scans the inputs, engine.store writes one row per
-candidate), then workers take the unfinished work units of their rank. Inside a worker a background
+candidate), then an executor runs the unfinished work units: worker processes on this machine, or
+actors on a Ray cluster (engine.executors, engine.executors_ray). Inside a worker a background
 thread reads and decodes the next batches while the current one is embedded and scored, so decode
 overlaps the GPU. A batch that runs out of GPU memory is split in halves and retried; an image that
 alone does not fit gets a failed row. A unit is written whole, then marked done: a killed job
@@ -14,7 +15,7 @@ import hashlib
 import os
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from itertools import islice
 from pathlib import Path
@@ -23,9 +24,9 @@ import numpy as np
 import torch
 
 from engine.candidates import Candidate, failure
-from engine.decode import DecodeResult, make_decoder
+from engine.decode import Decoder, DecodeResult, make_decoder
 from engine.embed import ClipEmbedder
-from engine.executors import UnitReport, default_workers, run_local
+from engine.executors import UnitReport, WorkerCounts, default_workers, run_local
 from engine.image_probe import MAX_PIXELS
 from engine.input_paths import absolute
 from engine.prefetch import prefetch
@@ -34,6 +35,8 @@ from engine.progress import Progress, StageTimes, format_seconds
 from engine.scorers import MlpScorer, clip_scores, ssim_roundtrip
 from engine.sources import read_candidates, scan
 from engine.store import RunStore, Unit
+
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -50,7 +53,10 @@ class ScoreConfig:
     max_pixels: int = MAX_PIXELS  # width * height above which an image is refused from its header
     decoder: str = "auto"  # auto | dali | pil
     device: str = "auto"  # auto | cpu | cuda
-    workers: int = 0  # 0: one per visible GPU, else one
+    workers: int = 0  # 0: one per visible GPU (local) or per GPU in the Ray cluster, else one
+    executor: str = "local"  # local (processes on this machine) | ray (actors on a Ray cluster)
+    ray_address: str | None = None  # Ray cluster to join; else RAY_ADDRESS, one on this machine, a new one
+    ray_cpus_per_worker: float = 1.0  # CPUs each Ray actor reserves (a GPU actor also takes one GPU)
     batch_size: int = 256
     shard_rows: int = 4096
     decode_threads: int = 4
@@ -104,6 +110,7 @@ class ScoreSummary:
     units_total: int
     statuses: Counter  # over the whole store
     errors: Counter  # over the whole store, by kind
+    workers: dict[str, WorkerCounts]  # by this call
 
     def text(self) -> str:
         rate = self.rows / self.wall_seconds if self.wall_seconds > 0 else 0.0
@@ -114,6 +121,13 @@ class ScoreSummary:
         ]
         if self.errors:
             lines.append("errors by kind: " + ", ".join(f"{k} {v:,}" for k, v in self.errors.most_common()))
+        if len(self.workers) > 1 or any(w.lost_units for w in self.workers.values()):
+            lines.append("per worker:")
+            lines += [
+                f"  {name}: {w.units} units, {w.rows:,} rows, {w.failed:,} failed"
+                + (f", lost while running {w.lost_units} (retried elsewhere)" if w.lost_units else "")
+                for name, w in sorted(self.workers.items())
+            ]
         total = sum(self.stage_seconds.values()) or 1.0
         lines.append(
             "time per stage (s, summed over threads and workers): "
@@ -123,11 +137,55 @@ class ScoreSummary:
 
 
 def score(cfg: ScoreConfig, progress_stream=None) -> ScoreSummary:
-    """Plan the job (once) and run its unfinished units; the summary of this call."""
+    """Plan the job (once) and run its unfinished units on the configured executor; the summary of
+    this call."""
+    if cfg.executor not in EXECUTORS:
+        raise ValueError(
+            f"pixsift score: executor must be one of {', '.join(EXECUTORS)}, got {cfg.executor!r}"
+        )
     device = cfg.resolved_device()
-    workers = cfg.workers or default_workers(device)
-    # In-process runs keep the driver's model; worker processes load their own on their GPU.
-    embedder = _embedder(cfg, device if workers == 1 else "cpu")
+    local_workers = cfg.workers or default_workers(device)
+    in_process = cfg.executor == "local" and local_workers == 1
+    # In-process runs keep the driver's model; other workers load their own on their device.
+    embedder = load_embedder(cfg, device if in_process else "cpu")
+    store = planned_store(cfg, embedder)
+    units = store.units()
+    done = store.done_units()
+    progress = Progress("score", sum(u.rows for u in units if u.index not in done))
+    if progress_stream is not None:
+        progress.stream = progress_stream
+    job = ScoreJob(cfg, embedder if in_process else None)
+    if cfg.executor == "ray":
+        from engine.executors_ray import run_ray
+
+        result = run_ray(
+            job,
+            progress,
+            address=cfg.ray_address,
+            workers=cfg.workers,
+            device=cfg.device,
+            cpus_per_worker=cfg.ray_cpus_per_worker,
+        )
+    else:
+        result = run_local(job, progress, local_workers)
+    statuses, errors = Counter(), Counter()
+    for report in store.unit_reports().values():
+        statuses.update(report["status"])
+        errors.update(report["errors"])
+    return ScoreSummary(
+        result.rows,
+        result.wall_seconds,
+        result.stage_seconds,
+        result.units,
+        len(units),
+        statuses,
+        errors,
+        result.workers,
+    )
+
+
+def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder) -> RunStore:
+    """The run store of `cfg`: the existing one, checked against its settings, or a new one, planned."""
     store = RunStore.open_or_create(
         cfg.store,
         shard_rows=cfg.shard_rows,
@@ -138,22 +196,10 @@ def score(cfg: ScoreConfig, progress_stream=None) -> ScoreSummary:
     )
     if not store.planned:
         store.plan(scan(cfg.inputs))
-    units = store.units()
-    done = store.done_units()
-    progress = Progress("score", sum(u.rows for u in units if u.index not in done))
-    if progress_stream is not None:
-        progress.stream = progress_stream
-    result = run_local(ScoreJob(cfg, embedder if workers == 1 else None), progress, workers)
-    statuses, errors = Counter(), Counter()
-    for report in store.unit_reports().values():
-        statuses.update(report["status"])
-        errors.update(report["errors"])
-    return ScoreSummary(
-        result.rows, result.wall_seconds, result.stage_seconds, result.units, len(units), statuses, errors
-    )
+    return store
 
 
-def _embedder(cfg: ScoreConfig, device: str) -> ClipEmbedder:
+def load_embedder(cfg: ScoreConfig, device: str) -> ClipEmbedder:
     return ClipEmbedder(
         None if cfg.clip_config else cfg.clip_model,
         pretrained=cfg.clip_pretrained,
@@ -165,51 +211,76 @@ def _embedder(cfg: ScoreConfig, device: str) -> ClipEmbedder:
 
 
 class ScoreJob:
-    """What a worker runs: its share of the unfinished units (picklable; models load in the worker)."""
+    """The score stage as an executor job (engine.executors): picklable, models load where it runs."""
 
     def __init__(self, cfg: ScoreConfig, embedder: ClipEmbedder | None = None):
         self.cfg = cfg
         self._embedder = embedder
+        self._loaded: _Loaded | None = None
 
     def __getstate__(self):
-        return {"cfg": self.cfg, "_embedder": None}
+        return {"cfg": self.cfg, "_embedder": None, "_loaded": None}
 
-    def run(self, rank: int, world_size: int, emit) -> None:
-        cfg = self.cfg
-        device = torch.device(cfg.resolved_device())
-        if device.type == "cuda":
-            device = torch.device("cuda", torch.cuda.current_device())
-        store = RunStore.open(cfg.store)
+    def pending_units(self) -> list[int]:
+        store = RunStore.open(self.cfg.store)
         done = store.done_units()
-        mine = [u for u in store.units() if u.index % world_size == rank and u.index not in done]
-        if not mine:
+        return [u.index for u in store.units() if u.index not in done]
+
+    def run_units(self, units: Iterable[int], rank: int, emit) -> None:
+        """Score `units` in order, each written whole then marked done; a background thread reads and
+        decodes ahead, across unit boundaries."""
+        cfg = self.cfg
+        store = RunStore.open(cfg.store)
+        by_index = store.units()
+        units = [by_index[i] for i in units]
+        if not units:
             return
-        embedder = self._embedder or _embedder(cfg, str(device))
-        scorers = [MlpScorer(path, name, device) for name, path in cfg.scorers.items()]
-        decoder = make_decoder(
-            cfg.decoder,
-            device,
-            max_pixels=cfg.max_pixels,
-            threads=cfg.decode_threads,
-            batch_size=cfg.batch_size,
-        )
-        scorer = BatchScorer(embedder, scorers, cfg.fidelity_size, cfg.fidelity_via)
-        work = _read_and_decode(store, mine, decoder, cfg.batch_size)
+        loaded = self._load()
+        work = _read_and_decode(store, units, loaded.decoder, cfg.batch_size)
         columns, times = None, StageTimes()
-        try:
-            for unit, batch in prefetch(work, cfg.prefetch_batches, "pixsift-read-decode"):
-                columns = columns or UnitColumns(store, unit)
-                if batch is not None:
-                    start, candidates, decoded, read_decode_seconds = batch
-                    times.merge(read_decode_seconds)
-                    columns.fill(start, candidates, decoded, scorer, times)
-                    continue
-                with times.stage("write"):
-                    store.write_unit(unit, columns.values)
-                emit(UnitReport(rank, unit.index, unit.rows, columns.failed, dict(times.seconds)))
-                columns, times = None, StageTimes()
-        finally:
-            decoder.close()
+        for unit, batch in prefetch(work, cfg.prefetch_batches, "pixsift-read-decode"):
+            columns = columns or UnitColumns(store, unit)
+            if batch is not None:
+                start, candidates, decoded, read_decode_seconds = batch
+                times.merge(read_decode_seconds)
+                columns.fill(start, candidates, decoded, loaded.scorer, times)
+                continue
+            with times.stage("write"):
+                store.write_unit(unit, columns.values)
+            emit(UnitReport(rank, unit.index, unit.rows, columns.failed, dict(times.seconds)))
+            columns, times = None, StageTimes()
+
+    def close(self) -> None:
+        if self._loaded is not None:
+            self._loaded.decoder.close()
+            self._loaded = None
+
+    def _load(self) -> _Loaded:
+        if self._loaded is None:
+            cfg = self.cfg
+            device = torch.device(cfg.resolved_device())
+            if device.type == "cuda":
+                device = torch.device("cuda", torch.cuda.current_device())
+            embedder = self._embedder or load_embedder(cfg, str(device))
+            scorers = [MlpScorer(path, name, device) for name, path in cfg.scorers.items()]
+            decoder = make_decoder(
+                cfg.decoder,
+                device,
+                max_pixels=cfg.max_pixels,
+                threads=cfg.decode_threads,
+                batch_size=cfg.batch_size,
+            )
+            scorer = BatchScorer(embedder, scorers, cfg.fidelity_size, cfg.fidelity_via)
+            self._loaded = _Loaded(decoder, scorer)
+        return self._loaded
+
+
+@dataclass
+class _Loaded:
+    """What a worker loads once and keeps for all the units it runs."""
+
+    decoder: Decoder
+    scorer: BatchScorer
 
 
 class BatchScorer:

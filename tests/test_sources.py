@@ -12,6 +12,7 @@ from candidate_pools import caption_json, photo, photo_names, tar_bytes, write_t
 import engine.tar_scan
 from engine.candidates import PlanEntry, error_kind
 from engine.input_paths import expand_braces, expand_inputs
+from engine.records import make_entry
 from engine.sources import read_candidates, scan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -339,3 +340,18 @@ def test_inputs_that_cannot_be_scanned_raise_naming_them(tmp_path):
         write_tar(tmp_path / sub / "s.tar", [("x.jpg", photo("camera")), ("x.txt", b"c")])
     with pytest.raises(ValueError, match="share the shard name"):
         list(scan([str(tmp_path / "{a,b}/s.tar")]))
+
+
+@pytest.mark.parametrize(
+    ("seed", "kept", "kind"),
+    [
+        (2**63 - 1, 2**63 - 1, ""),
+        (2**53 + 1, 2**53 + 1, ""),
+        ("12", 12, ""),
+        (3.0, 3, ""),
+        (2**63, -1, "bad_meta"),
+    ],
+)
+def test_seeds_are_kept_exactly_over_the_whole_64_bit_range(seed, kept, kind):
+    entry = make_entry("k", "a caption", "source", 0, 0, {"seed": seed}, "row 1")
+    assert (entry.seed, error_kind(entry.error)) == (kept, kind)
