@@ -34,7 +34,7 @@ from engine.generate_inputs import (
 )
 from engine.generate_pipeline import Generator, load_tokenizers
 from engine.generate_shards import encode_image, remove_partials, sample_key, shard_path, write_shard
-from engine.progress import Progress, StageTimes, format_seconds
+from engine.progress import Progress, StageTimes, format_seconds, stage_line
 
 REJECTS_FILE = "rejects.jsonl"
 PLAN_FILE = "plan.jsonl"  # the accepted prompts, in order: what the workers read
@@ -66,11 +66,7 @@ class GenerateSummary:
             "the rest were done before",
             f"rejected {self.rejects:,} rows (reasons in {self.rejects_path})",
         ]
-        total = sum(self.stage_seconds.values()) or 1.0
-        lines.append(
-            "time per stage (s, summed over workers): "
-            + ", ".join(f"{k} {v:.1f} ({100 * v / total:.0f}%)" for k, v in self.stage_seconds.items())
-        )
+        lines.append(stage_line(self.stage_seconds, "workers"))
         return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ from engine.image_probe import MAX_PIXELS
 from engine.input_paths import absolute
 from engine.prefetch import prefetch
 from engine.preprocess import clip_batch
-from engine.progress import Progress, StageTimes, format_seconds
+from engine.progress import Progress, StageTimes, format_seconds, stage_line
 from engine.scorers import MlpScorer, clip_scores, ssim_roundtrip
 from engine.sources import read_candidates, scan
 from engine.store import RunStore, Unit
@@ -128,11 +128,7 @@ class ScoreSummary:
                 + (f", lost while running {w.lost_units} (retried elsewhere)" if w.lost_units else "")
                 for name, w in sorted(self.workers.items())
             ]
-        total = sum(self.stage_seconds.values()) or 1.0
-        lines.append(
-            "time per stage (s, summed over threads and workers): "
-            + ", ".join(f"{k} {v:.1f} ({100 * v / total:.0f}%)" for k, v in self.stage_seconds.items())
-        )
+        lines.append(stage_line(self.stage_seconds, "threads and workers"))
         return "\n".join(lines)
 
 
