@@ -75,10 +75,6 @@ class SelectSpec:
             raise SpecError(f"no recipe named {name!r}; shipped recipes: {', '.join(recipe_names())}")
         return cls.from_table(tomllib.loads(path.read_text()), f"recipe {name}")
 
-    def with_table(self, **changes: Any) -> SelectSpec:
-        """The spec with top-level keys of its table replaced (used by command-line overrides)."""
-        return SelectSpec.from_table({**self.table, **changes}, f"spec {self.name or '(unnamed)'}")
-
 
 def recipe_names() -> list[str]:
     folder = resources.files("engine") / "recipes"
