@@ -1,12 +1,16 @@
-"""The `pixsift` command: `pixsift generate`, `score`, `inspect`, `select`, `export`, `report`, `demo`."""
+"""The `pixsift` command: `pixsift generate`, `score`, `inspect`, `select`, `export`, `report`, `demo`,
+`tokenize`, `train`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from engine.executor_config import add_executor_arguments, executor_arguments
 from engine.generate_cli import add_generate
 from engine.select_cli import add_select
+from trainer.tokenize_cli import add_tokenize
+from trainer.train_cli import add_train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     _add_export(sub)
     _add_report(sub)
     _add_demo(sub)
-    args = parser.parse_args(argv)
+    add_tokenize(sub)
+    add_train(sub)
+    args = parser.parse_args(_without_local_rank(sys.argv[1:] if argv is None else argv))
     return args.func(args)
+
+
+def _without_local_rank(argv: list[str]) -> list[str]:
+    """The `deepspeed` launcher passes `--local_rank=N` before the command (unless `--no_local_rank`);
+    the trainer reads LOCAL_RANK from the environment, which the launcher also sets."""
+    return [a for a in argv if not a.startswith("--local_rank=")]
 
 
 def _add_score(sub) -> None:
@@ -54,20 +66,9 @@ def _add_score(sub) -> None:
         help="an extra MLP scorer on the embeddings, stored as column NAME (repeatable)",
     )
     p.add_argument("--decoder", choices=("auto", "dali", "pil"))
-    p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--workers", type=int, help="worker processes (default: one per visible GPU)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--shard-rows", type=int, help="rows per work unit and Zarr shard")
-    p.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        help="local: processes on this machine (default); ray: actors on a Ray cluster",
-    )
-    p.add_argument(
-        "--ray-address",
-        help="Ray cluster to run on (default: RAY_ADDRESS, else one started on this machine, else a new one)",
-    )
-    p.add_argument("--ray-cpus-per-worker", type=float, help="CPUs each Ray actor reserves (default 1)")
+    add_executor_arguments(p)
     p.set_defaults(func=_run_score)
 
 
@@ -85,13 +86,9 @@ def _run_score(args) -> int:
         clip_random_init=args.clip_random_init,
         scorers=scorers,
         decoder=args.decoder,
-        device=args.device,
-        workers=args.workers,
         batch_size=args.batch_size,
         shard_rows=args.shard_rows,
-        executor=args.executor,
-        ray_address=args.ray_address,
-        ray_cpus_per_worker=args.ray_cpus_per_worker,
+        **executor_arguments(args),
     )
     summary = score(cfg)
     print(summary.text())

@@ -15,13 +15,14 @@ import multiprocessing as mp
 import os
 import queue as queue_module
 import traceback
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol, Self
 
 import torch
 
-from engine.progress import Progress, StageTimes
+from engine.progress import Progress, StageTimes, format_seconds, stage_line
 
 
 @dataclass
@@ -50,6 +51,17 @@ class WorkerCounts:
     lost_units: int = 0  # units it was running when it was lost; they were retried elsewhere
 
 
+def worker_lines(workers: dict[str, WorkerCounts]) -> list[str]:
+    """A summary's per-worker lines, when there was more than one worker or one was lost; else none."""
+    if len(workers) <= 1 and not any(w.lost_units for w in workers.values()):
+        return []
+    return ["per worker:"] + [
+        f"  {name}: {w.units} units, {w.rows:,} rows, {w.failed:,} failed"
+        + (f", lost while running {w.lost_units} (retried elsewhere)" if w.lost_units else "")
+        for name, w in sorted(workers.items())
+    ]
+
+
 @dataclass
 class RunResult:
     rows: int
@@ -57,6 +69,48 @@ class RunResult:
     wall_seconds: float
     units: int
     workers: dict[str, WorkerCounts]
+
+
+@dataclass
+class UnitJobSummary:
+    """What one call of a store-backed job (score, tokenize) did, and its store's totals."""
+
+    rows: int  # processed by this call
+    wall_seconds: float
+    stage_seconds: dict[str, float]
+    units_run: int
+    units_total: int
+    statuses: Counter  # over the whole store
+    errors: Counter  # over the whole store, by kind
+    workers: dict[str, WorkerCounts]  # by this call
+    verb: ClassVar[str] = "processed"
+    store_name: ClassVar[str] = "store"
+
+    @classmethod
+    def of(cls, result: RunResult, units_total: int, statuses: Counter, errors: Counter) -> Self:
+        return cls(
+            result.rows,
+            result.wall_seconds,
+            result.stage_seconds,
+            result.units,
+            units_total,
+            statuses,
+            errors,
+            result.workers,
+        )
+
+    def text(self) -> str:
+        rate = self.rows / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        lines = [
+            f"{self.verb} {self.rows:,} rows in {format_seconds(self.wall_seconds)} ({rate:,.1f} rows/s); "
+            f"{self.units_run} of {self.units_total} work units run now, the rest were done before",
+            f"{self.store_name}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.statuses.items())),
+        ]
+        if self.errors:
+            lines.append("errors by kind: " + ", ".join(f"{k} {v:,}" for k, v in self.errors.most_common()))
+        lines += worker_lines(self.workers)
+        lines.append(stage_line(self.stage_seconds, "threads and workers"))
+        return "\n".join(lines)
 
 
 class ReportCollector:

@@ -23,6 +23,9 @@ unreachable actor may still be writing when its unit starts elsewhere):
   mixed GPU models two attempts can differ in the last bits; each column is still one attempt's.)
 - The driver counts a unit once, at its first report; a restarted driver takes the units without a
   marker and redoes them whole.
+- A generate unit is one tar shard, its own marker: each attempt writes the whole shard under a
+  temporary name of its own and renames it over the shard's (engine.generate_shards), and the images
+  are seeded per image, so the shard holds one attempt's complete bytes.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ that `pixsift score` reads.
 
 The driver reads the input once: rejects go to `rejects.jsonl` (the row and the reason), accepted prompts
 to `plan.jsonl`, cut into work units of `captions_per_shard` (one shard each); the units whose shard does
-not exist yet are pending. Workers, one per GPU (engine.executors.run_local), stream the plan and
-generate their units in batches.
+not exist yet are pending. Workers, one per GPU on this machine or actors on a Ray cluster
+(engine.executor_config), stream the plan and generate their units in batches.
 Each image has its own seed, derived from (base seed, prompt id, image index), and its own generator, so a
 resumed or re-batched run writes the same pixels. A killed job restarted with the same command writes only
 the missing shards.
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from engine.executors import UnitReport, default_workers, run_local
+from engine.executors import UnitReport
 from engine.generate_config import GenerateConfig
 from engine.generate_inputs import (
     Prompt,
@@ -86,8 +86,7 @@ def generate(cfg: GenerateConfig, progress_stream=None) -> GenerateSummary:
     progress = Progress("generate", todo, noun="images")
     if progress_stream is not None:
         progress.stream = progress_stream
-    workers = cfg.workers or default_workers(cfg.resolved_device())
-    result = run_local(GenerateJob(cfg, units), progress, workers)
+    result = cfg.run(GenerateJob(cfg, units), progress)
     return GenerateSummary(
         result.rows,
         result.wall_seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.executor_config import add_executor_arguments, executor_arguments
 from engine.generate_config import DEFAULT_PIPELINE, IMAGE_FORMATS
 
 
@@ -50,8 +51,7 @@ def _add_common(p) -> None:
     p.add_argument("--vae-slicing", action="store_true")
     p.add_argument("--vae-tiling", action="store_true")
     p.add_argument("--cpu-offload", action="store_true", help="model CPU offload (smaller GPUs)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--workers", type=int, default=0, help="worker processes (default: one per visible GPU)")
+    add_executor_arguments(p)
 
 
 def _run_generate(args) -> int:
@@ -81,8 +81,7 @@ def _run_generate(args) -> int:
         vae_slicing=args.vae_slicing,
         vae_tiling=args.vae_tiling,
         cpu_offload=args.cpu_offload,
-        device=args.device,
-        workers=args.workers,
+        **executor_arguments(args),
     )
     print(generate(cfg).text())
     return 0

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
+from engine.executor_config import ExecutorConfig
 
 TASKS = ("t2i", "edit")
 IMAGE_FORMATS = ("png", "jpeg")
@@ -15,7 +15,7 @@ SETTINGS_FILE = "generate.json"
 
 
 @dataclass
-class GenerateConfig:
+class GenerateConfig(ExecutorConfig):
     task: str  # t2i: captions -> images; edit: (source image, instruction) pairs -> edited images
     inputs: str  # the caption pool (t2i) or the pairs (edit): JSONL or Parquet
     out: str  # folder of shard-NNNNNN.tar, plan.jsonl, rejects.jsonl and generate.json
@@ -36,8 +36,6 @@ class GenerateConfig:
     vae_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False  # model CPU offload: one component on the GPU at a time
-    device: str = "auto"  # auto | cpu | cuda
-    workers: int = 0  # 0: one per visible GPU, else one
 
     # Settings that change the images; a folder made with others is not resumed.
     VALUE_KEYS = (
@@ -58,6 +56,7 @@ class GenerateConfig:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.task not in TASKS:
             raise ValueError(f"generate: task {self.task!r} is not one of {', '.join(TASKS)}")
         if self.image_format not in IMAGE_FORMATS:
@@ -65,11 +64,6 @@ class GenerateConfig:
         for name in ("images_per_caption", "captions_per_shard", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"generate: {name} must be at least 1, got {getattr(self, name)}")
-
-    def resolved_device(self) -> str:
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
 
     def value_settings(self) -> dict:
         values = asdict(self)

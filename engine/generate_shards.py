@@ -1,6 +1,7 @@
 """The shards of a generate job: `shard-NNNNNN.tar` per work unit, WebDataset samples `<key>.png|jpg` and
-`<key>.json`. A shard is written under a hidden temporary name and renamed when complete, so a reader
-(or a resumed job) only ever sees whole shards; a shard's existence is the unit's "done" mark.
+`<key>.json`. A shard is written under a hidden temporary name of its own (two attempts at a unit, a retry
+on Ray and the lost worker it replaces, never share one) and renamed when complete, so a reader (or a
+resumed job) only ever sees one attempt's whole shard; a shard's existence is the unit's "done" mark.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import uuid
 from pathlib import Path
 
 from PIL import Image
@@ -37,7 +39,7 @@ def encode_image(image: Image.Image, image_format: str) -> bytes:
 
 def write_shard(path: Path, samples: list[tuple[str, bytes, str, dict]]) -> None:
     """Write (key, image bytes, image format, record) samples to `path`, atomically."""
-    partial = path.with_name(f".{path.name}{_PARTIAL_SUFFIX}")
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_PARTIAL_SUFFIX}")
     with DeterministicTar(partial) as tar:
         for key, data, image_format, record in samples:
             tar.add(f"{key}.{EXTENSIONS[image_format]}", data)
@@ -49,7 +51,7 @@ def write_shard(path: Path, samples: list[tuple[str, bytes, str, dict]]) -> None
 
 def remove_partials(out: Path) -> int:
     """Delete the temporary files a killed job left; how many there were."""
-    partials = list(out.glob(f".shard-*.tar{_PARTIAL_SUFFIX}"))
+    partials = list(out.glob(f".shard-*.tar.*{_PARTIAL_SUFFIX}"))
     for path in partials:
         path.unlink()
     return len(partials)

@@ -26,21 +26,20 @@ import torch
 from engine.candidates import Candidate, failure
 from engine.decode import Decoder, DecodeResult, make_decoder
 from engine.embed import ClipEmbedder
-from engine.executors import UnitReport, WorkerCounts, default_workers, run_local
+from engine.executor_config import ExecutorConfig
+from engine.executors import UnitJobSummary, UnitReport
 from engine.image_probe import MAX_PIXELS
 from engine.input_paths import absolute
 from engine.prefetch import prefetch
 from engine.preprocess import clip_batch
-from engine.progress import Progress, StageTimes, format_seconds, stage_line
+from engine.progress import Progress, StageTimes
 from engine.scorers import MlpScorer, clip_scores, ssim_roundtrip
 from engine.sources import read_candidates, scan
 from engine.store import RunStore, Unit
 
-EXECUTORS = ("local", "ray")
-
 
 @dataclass
-class ScoreConfig:
+class ScoreConfig(ExecutorConfig):
     inputs: list[str]
     store: str
     clip_model: str = "ViT-L-14"
@@ -52,11 +51,6 @@ class ScoreConfig:
     fidelity_via: int = 336
     max_pixels: int = MAX_PIXELS  # width * height above which an image is refused from its header
     decoder: str = "auto"  # auto | dali | pil
-    device: str = "auto"  # auto | cpu | cuda
-    workers: int = 0  # 0: one per visible GPU (local) or per GPU in the Ray cluster, else one
-    executor: str = "local"  # local (processes on this machine) | ray (actors on a Ray cluster)
-    ray_address: str | None = None  # Ray cluster to join; else RAY_ADDRESS, one on this machine, a new one
-    ray_cpus_per_worker: float = 1.0  # CPUs each Ray actor reserves (a GPU actor also takes one GPU)
     batch_size: int = 256
     shard_rows: int = 4096
     decode_threads: int = 4
@@ -89,11 +83,6 @@ class ScoreConfig:
                 raise ValueError(f"pixsift score: '{required}' is required (flag or config file)")
         return cls(**values)
 
-    def resolved_device(self) -> str:
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
-
     def value_settings(self, embedder_info: dict) -> dict:
         settings = {k: getattr(self, k) for k in self.VALUE_KEYS}
         settings["inputs"] = [absolute(str(i)) for i in self.inputs]
@@ -101,49 +90,16 @@ class ScoreConfig:
         return settings
 
 
-@dataclass
-class ScoreSummary:
-    rows: int  # scored by this call
-    wall_seconds: float
-    stage_seconds: dict[str, float]
-    units_run: int
-    units_total: int
-    statuses: Counter  # over the whole store
-    errors: Counter  # over the whole store, by kind
-    workers: dict[str, WorkerCounts]  # by this call
-
-    def text(self) -> str:
-        rate = self.rows / self.wall_seconds if self.wall_seconds > 0 else 0.0
-        lines = [
-            f"scored {self.rows:,} rows in {format_seconds(self.wall_seconds)} ({rate:,.1f} rows/s); "
-            f"{self.units_run} of {self.units_total} work units run now, the rest were done before",
-            "store: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.statuses.items())),
-        ]
-        if self.errors:
-            lines.append("errors by kind: " + ", ".join(f"{k} {v:,}" for k, v in self.errors.most_common()))
-        if len(self.workers) > 1 or any(w.lost_units for w in self.workers.values()):
-            lines.append("per worker:")
-            lines += [
-                f"  {name}: {w.units} units, {w.rows:,} rows, {w.failed:,} failed"
-                + (f", lost while running {w.lost_units} (retried elsewhere)" if w.lost_units else "")
-                for name, w in sorted(self.workers.items())
-            ]
-        lines.append(stage_line(self.stage_seconds, "threads and workers"))
-        return "\n".join(lines)
+class ScoreSummary(UnitJobSummary):
+    verb = "scored"
 
 
 def score(cfg: ScoreConfig, progress_stream=None) -> ScoreSummary:
     """Plan the job (once) and run its unfinished units on the configured executor; the summary of
     this call."""
-    if cfg.executor not in EXECUTORS:
-        raise ValueError(
-            f"pixsift score: executor must be one of {', '.join(EXECUTORS)}, got {cfg.executor!r}"
-        )
-    device = cfg.resolved_device()
-    local_workers = cfg.workers or default_workers(device)
-    in_process = cfg.executor == "local" and local_workers == 1
+    in_process = cfg.runs_in_process()
     # In-process runs keep the driver's model; other workers load their own on their device.
-    embedder = load_embedder(cfg, device if in_process else "cpu")
+    embedder = load_embedder(cfg, cfg.resolved_device() if in_process else "cpu")
     store = planned_store(cfg, embedder)
     units = store.units()
     done = store.done_units()
@@ -151,33 +107,12 @@ def score(cfg: ScoreConfig, progress_stream=None) -> ScoreSummary:
     if progress_stream is not None:
         progress.stream = progress_stream
     job = ScoreJob(cfg, embedder if in_process else None)
-    if cfg.executor == "ray":
-        from engine.executors_ray import run_ray
-
-        result = run_ray(
-            job,
-            progress,
-            address=cfg.ray_address,
-            workers=cfg.workers,
-            device=cfg.device,
-            cpus_per_worker=cfg.ray_cpus_per_worker,
-        )
-    else:
-        result = run_local(job, progress, local_workers)
+    result = cfg.run(job, progress)
     statuses, errors = Counter(), Counter()
     for report in store.unit_reports().values():
         statuses.update(report["status"])
         errors.update(report["errors"])
-    return ScoreSummary(
-        result.rows,
-        result.wall_seconds,
-        result.stage_seconds,
-        result.units,
-        len(units),
-        statuses,
-        errors,
-        result.workers,
-    )
+    return ScoreSummary.of(result, len(units), statuses, errors)
 
 
 def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder) -> RunStore:

@@ -168,7 +168,7 @@ class RunStore:
 
     @classmethod
     def _create(cls, url: str, layout: dict[str, Any], config: Mapping[str, Any]) -> RunStore:
-        _refuse_to_replace_other_data(url)
+        refuse_to_replace_other_data(url, "pixsift_schema_version", "a pixsift run store")
         group = zarr.open_group(
             url,
             mode="w",
@@ -237,17 +237,11 @@ class RunStore:
 
     def check_settings(self, layout: Mapping[str, Any], config: Mapping[str, Any]) -> None:
         """Raise `ConfigMismatch` naming every setting that differs from the store's."""
-        ours = _flatten({"layout": self.layout, "config": self.config})
-        theirs = _flatten({"layout": _as_json(layout), "config": _as_json(config)})
-        ours, theirs = defaultdict(lambda: "<absent>", ours), defaultdict(lambda: "<absent>", theirs)
-        differing = sorted(k for k in ours.keys() | theirs.keys() if ours[k] != theirs[k])
-        if differing:
-            lines = [f"  {k}: {ours[k]!r} in the store, {theirs[k]!r} now" for k in differing]
-            raise ConfigMismatch(
-                f"run store {self.url} was made with different settings:\n"
-                + "\n".join(lines)
-                + "\nuse another store path, or delete this one to start over"
-            )
+        check_settings(
+            f"run store {self.url}",
+            {"layout": self.layout, "config": self.config},
+            {"layout": layout, "config": config},
+        )
 
     # -- what the store holds ------------------------------------------------------------------
 
@@ -312,8 +306,7 @@ class RunStore:
         return n_rows
 
     def units(self) -> list[Unit]:
-        n, s = self.n_rows, self.shard_rows
-        return [Unit(i, start, min(n, start + s)) for i, start in enumerate(range(0, n, s))]
+        return units_of(self.n_rows, self.shard_rows)
 
     def read_plan(self, unit: Unit) -> list[PlanEntry]:
         columns = {f: self.arrays[c][unit.start : unit.stop].tolist() for f, c in _PLAN_FIELDS.items()}
@@ -330,27 +323,18 @@ class RunStore:
             self.arrays[name][unit.start : unit.stop] = values
         status = Counter(checked["status"].tolist())
         errors = Counter(error_kind(e) for e in checked["error"].tolist() if e)
-        self.group["progress"].create_group(
-            _marker_name(unit.index),
-            overwrite=True,
-            attributes={
-                "start": unit.start,
-                "stop": unit.stop,
-                "status": dict(status),
-                "errors": dict(errors),
-            },
+        mark_done(
+            self.group,
+            unit,
+            {"status": dict(status), "errors": dict(errors)},
         )
 
     def done_units(self) -> set[int]:
-        fs, root = url_to_fs(self.url)
-        # A marker is complete once its zarr.json exists (written whole); its folder alone is not enough.
-        markers = fs.glob(f"{root.rstrip('/')}/progress/unit-*/zarr.json")
-        return {int(m.rsplit("/", 2)[-2].removeprefix("unit-")) for m in markers}
+        return done_units(self.url)
 
     def unit_reports(self) -> dict[int, dict[str, Any]]:
         """The attributes of each finished unit's marker: start, stop, status and errors counts."""
-        progress = self.group["progress"]
-        return {i: dict(progress[_marker_name(i)].attrs) for i in sorted(self.done_units())}
+        return unit_reports(self.url, self.group)
 
     def _checked_unit_columns(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         expected = {c.name: c for c in self.score_columns}
@@ -373,6 +357,52 @@ class RunStore:
         if bad := set(checked["status"].tolist()) - set(STATUSES):
             raise ValueError(f"unit {unit.index}: status must be one of {STATUSES}, got {sorted(bad)}")
         return checked
+
+
+def check_settings(what: str, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
+    """Raise `ConfigMismatch` naming every setting in `wanted` that differs from `stored` (nested mappings
+    compared key by key, as they read back from the attributes); `what` names the store."""
+    ours = _flatten(_as_json(stored))
+    theirs = _flatten(_as_json(wanted))
+    ours, theirs = defaultdict(lambda: "<absent>", ours), defaultdict(lambda: "<absent>", theirs)
+    differing = sorted(k for k in ours.keys() | theirs.keys() if ours[k] != theirs[k])
+    if differing:
+        lines = [f"  {k}: {ours[k]!r} before, {theirs[k]!r} now" for k in differing]
+        raise ConfigMismatch(
+            f"{what} was made with different settings:\n"
+            + "\n".join(lines)
+            + "\nuse another path, or delete this one to start over"
+        )
+
+
+def mark_done(group: zarr.Group, unit: Unit, attributes: Mapping[str, Any]) -> None:
+    """Write `unit`'s progress marker (after all of its arrays): `progress/unit-NNNNNN` in `group`."""
+    group["progress"].create_group(
+        _marker_name(unit.index),
+        overwrite=True,
+        attributes={"start": unit.start, "stop": unit.stop, **attributes},
+    )
+
+
+def done_units(url: str) -> set[int]:
+    """The units of the store at `url` whose progress marker is written."""
+    fs, root = url_to_fs(url)
+    # A marker is complete once its zarr.json exists (written whole); its folder alone is not enough.
+    markers = fs.glob(f"{root.rstrip('/')}/progress/unit-*/zarr.json")
+    return {int(m.rsplit("/", 2)[-2].removeprefix("unit-")) for m in markers}
+
+
+def unit_reports(url: str, group: zarr.Group) -> dict[int, dict[str, Any]]:
+    """The attributes of each progress marker of the store `group` at `url`, by unit."""
+    progress = group["progress"]
+    return {i: dict(progress[_marker_name(i)].attrs) for i in sorted(done_units(url))}
+
+
+def units_of(n_rows: int, unit_rows: int) -> list[Unit]:
+    """The work units of `n_rows` rows in blocks of `unit_rows`."""
+    return [
+        Unit(i, start, min(n_rows, start + unit_rows)) for i, start in enumerate(range(0, n_rows, unit_rows))
+    ]
 
 
 def group_hash(group: str) -> int:
@@ -427,14 +457,16 @@ def _exists(url: str) -> bool:
     return fs.exists(path)
 
 
-def _refuse_to_replace_other_data(url: str) -> None:
+def refuse_to_replace_other_data(url: str, version_attribute: str, what: str) -> None:
+    """Raise FileExistsError unless `url` is absent, an empty folder, or a group with `version_attribute`
+    (a store of the kind `what` names, which may be replaced)."""
     fs, path = url_to_fs(url)
     if not fs.exists(path) or (fs.isdir(path) and not fs.ls(path)):
         return
     try:
-        zarr.open_group(url, mode="r").attrs["pixsift_schema_version"]
+        zarr.open_group(url, mode="r").attrs[version_attribute]
     except (FileNotFoundError, KeyError, ValueError, TypeError) as e:
-        raise FileExistsError(f"{url} exists and is not a pixsift run store; refusing to replace it") from e
+        raise FileExistsError(f"{url} exists and is not {what}; refusing to replace it") from e
 
 
 def _as_json(value: Any) -> Any:

@@ -1,21 +1,28 @@
 """`pixsift score --executor ray` on a local Ray on the CPU: equal to the local executor, a worker killed
-mid-unit, bounded retries, and a killed driver resumed."""
+mid-unit, bounded retries, and a killed driver resumed; `pixsift generate --executor ray`: the local
+executor's shards, and a resume that writes only the missing one."""
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
+import torch
+from test_generate import ONE_PER_SHARD, t2i_config, write_jsonl
 from test_score import config, good_pool, markers, read_store, score_command
 
+from benchmarks.tiny_diffusers import save_tiny_sd
 from engine.executors_ray import run_ray
+from engine.generate import generate
 from engine.progress import Progress
 from engine.score import ScoreJob, load_embedder, planned_store, score
 from engine.store import RunStore
@@ -152,3 +159,56 @@ def test_a_killed_driver_resumes_from_the_markers(tmp_path, tiny_config, pool, l
 def test_an_unknown_executor_is_named(tmp_path, tiny_config, pool):
     with pytest.raises(ValueError, match="executor must be one of local, ray, got 'spark'"):
         score(settings(pool[0], tmp_path / "store", tiny_config, executor="spark"), io.StringIO())
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """Four captions, one shard each, a tiny pipeline, and the shards the local executor makes."""
+    folder = tmp_path_factory.mktemp("generate")
+    pipeline = save_tiny_sd(folder / "tiny-sd")
+    captions = write_jsonl(
+        folder / "captions.jsonl", [{"caption": f"picture number {i}", "id": f"p{i}"} for i in range(4)]
+    )
+    # On one thread, as in the Ray actors of 0.5 CPUs (OMP_NUM_THREADS=1): CPU convolutions round
+    # differently on other thread counts, and a pixel can move by one level.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        generate(t2i_config(captions, folder / "local", pipeline, **ONE_PER_SHARD), io.StringIO())
+    finally:
+        torch.set_num_threads(threads)
+    return captions, pipeline, folder / "local"
+
+
+def assert_equal_shards(got: Path, want: Path) -> None:
+    names = sorted(p.name for p in want.glob("*.tar"))
+    assert sorted(p.name for p in got.glob("*.tar")) == names
+    for name in names:
+        assert (got / name).read_bytes() == (want / name).read_bytes(), name
+
+
+def test_ray_generate_writes_the_local_executors_shards(tmp_path, generated):
+    captions, pipeline, local = generated
+    cfg = t2i_config(captions, tmp_path / "out", pipeline, **ONE_PER_SHARD, **RAY_SETTINGS)
+    summary = generate(cfg, io.StringIO())
+    assert (summary.images, summary.shards_written, summary.shards_total) == (4, 4, 4)
+    assert_equal_shards(tmp_path / "out", local)
+
+
+def test_a_resumed_ray_generate_writes_only_the_missing_shard(tmp_path, generated, local_ray):
+    captions, pipeline, local = generated
+    out = tmp_path / "out"
+    shutil.copytree(local, out)
+    (out / "shard-000002.tar").unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")}
+    command = [
+        sys.executable, "-m", "engine.cli", "generate", "t2i", "--captions", str(captions), "--out", str(out),
+        "--pipeline", str(pipeline), "--steps", "2", "--resolution", "32", "--images-per-caption", "1",
+        "--captions-per-shard", "1", "--batch-size", "1", "--device", "cpu",
+        "--executor", "ray", "--ray-address", local_ray, "--workers", "1", "--ray-cpus-per-worker", "0.5",
+    ]  # fmt: skip
+    resumed = subprocess.run(command, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 of 4 shards written now" in resumed.stdout
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept
+    assert_equal_shards(out, local)

@@ -266,7 +266,7 @@ def test_an_extra_scorer_lands_as_its_own_column(tmp_path, tiny_config):
 def test_a_store_made_with_other_settings_is_refused(tmp_path, tiny_config):
     inputs = good_pool(tmp_path / "pool")
     score(config(inputs, tmp_path / "store", tiny_config), io.StringIO())
-    with pytest.raises(ValueError, match="fidelity_size: 768 in the store, 512 now"):
+    with pytest.raises(ValueError, match="fidelity_size: 768 before, 512 now"):
         score(config(inputs, tmp_path / "store", tiny_config, fidelity_size=512), io.StringIO())
 
 

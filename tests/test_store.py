@@ -208,8 +208,8 @@ def test_reopening_with_other_settings_names_what_differs(planned):
         RunStore.open_or_create(planned.url, **{**SETTINGS, "config": other, "text_dim": 7})
     message = str(error.value)
     assert planned.url in message
-    assert "config.clip.model: 'ViT-B-32' in the store, 'ViT-L-14' now" in message
-    assert "config.seed: '<absent>' in the store, 1 now" in message and "layout.text_dim: 5" in message
+    assert "config.clip.model: 'ViT-B-32' before, 'ViT-L-14' now" in message
+    assert "config.seed: '<absent>' before, 1 now" in message and "layout.text_dim: 5" in message
     assert "pretrained" not in message and "shard_rows" not in message
 
 

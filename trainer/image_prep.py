@@ -1,0 +1,66 @@
+"""Images as the token store keeps them: RGB, the short side resized to the model's image size (bicubic,
+as Janus's image processor resizes), then center-cropped to a square; and from there the VQ model's input
+([-1, 1]) and SigLIP's ((x / 255 - mean) / std with the processor's image_mean and image_std)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine.image_probe import failure_reason, probe
+from engine.pil_decode import DECODE_ERRORS, pil_rgb
+
+
+class ImageError(ValueError):
+    """An image that cannot be decoded or prepared; the message names it."""
+
+
+def prepare(data: bytes, size: int, name: str) -> np.ndarray:
+    """The encoded image `data` as uint8 [size, size, 3] RGB, decoded under pixsift's rules
+    (engine.pil_decode: EXIF orientation, alpha on white, ...); ImageError naming `name` if it is bad."""
+    found = probe(data)
+    if found.error:
+        raise ImageError(f"{name}: {found.error}")
+    try:
+        rgb = pil_rgb(data, found)
+    except DECODE_ERRORS as e:
+        raise ImageError(f"{name}: {failure_reason(found.format, e, in_header=False)}") from e
+    return square(Image.fromarray(rgb), size)
+
+
+def square(image: Image.Image, size: int) -> np.ndarray:
+    """`image` (RGB) resized so its short side is `size` (bicubic), center-cropped to size x size."""
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = (max(size, round(width * scale)), max(size, round(height * scale)))
+    image = image.resize(resized, Image.Resampling.BICUBIC)
+    left, top = (resized[0] - size) // 2, (resized[1] - size) // 2
+    return np.array(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def vq_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, S, S, 3] (on any device) -> float [B, 3, S, S] in [-1, 1], the VQ encoder's input."""
+    return images.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+@dataclass(frozen=True)
+class SiglipNorm:
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @classmethod
+    def of(cls, model_dir: str) -> SiglipNorm:
+        """The image_mean and image_std of the image processor saved with the model."""
+        from transformers import AutoImageProcessor
+
+        processor = AutoImageProcessor.from_pretrained(model_dir)
+        return cls(tuple(processor.image_mean), tuple(processor.image_std))
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, S, S, 3] (a tensor on any device) -> SigLIP pixel values float [B, 3, S, S]."""
+        mean = torch.tensor(self.mean, device=images.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=images.device).view(1, 3, 1, 1)
+        return (images.permute(0, 3, 1, 2).float() / 255.0 - mean) / std

@@ -1,0 +1,52 @@
+"""What each optimizer step logs: loss, lr, gradient norm, tokens/s, MFU and memory, as a console line and
+a JSONL record (rank 0)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+
+def memory_gib(device: torch.device) -> float:
+    """Peak CUDA memory allocated on the GPU, else this process's resident memory."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return psutil.Process().memory_info().rss / 2**30
+
+
+class MetricsLog:
+    """Appends one JSON record per step to `path`. A resumed run first drops the records after the step it
+    resumes from, so the file holds one curve."""
+
+    def __init__(self, path: Path, enabled: bool, resume_step: int | None = None):
+        self.path, self.enabled = path, enabled
+        if not enabled:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            path.write_text("")
+        elif path.exists():
+            kept = [r for r in path.read_text().splitlines() if json.loads(r)["step"] <= resume_step]
+            path.write_text("".join(f"{r}\n" for r in kept))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def step_line(r: dict[str, Any], total_steps: int) -> str:
+    mfu = "n/a" if r["mfu"] is None else f"{100 * r['mfu']:.1f}%"
+    return (
+        f"step {r['step']}/{total_steps} epoch {r['epoch']}  loss {r['loss']:.4f}  lr {r['lr']:.3g}  "
+        f"grad norm {r['grad_norm']:.3g}  {r['tokens_per_s']:,.0f} tokens/s  MFU {mfu}  "
+        f"mem {r['memory_gib']:.2f} GiB"
+    )

@@ -1,0 +1,59 @@
+"""Janus prompts: the DeepSeek SFT template with an empty system prompt, as Janus-Pro and the Janus-4o
+recipe use it for image generation.
+
+A text-to-image sample is `<|User|>: {caption}\n\n<|Assistant|>:` then `<begin_of_image>` and the image
+codes. An editing sample puts the source image first in the user turn, twice: once through SigLIP
+(`<begin_of_image>`, N `<image_placeholder>`, `<end_of_image>`) and once as VQ codes (`<begin_of_image>`,
+N positions, `<end_of_image>`), then the instruction.
+
+The token store keeps each prompt as token ids with one `<image_placeholder>` standing for the whole
+source-image block; `expand_source_block` writes the block out. Special tokens split the text before it is
+tokenized, so tokenizing the parts on their own gives the ids of the whole string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+USER, ASSISTANT = "<|User|>", "<|Assistant|>"
+IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"
+
+
+def sft_prompt(user_text: str) -> str:
+    """One user turn and the open assistant turn of the DeepSeek template (system prompt "")."""
+    return f"{USER}: {user_text}\n\n{ASSISTANT}:"
+
+
+def prompt_text(text: str, edit: bool) -> str:
+    """The stored prompt of a sample: for an edit, one `<image_placeholder>` marks the source block."""
+    return sft_prompt(f"{IMAGE}{text}" if edit else text)
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    bos: int
+    pad: int
+    image: int  # <image_placeholder>: SigLIP features go here
+    boi: int
+    eoi: int
+
+    @classmethod
+    def of(cls, tokenizer) -> SpecialIds:
+        ids = tokenizer.convert_tokens_to_ids([IMAGE, BOI, EOI])
+        if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids:
+            raise ValueError(f"tokenizer lacks Janus's special tokens {IMAGE}, {BOI}, {EOI}")
+        if tokenizer.bos_token_id is None or tokenizer.pad_token_id is None:
+            raise ValueError("tokenizer has no BOS or pad token; Janus needs both")
+        return cls(tokenizer.bos_token_id, tokenizer.pad_token_id, *ids)
+
+
+def expand_source_block(prompt_ids: list[int], ids: SpecialIds, n_image_tokens: int) -> tuple[list[int], int]:
+    """The prompt with its `<image_placeholder>` written out as the SigLIP block and the VQ block, and the
+    position of the VQ block's first code (after `<end_of_image><begin_of_image>`), or -1 if no source."""
+    if ids.image not in prompt_ids:
+        return list(prompt_ids), -1
+    at = prompt_ids.index(ids.image)
+    siglip = [ids.boi, *[ids.image] * n_image_tokens, ids.eoi]
+    vq = [ids.boi, *[ids.pad] * n_image_tokens, ids.eoi]
+    expanded = [*prompt_ids[:at], *siglip, *vq, *prompt_ids[at + 1 :]]
+    return expanded, at + len(siglip) + 1

@@ -1,0 +1,279 @@
+"""The token store: a selection tokenized for Janus training, one Zarr v3 group, one row per kept row of the
+selection in run-store order, readable with plain zarr-python.
+
+    <tokens>/zarr.json     group attributes:
+                             pixsift_token_store_version  1
+                             model    {path, n_image_tokens, image_size, codebook_size, fingerprint}
+                             source   {store, selection, kept_rows, kept_rows_hash}
+                             settings what else the values depend on (image preparation, VQ dtype)
+                             unit_rows, n_rows, plan_complete
+    <tokens>/progress/unit-000012   an empty group per finished unit; attributes: start, stop, the ok and
+                                    failed counts, errors by kind
+
+Arrays (N rows, T = n_image_tokens, S = image_size). Per-row arrays are sharded by unit (one shard of
+`unit_rows` rows), so units never share a stored object and any number of processes can write them.
+
+  plan part, written by the driver before any unit runs, from the captions alone:
+    row             int64  [N]        the run-store row
+    key             str    [N]
+    task            uint8  [N]        0 = text-to-image, 1 = edit
+    prompt_offsets  int64  [N+1]      the prompt of row i is prompt_ids[offsets[i]:offsets[i+1]]
+    prompt_ids      int32  [total]    BOS + tokens of prompt_text(caption, edit); an edit's one
+                                      <image_placeholder> stands for its source-image block
+  unit part, written by the unit's worker, then its marker:
+    status          uint8  [N]        0 = not done, 1 = ok, 2 = failed
+    error           str    [N]        why the row failed; "" when ok
+    image_codes     int16  [N, T]     VQ codes of the target image
+    source_codes    int16  [N, T]     VQ codes of the edit source; -1 for text-to-image rows
+    source_pixels   uint8  [N, S, S, 3]  the edit source as prepared (RGB); zeros for text-to-image rows.
+                                      SigLIP pixels are (x / 255 - mean) / std with the processor's
+                                      image_mean and image_std (trainer.image_prep).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zarr
+
+from engine.candidates import error_kind
+from engine.input_paths import absolute
+from engine.store import (
+    Unit,
+    check_settings,
+    done_units,
+    mark_done,
+    refuse_to_replace_other_data,
+    unit_reports,
+    units_of,
+)
+
+VERSION = 1
+VERSION_ATTRIBUTE = "pixsift_token_store_version"
+T2I, EDIT = 0, 1
+NOT_DONE, OK, FAILED = 0, 1, 2
+PLAN_ARRAYS = ("row", "key", "task", "prompt_offsets", "prompt_ids")
+UNIT_ARRAYS = ("status", "error", "image_codes", "source_codes", "source_pixels")
+_CODE_CHUNK_ROWS = 64  # inner chunk rows of the small per-row arrays (a divisor of unit_rows is used)
+_PROMPT_CHUNK = 1 << 16
+
+
+class TokenStore:
+    """A token store at a local path or fsspec URL; see the module docstring for the schema."""
+
+    def __init__(self, url: str, group: zarr.Group):
+        self.url = url
+        self.group = group
+        self.arrays: dict[str, zarr.Array] = dict(group.arrays())
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        url: str,
+        *,
+        model: Mapping[str, Any],
+        source: Mapping[str, Any],
+        unit_rows: int,
+        settings: Mapping[str, Any] | None = None,
+    ) -> TokenStore:
+        """A new, unplanned store at `url`, replacing a token store there (never anything else). `model`
+        needs n_image_tokens and image_size."""
+        if unit_rows < 1:
+            raise ValueError(f"unit_rows must be positive, got {unit_rows}")
+        url = absolute(url)
+        refuse_to_replace_other_data(url, VERSION_ATTRIBUTE, "a pixsift token store")
+        group = zarr.open_group(
+            url,
+            mode="w",
+            attributes={
+                VERSION_ATTRIBUTE: VERSION,
+                "model": dict(model),
+                "source": dict(source),
+                "settings": dict(settings or {}),
+                "unit_rows": unit_rows,
+                "n_rows": 0,
+                "plan_complete": False,
+            },
+        )
+        group.create_group("progress", attributes={"doc": "one group per finished unit"})
+        return cls(url, group)
+
+    @classmethod
+    def open(cls, url: str, *, read_only: bool = True) -> TokenStore:
+        url = absolute(url)
+        try:
+            group = zarr.open_group(url, mode="r" if read_only else "r+")
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"no token store at {url}") from e
+        version = group.attrs.get(VERSION_ATTRIBUTE)
+        if version != VERSION:
+            raise ValueError(f"{url} is not a pixsift token store of version {VERSION} (found {version!r})")
+        return cls(url, group)
+
+    @classmethod
+    def open_or_create(
+        cls,
+        url: str,
+        *,
+        model: Mapping[str, Any],
+        source: Mapping[str, Any],
+        unit_rows: int,
+        settings: Mapping[str, Any] | None = None,
+    ) -> TokenStore:
+        """The planned store at `url` checked against these settings (`ConfigMismatch` naming those that
+        differ), or a new one when there is none or its planning was interrupted."""
+        url = absolute(url)
+        try:
+            existing = cls.open(url, read_only=False)
+        except (FileNotFoundError, ValueError):
+            existing = None
+        if existing is not None and existing.planned:
+            check_settings(
+                f"token store {url}",
+                existing.value_settings,
+                _value_settings(model, source, unit_rows, settings or {}),
+            )
+            return existing
+        return cls.create(url, model=model, source=source, unit_rows=unit_rows, settings=settings)
+
+    # -- what the store holds ------------------------------------------------------------------
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        return self.group.attrs["model"]
+
+    @property
+    def source(self) -> dict[str, Any]:
+        return self.group.attrs["source"]
+
+    @property
+    def value_settings(self) -> dict[str, Any]:
+        attrs = self.group.attrs
+        return _value_settings(attrs["model"], attrs["source"], attrs["unit_rows"], attrs["settings"])
+
+    @property
+    def planned(self) -> bool:
+        return bool(self.group.attrs["plan_complete"])
+
+    @property
+    def n_rows(self) -> int:
+        return self.group.attrs["n_rows"]
+
+    @property
+    def unit_rows(self) -> int:
+        return self.group.attrs["unit_rows"]
+
+    @property
+    def n_image_tokens(self) -> int:
+        return self.model_info["n_image_tokens"]
+
+    @property
+    def image_size(self) -> int:
+        return self.model_info["image_size"]
+
+    def prompt(self, i: int) -> np.ndarray:
+        """The prompt token ids (int32) of row `i`."""
+        start, stop = self.arrays["prompt_offsets"][i : i + 2]
+        return self.arrays["prompt_ids"][int(start) : int(stop)]
+
+    def ok_rows(self) -> np.ndarray:
+        """The rows whose status is ok, ascending."""
+        return np.flatnonzero(self.arrays["status"][:] == OK).astype(np.int64)
+
+    def units(self) -> list[Unit]:
+        return units_of(self.n_rows, self.unit_rows)
+
+    def done_units(self) -> set[int]:
+        return done_units(self.url)
+
+    def unit_reports(self) -> dict[int, dict[str, Any]]:
+        return unit_reports(self.url, self.group)
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def plan(self, rows: np.ndarray, keys: list[str], tasks: np.ndarray, prompts: list[list[int]]) -> int:
+        """Write the plan arrays and create the unit arrays (N rows), then mark the plan complete."""
+        if self.planned:
+            raise ValueError(f"token store {self.url} is already planned")
+        n = len(rows)
+        if not (len(keys) == len(tasks) == len(prompts) == n):
+            raise ValueError("plan: rows, keys, tasks and prompts must have one value per row")
+        offsets = np.zeros(n + 1, np.int64)
+        offsets[1:] = np.cumsum([len(p) for p in prompts])
+        ids = np.fromiter((t for p in prompts for t in p), np.int32, count=int(offsets[-1]))
+        t, s, u = self.n_image_tokens, self.image_size, self.unit_rows
+        chunk = math.gcd(u, _CODE_CHUNK_ROWS)
+        per_row = {
+            "row": ("int64", -1, ()),
+            "key": (str, "", ()),
+            "task": ("uint8", 0, ()),
+            "status": ("uint8", NOT_DONE, ()),
+            "error": (str, "", ()),
+            "image_codes": ("int16", -1, (t,)),
+            "source_codes": ("int16", -1, (t,)),
+        }
+        for name, (dtype, fill, width) in per_row.items():
+            self._array(name, (n, *width), dtype, fill, (u, *width), (chunk, *width))
+        # One source image per inner chunk: training reads them one sample at a time.
+        self._array("source_pixels", (n, s, s, 3), "uint8", 0, (u, s, s, 3), (1, s, s, 3))
+        for name, values in (("prompt_offsets", offsets), ("prompt_ids", ids)):
+            size = max(1, min(len(values), _PROMPT_CHUNK))
+            self._array(name, values.shape, values.dtype, 0, None, (size,))
+        self.arrays["row"][:] = np.asarray(rows, np.int64)
+        self.arrays["key"][:] = np.asarray(keys, dtype=str)
+        self.arrays["task"][:] = np.asarray(tasks, np.uint8)
+        self.arrays["prompt_offsets"][:] = offsets
+        self.arrays["prompt_ids"][:] = ids
+        self.group.update_attributes({"n_rows": n, "plan_complete": True})
+        return n
+
+    def _array(self, name, shape, dtype, fill, shards, chunks) -> None:
+        self.arrays[name] = self.group.create_array(
+            name,
+            shape=shape,
+            dtype=dtype,
+            shards=shards,
+            chunks=chunks,
+            fill_value=fill,
+            dimension_names=("row", "token", "x", "channel")[: len(shape)],
+            overwrite=True,
+        )
+
+    # -- units ---------------------------------------------------------------------------------
+
+    def write_unit(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> None:
+        """Write every unit array for all rows of `unit` (each one whole shard), then its marker."""
+        if missing := set(UNIT_ARRAYS) - columns.keys():
+            raise ValueError(f"unit {unit.index}: arrays missing: {', '.join(sorted(missing))}")
+        if unexpected := columns.keys() - set(UNIT_ARRAYS):
+            raise ValueError(f"unit {unit.index}: not unit arrays: {', '.join(sorted(unexpected))}")
+        checked = {}
+        for name in UNIT_ARRAYS:
+            array = self.arrays[name]
+            values = np.asarray(columns[name]).astype(array.dtype, copy=False)
+            if values.shape != (unit.rows, *array.shape[1:]):
+                raise ValueError(
+                    f"unit {unit.index}: {name} has shape {values.shape}, "
+                    f"expected {(unit.rows, *array.shape[1:])}"
+                )
+            checked[name] = values
+        if bad := set(checked["status"].tolist()) - {OK, FAILED}:
+            raise ValueError(f"unit {unit.index}: status must be {OK} (ok) or {FAILED} (failed), got {bad}")
+        for name, values in checked.items():
+            self.arrays[name][unit.start : unit.stop] = values
+        status = checked["status"]
+        errors = Counter(error_kind(e) for e in checked["error"].tolist() if e)
+        counts = {"ok": int((status == OK).sum()), "failed": int((status == FAILED).sum())}
+        mark_done(self.group, unit, {**counts, "errors": dict(errors)})
+
+
+def _value_settings(model, source, unit_rows, settings) -> dict[str, Any]:
+    """What a store is checked against on resume: all but the model's path (its fingerprint counts)."""
+    model = {k: v for k, v in model.items() if k != "path"}
+    return {"model": model, "source": dict(source), "unit_rows": unit_rows, "settings": dict(settings)}

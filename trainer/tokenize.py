@@ -1,0 +1,315 @@
+"""The tokenize stage: a selection of a run store -> a token store (trainer.token_store) for Janus training.
+
+The driver plans the store once, from the captions alone: the selection's kept rows in store order, their
+task, and their prompt in the Janus format as token ids. Then an executor (engine.executors, or
+engine.executors_ray) runs the unfinished units: a worker reads each row's image (and an edit row's
+source image) through engine.export_rows and engine.edit_sources in a background thread, prepares them
+(trainer.image_prep) and computes their VQ codes on the device in batches (trainer.vq). A row whose image
+or source cannot be read or decoded gets status failed and the reason. A unit is written whole, then
+marked done: a killed job rerun with the same command does only the unmarked units; a rerun with other
+settings is refused, naming them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.candidates import failure
+from engine.edit_sources import EDIT_TASK, EditSources
+from engine.executor_config import ExecutorConfig
+from engine.executors import UnitJobSummary, UnitReport
+from engine.export_rows import ExportRow, export_rows
+from engine.prefetch import prefetch
+from engine.progress import Progress, StageTimes
+from engine.selection import kept_rows
+from engine.store import RunStore, Unit
+from trainer.image_prep import ImageError, prepare, vq_input
+from trainer.prompt_format import prompt_text
+from trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
+from trainer.vq import encode_codes, load_vqmodel, vq_state
+
+# How images become the stored pixels and codes; part of the settings a store is checked against.
+IMAGE_PREP = "RGB, short side to image_size (PIL bicubic), center crop; VQ input x/127.5-1"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class TokenizeConfig(ExecutorConfig):
+    store: str  # the run store
+    selection: str  # the name of its selection to tokenize
+    out: str  # the token store
+    model: str  # a local Janus-Pro checkpoint (transformers format)
+    batch_size: int = 32  # rows per batch on the device (an edit row brings its source image too)
+    unit_rows: int = 1024  # rows per work unit (one shard of every array)
+    dtype: str = "float32"  # the VQ encoder's dtype; the nearest-code search is fp32 either way
+    prefetch_batches: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+
+
+class TokenizeSummary(UnitJobSummary):
+    verb = "tokenized"
+    store_name = "token store"
+
+
+def tokenize(cfg: TokenizeConfig, progress_stream=None) -> TokenizeSummary:
+    """Plan the token store (once) and run its unfinished units on the configured executor; the summary
+    of this call."""
+    tokens = planned_store(cfg)
+    units = tokens.units()
+    done = tokens.done_units()
+    progress = Progress("tokenize", sum(u.rows for u in units if u.index not in done))
+    if progress_stream is not None:
+        progress.stream = progress_stream
+    result = cfg.run(TokenizeJob(cfg), progress)
+    statuses, errors = Counter(), Counter()
+    for report in tokens.unit_reports().values():
+        statuses.update({"ok": report["ok"], "failed": report["failed"]})
+        errors.update(report["errors"])
+    return TokenizeSummary.of(result, len(units), statuses, errors)
+
+
+def planned_store(cfg: TokenizeConfig) -> TokenStore:
+    """The token store of `cfg`: the existing one, checked against its settings, or a new one, planned."""
+    from transformers import AutoTokenizer
+
+    run = RunStore.open(cfg.store, read_only=True)
+    rows = kept_rows(run, cfg.selection)
+    source = {
+        "store": run.url,
+        "selection": cfg.selection,
+        "kept_rows": len(rows),
+        "kept_rows_hash": hashlib.blake2b(rows.tobytes(), digest_size=8).hexdigest(),
+    }
+    tokens = TokenStore.open_or_create(
+        cfg.out,
+        model=model_info(cfg.model),
+        source=source,
+        unit_rows=cfg.unit_rows,
+        settings={"image_prep": IMAGE_PREP, "dtype": cfg.dtype},
+    )
+    if not tokens.planned:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+        keys, tasks, captions = _plan_fields(run, rows)
+        edit = tasks == EDIT
+        tokens.plan(rows, keys, tasks, encode_prompts(tokenizer, captions, edit))
+    return tokens
+
+
+def model_info(model_dir: str) -> dict:
+    """What the stored values depend on in the checkpoint: its sizes, and a fingerprint of its tokenizer
+    files and VQ weights."""
+    from transformers import JanusConfig
+
+    config = JanusConfig.from_pretrained(model_dir)
+    digest = hashlib.blake2b(digest_size=16)
+    for file in sorted(Path(model_dir).glob("tokenizer*")):
+        digest.update(file.name.encode() + file.read_bytes())
+    for name, tensor in sorted(vq_state(model_dir).items()):
+        digest.update(name.encode() + tensor.contiguous().view(torch.uint8).numpy().tobytes())
+    return {
+        "path": str(Path(model_dir).resolve()),
+        "n_image_tokens": config.vision_config.num_image_tokens,
+        "image_size": config.vision_config.image_size,
+        "codebook_size": config.vq_config.num_embeddings,
+        "fingerprint": digest.hexdigest(),
+    }
+
+
+def encode_prompts(tokenizer, captions: list[str], edit: np.ndarray) -> list[list[int]]:
+    """BOS + the tokens of `prompt_text(caption, edit)` for each caption."""
+    texts = [prompt_text(c, bool(e)) for c, e in zip(captions, edit, strict=True)]
+    ids = tokenizer(texts, add_special_tokens=False).input_ids if texts else []
+    return [[tokenizer.bos_token_id, *i] for i in ids]
+
+
+def _plan_fields(run: RunStore, rows: np.ndarray) -> tuple[list[str], np.ndarray, list[str]]:
+    """key, task code and caption of the kept `rows`, read a shard at a time."""
+    keys, tasks, captions = [], [], []
+    for unit in run.units():
+        lo, hi = np.searchsorted(rows, [unit.start, unit.stop])
+        local = rows[lo:hi] - unit.start
+        if not len(local):
+            continue
+        keys += run.arrays["key"][unit.start : unit.stop][local].tolist()
+        captions += run.arrays["caption"][unit.start : unit.stop][local].tolist()
+        tasks += run.arrays["task"][unit.start : unit.stop][local].tolist()
+    codes = np.array([EDIT if t == EDIT_TASK else T2I for t in tasks], np.uint8)
+    return keys, codes, captions
+
+
+class TokenizeJob:
+    """The tokenize stage as an executor job (engine.executors): picklable, the VQ model loads where it
+    runs."""
+
+    def __init__(self, cfg: TokenizeConfig):
+        self.cfg = cfg
+        self._loaded: _Loaded | None = None
+
+    def __getstate__(self):
+        return {"cfg": self.cfg, "_loaded": None}
+
+    def pending_units(self) -> list[int]:
+        tokens = TokenStore.open(self.cfg.out)
+        done = tokens.done_units()
+        return [u.index for u in tokens.units() if u.index not in done]
+
+    def run_units(self, units: Iterable[int], rank: int, emit) -> None:
+        """Tokenize `units` in order, each written whole then marked done; a background thread reads and
+        prepares the next batches while the current one is encoded."""
+        tokens = TokenStore.open(self.cfg.out, read_only=False)
+        by_index = tokens.units()
+        units = [by_index[i] for i in units]
+        if not units:
+            return
+        loaded = self._load(tokens)
+        batches = _read_and_prepare(loaded, tokens, units, self.cfg.batch_size)
+        columns, times = None, StageTimes()
+        for unit, batch in prefetch(batches, self.cfg.prefetch_batches, "pixsift-tokenize-read"):
+            columns = columns or _unit_columns(tokens, unit)
+            if batch is not None:
+                times.merge(batch.seconds)
+                batch.encode(loaded, columns, times)
+                continue
+            with times.stage("write"):
+                tokens.write_unit(unit, columns)
+            failed = int((columns["status"] == FAILED).sum())
+            emit(UnitReport(rank, unit.index, unit.rows, failed, dict(times.seconds)))
+            columns, times = None, StageTimes()
+
+    def close(self) -> None:
+        self._loaded = None
+
+    def _load(self, tokens: TokenStore) -> _Loaded:
+        if self._loaded is None:
+            cfg = self.cfg
+            device = torch.device(cfg.resolved_device())
+            if device.type == "cuda":
+                device = torch.device("cuda", torch.cuda.current_device())
+            run = RunStore.open(tokens.source["store"], read_only=True)
+            self._loaded = _Loaded(
+                run,
+                tokens.source["selection"],
+                EditSources.find(run, tokens.arrays["row"][:]),
+                load_vqmodel(cfg.model, device, DTYPES[cfg.dtype]),
+                device,
+            )
+        return self._loaded
+
+
+@dataclass
+class _Loaded:
+    """What a worker opens and loads once and keeps for all the units it runs."""
+
+    run: RunStore
+    selection: str
+    sources: EditSources
+    vqmodel: torch.nn.Module
+    device: torch.device
+
+
+def _unit_columns(tokens: TokenStore, unit: Unit) -> dict[str, np.ndarray]:
+    """The unit arrays of `unit`, every row failed until its codes are in."""
+    shapes = {name: (unit.rows, *tokens.arrays[name].shape[1:]) for name in UNIT_ARRAYS}
+    return {
+        "status": np.full(shapes["status"], FAILED, np.uint8),
+        "error": np.full(shapes["error"], "", dtype=object),
+        "image_codes": np.full(shapes["image_codes"], -1, np.int16),
+        "source_codes": np.full(shapes["source_codes"], -1, np.int16),
+        "source_pixels": np.zeros(shapes["source_pixels"], np.uint8),
+    }
+
+
+@dataclass
+class _Batch:
+    """Prepared images of consecutive rows of a unit: `first` is the first row's index in the unit."""
+
+    first: int
+    errors: list[str]  # per row; "" when its images are prepared
+    images: dict[int, np.ndarray]  # row in batch -> target image, uint8 [S, S, 3]
+    sources: dict[int, np.ndarray]  # row in batch -> edit source image
+    seconds: dict[str, float]
+
+    def encode(self, loaded: _Loaded, columns: dict[str, np.ndarray], times: StageTimes) -> None:
+        rows = np.arange(len(self.errors)) + self.first
+        columns["error"][rows] = self.errors
+        good = [i for i, e in enumerate(self.errors) if not e]
+        if not good:
+            return
+        edits = [i for i in good if i in self.sources]
+        with times.stage("vq"):
+            images = [self.images[i] for i in good] + [self.sources[i] for i in edits]
+            pixels = torch.from_numpy(np.stack(images)).to(loaded.device, non_blocking=True)
+            codes = encode_codes(loaded.vqmodel, vq_input(pixels)).cpu().numpy().astype(np.int16)
+        columns["image_codes"][rows[good]] = codes[: len(good)]
+        if edits:
+            columns["source_codes"][rows[edits]] = codes[len(good) :]
+            columns["source_pixels"][rows[edits]] = np.stack([self.sources[i] for i in edits])
+        columns["status"][rows[good]] = OK
+
+
+def _read_and_prepare(
+    loaded: _Loaded, tokens: TokenStore, units: list[Unit], batch_size: int
+) -> Iterator[tuple[Unit, _Batch | None]]:
+    """(unit, batch) for each batch of each unit, then (unit, None) when the unit is complete."""
+    size = tokens.image_size
+    for unit in units:
+        rows = tokens.arrays["row"][unit.start : unit.stop]
+        is_edit = tokens.arrays["task"][unit.start : unit.stop] == EDIT
+        read = export_rows(loaded.run, loaded.selection, rows)
+        first = 0
+        while True:
+            times = StageTimes()
+            with times.stage("read"):
+                batch = list(islice(read, batch_size))
+            if not batch:
+                break
+            prepared = _Batch(first, [], {}, {}, {})
+            for i, row in enumerate(batch):
+                error, image, source = _prepare_row(loaded, row, is_edit[first + i], size, times)
+                prepared.errors.append(error)
+                if not error:
+                    prepared.images[i] = image
+                    if source is not None:
+                        prepared.sources[i] = source
+            prepared.seconds = dict(times.seconds)
+            yield unit, prepared
+            first += len(batch)
+        yield unit, None
+
+
+def _prepare_row(loaded: _Loaded, row: ExportRow, edit: bool, size: int, times: StageTimes) -> tuple:
+    """(error, target image, edit source image) of `row`: ("", image, source or None) when it is
+    prepared, else the error and Nones."""
+    key = row.record["key"]
+    if row.error:
+        return row.error, None, None
+    with times.stage("decode"):
+        try:
+            image = prepare(row.data, size, f"image of {key!r}")
+        except ImageError as e:
+            return failure("decode", str(e)), None, None
+    if not edit:
+        return "", image, None
+    source_key = row.record["source_key"]
+    with times.stage("read"):
+        try:
+            data = loaded.sources.read(source_key).data
+        except LookupError as e:
+            return failure("source", str(e)), None, None
+    with times.stage("decode"):
+        try:
+            return "", image, prepare(data, size, f"edit source {source_key!r} of {key!r}")
+        except ImageError as e:
+            return failure("source", str(e)), None, None
