@@ -30,6 +30,7 @@ from engine.executor_config import ExecutorConfig
 from engine.executors import UnitJobSummary, UnitReport
 from engine.image_probe import MAX_PIXELS
 from engine.input_paths import absolute
+from engine.oom import split_on_oom
 from engine.prefetch import prefetch
 from engine.preprocess import clip_batch
 from engine.progress import Progress, StageTimes
@@ -239,20 +240,11 @@ class BatchScorer:
 
     def split_on_oom(self, images, captions, times) -> tuple[dict[str, torch.Tensor] | None, list[int]]:
         """Scores, retrying halves on GPU out-of-memory; also the indices of images that alone do not fit."""
-        try:
-            return self(images, captions, times), []
-        except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if len(images) == 1:
-                return None, [0]
-        half = len(images) // 2
-        first, first_oom = self.split_on_oom(images[:half], captions[:half], times)
-        second, second_oom = self.split_on_oom(images[half:], captions[half:], times)
-        oom = first_oom + [half + i for i in second_oom]
-        parts = [p for p in (first, second) if p is not None]
-        if not parts:
-            return None, oom
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}, oom
+        return split_on_oom(
+            lambda idx: self([images[i] for i in idx], [captions[i] for i in idx], times),
+            range(len(images)),
+            lambda parts: {k: torch.cat([p[k] for p in parts]) for k in parts[0]},
+        )
 
 
 class UnitColumns:

@@ -194,3 +194,29 @@ def test_command_line(pool, model_dir, clean, tmp_path, capsys):
     assert_equal_stores(read(out), read(clean[0]))
     with pytest.raises(SystemExit, match="pixsift tokenize: token store .* different settings"):
         main([*args, "--unit-rows", "3"])
+
+
+def test_out_of_memory_splits_the_batch_and_fails_only_the_row_that_cannot_fit(
+    pool, model_dir, clean, tmp_path, monkeypatch
+):
+    import trainer.tokenize as job
+
+    real_encode, want = job.encode_codes, read(clean[0])
+    too_big = want["image_codes"][0].astype(np.int64)  # row 0's image (also row 3's edit source)
+
+    def small_gpu(vqmodel, pixels):
+        codes = real_encode(vqmodel, pixels)
+        if len(pixels) > 1 or (codes[0] == torch.from_numpy(too_big)).all():
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return codes
+
+    monkeypatch.setattr(job, "encode_codes", small_gpu)
+    summary = tokenize(settings(pool, tmp_path / "split.zarr", model_dir), io.StringIO())
+    got = read(tmp_path / "split.zarr")
+    oom = [0, 3]  # the image alone does not fit: its own row and the edit it is the source of
+    assert [got["error"][i].split(":")[0] for i in oom] == ["oom", "oom"]
+    assert (got["status"][oom] == FAILED).all() and summary.errors["oom"] == 2
+    fine = np.setdiff1d(np.flatnonzero(want["status"] == OK), oom)
+    assert (got["status"][fine] == OK).all()
+    for name in ("image_codes", "source_codes", "source_pixels"):
+        np.testing.assert_array_equal(got[name][fine], want[name][fine], err_msg=name)

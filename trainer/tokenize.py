@@ -5,7 +5,8 @@ task, and their prompt in the Janus format as token ids. Then an executor (engin
 engine.executors_ray) runs the unfinished units: a worker reads each row's image (and an edit row's
 source image) through engine.export_rows and engine.edit_sources in a background thread, prepares them
 (trainer.image_prep) and computes their VQ codes on the device in batches (trainer.vq). A row whose image
-or source cannot be read or decoded gets status failed and the reason. A unit is written whole, then
+or source cannot be read or decoded gets status failed and the reason; a batch that runs out of GPU memory
+is encoded in halves, and a row whose image alone does not fit fails with reason `oom`. A unit is written whole, then
 marked done: a killed job rerun with the same command does only the unmarked units; a rerun with other
 settings is refused, naming them.
 """
@@ -27,6 +28,7 @@ from engine.edit_sources import EDIT_TASK, EditSources
 from engine.executor_config import ExecutorConfig
 from engine.executors import UnitJobSummary, UnitReport
 from engine.export_rows import ExportRow, export_rows
+from engine.oom import split_on_oom
 from engine.prefetch import prefetch
 from engine.progress import Progress, StageTimes
 from engine.selection import kept_rows
@@ -250,13 +252,24 @@ class _Batch:
         edits = [i for i in good if i in self.sources]
         with times.stage("vq"):
             images = [self.images[i] for i in good] + [self.sources[i] for i in edits]
-            pixels = torch.from_numpy(np.stack(images)).to(loaded.device, non_blocking=True)
-            codes = encode_codes(loaded.vqmodel, vq_input(pixels)).cpu().numpy().astype(np.int16)
+            pixels = torch.from_numpy(np.stack(images))
+            fitted, oom = split_on_oom(
+                lambda idx: encode_codes(loaded.vqmodel, vq_input(pixels[list(idx)].to(loaded.device))).cpu(),
+                range(len(pixels)),
+                torch.cat,
+            )
+        codes = np.full((len(pixels), columns["image_codes"].shape[1]), -1, np.int16)
+        if fitted is not None:
+            codes[np.setdiff1d(np.arange(len(pixels)), oom)] = fitted.numpy()
         columns["image_codes"][rows[good]] = codes[: len(good)]
         if edits:
             columns["source_codes"][rows[edits]] = codes[len(good) :]
             columns["source_pixels"][rows[edits]] = np.stack([self.sources[i] for i in edits])
-        columns["status"][rows[good]] = OK
+        owners = [*good, *edits]  # the row of each encoded image
+        too_big = {owners[j] for j in oom}
+        for i in too_big:
+            columns["error"][rows[i]] = failure("oom", "its image alone does not fit in GPU memory")
+        columns["status"][rows[[i for i in good if i not in too_big]]] = OK
 
 
 def _read_and_prepare(
