@@ -4,6 +4,7 @@ ZeRO-1, bf16, SDPA, gradient checkpointing, the janus4o recipe), and the project
 Janus-4o recipe on 8 GPUs of that kind.
 
     python -m benchmarks.bench_train --shape 1b               # Janus-Pro-1B, full depth
+    python -m benchmarks.bench_train --shape 1b --no-checkpointing  # 1B fits an 80 GB GPU without it
     python -m benchmarks.bench_train --shape 7b --layers 4 8  # 7B width at 4 and 8 of its 30 layers
     python -m benchmarks.bench_train --tiny                   # the tiny test model on the CPU
 
@@ -103,6 +104,7 @@ def measure(args, cfg, proc, shape: str, layers: int, kind: str, peak: float | N
         "shape": shape,
         "layers": layers,
         "kind": kind,
+        "checkpointing": cfg.model.gradient_checkpointing,
         "micro_batch": cfg.parallel.micro_batch,
         "seq_len": tokens // cfg.parallel.micro_batch,
         "step_s": seconds,
@@ -173,7 +175,9 @@ def run(args: argparse.Namespace) -> list[dict]:
         )
     overrides = [f"parallel.micro_batch={args.micro_batch}", f"parallel.global_batch={args.micro_batch}"]
     if args.tiny:
-        overrides += ["parallel.bf16=false", "model.gradient_checkpointing=false"]
+        overrides += ["parallel.bf16=false"]
+    if args.tiny or not args.checkpointing:
+        overrides += ["model.gradient_checkpointing=false"]
     cfg = load_config("janus4o", overrides)
     proc = init_distributed()
     hw = harness.measure_hardware(proc.device)
@@ -185,7 +189,8 @@ def run(args: argparse.Namespace) -> list[dict]:
         measure(args, cfg, proc, shape, layers, kind, peak)
         for layers, kind in itertools.product(depths, ("t2i", "edit"))
     ]
-    columns = ("shape", "layers", "kind", "micro_batch", "seq_len", "step_s", "tokens_per_s", "samples_per_s")
+    columns = ("shape", "layers", "kind", "checkpointing", "micro_batch", "seq_len", "step_s")
+    columns += ("tokens_per_s", "samples_per_s")
     harness.print_table(
         f"Janus-Pro training, one {proc.device.type} device",
         rows,
@@ -209,6 +214,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiny", action="store_true", help="the tiny test model on the CPU")
     parser.add_argument("--layers", type=int, nargs="+", help="truncated depths to time (default: full)")
     parser.add_argument("--micro-batch", type=int, default=8, help="samples per GPU per step (recipe: 8)")
+    parser.add_argument(
+        "--no-checkpointing",
+        dest="checkpointing",
+        action="store_false",
+        help="without gradient checkpointing (the recipe's is on; a 1B model fits without it)",
+    )
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--t2i-prompt-tokens", type=int, default=120)

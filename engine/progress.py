@@ -76,7 +76,7 @@ class Progress:
 def stage_line(seconds: dict[str, float], summed_over: str) -> str:
     """'time per stage (s, summed over ...): read 1.0 (10%), ...' for a job's summary."""
     total = sum(seconds.values()) or 1.0
-    parts = ", ".join(f"{k} {v:.1f} ({100 * v / total:.0f}%)" for k, v in seconds.items())
+    parts = ", ".join(f"{k} {v:.1f} ({100 * v / total:.0f}%)" for k, v in seconds.items()) or "nothing ran"
     return f"time per stage (s, summed over {summed_over}): {parts}"
 
 
