@@ -199,15 +199,7 @@ class RunStore:
     @classmethod
     def open(cls, url: str, *, read_only: bool = False) -> RunStore:
         url = absolute(url)
-        try:
-            group = zarr.open_group(url, mode="r" if read_only else "r+")
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"no run store at {url}") from e
-        version = group.attrs.get("pixsift_schema_version")
-        if version != SCHEMA_VERSION:
-            raise ValueError(
-                f"{url} is not a pixsift run store of schema {SCHEMA_VERSION} (found {version!r})"
-            )
+        group = open_versioned_group(url, read_only, "pixsift_schema_version", SCHEMA_VERSION, "run store")
         return cls(url, group)
 
     @classmethod
@@ -357,6 +349,18 @@ class RunStore:
         if bad := set(checked["status"].tolist()) - set(STATUSES):
             raise ValueError(f"unit {unit.index}: status must be one of {STATUSES}, got {sorted(bad)}")
         return checked
+
+
+def open_versioned_group(url: str, read_only: bool, attribute: str, version: int, what: str) -> zarr.Group:
+    """The Zarr group at `url` when its `attribute` is `version`; an error naming `what` otherwise."""
+    try:
+        group = zarr.open_group(url, mode="r" if read_only else "r+")
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"no {what} at {url}") from e
+    found = group.attrs.get(attribute)
+    if found != version:
+        raise ValueError(f"{url} is not a pixsift {what} of version {version} (found {found!r})")
+    return group
 
 
 def check_settings(what: str, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:

@@ -47,6 +47,7 @@ from engine.store import (
     check_settings,
     done_units,
     mark_done,
+    open_versioned_group,
     refuse_to_replace_other_data,
     unit_reports,
     units_of,
@@ -107,14 +108,7 @@ class TokenStore:
     @classmethod
     def open(cls, url: str, *, read_only: bool = True) -> TokenStore:
         url = absolute(url)
-        try:
-            group = zarr.open_group(url, mode="r" if read_only else "r+")
-        except FileNotFoundError as e:
-            raise FileNotFoundError(f"no token store at {url}") from e
-        version = group.attrs.get(VERSION_ATTRIBUTE)
-        if version != VERSION:
-            raise ValueError(f"{url} is not a pixsift token store of version {VERSION} (found {version!r})")
-        return cls(url, group)
+        return cls(url, open_versioned_group(url, read_only, VERSION_ATTRIBUTE, VERSION, "token store"))
 
     @classmethod
     def open_or_create(

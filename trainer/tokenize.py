@@ -6,9 +6,9 @@ engine.executors_ray) runs the unfinished units: a worker reads each row's image
 source image) through engine.export_rows and engine.edit_sources in a background thread, prepares them
 (trainer.image_prep) and computes their VQ codes on the device in batches (trainer.vq). A row whose image
 or source cannot be read or decoded gets status failed and the reason; a batch that runs out of GPU memory
-is encoded in halves, and a row whose image alone does not fit fails with reason `oom`. A unit is written whole, then
-marked done: a killed job rerun with the same command does only the unmarked units; a rerun with other
-settings is refused, naming them.
+is encoded in halves, and a row whose image alone does not fit fails with reason `oom`. A unit is written
+whole, then marked done: a killed job rerun with the same command does only the unmarked units; a rerun
+with other settings is refused, naming them.
 """
 
 from __future__ import annotations
