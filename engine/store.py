@@ -329,26 +329,8 @@ class RunStore:
         return unit_reports(self.url, self.group)
 
     def _checked_unit_columns(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        expected = {c.name: c for c in self.score_columns}
-        if missing := expected.keys() - columns.keys():
-            raise ValueError(f"unit {unit.index}: score columns missing: {', '.join(sorted(missing))}")
-        if unexpected := columns.keys() - expected.keys():
-            raise ValueError(
-                f"unit {unit.index}: not score columns of this store: {', '.join(sorted(unexpected))}"
-            )
-        checked = {}
-        for name in expected:
-            array = self.arrays[name]
-            values = np.asarray(columns[name]).astype(array.dtype, copy=False)
-            if values.shape != (unit.rows, *array.shape[1:]):
-                raise ValueError(
-                    f"unit {unit.index}: column {name} has shape {values.shape}, "
-                    f"expected {(unit.rows, *array.shape[1:])}"
-                )
-            checked[name] = values
-        if bad := set(checked["status"].tolist()) - set(STATUSES):
-            raise ValueError(f"unit {unit.index}: status must be one of {STATUSES}, got {sorted(bad)}")
-        return checked
+        names = [c.name for c in self.score_columns]
+        return checked_unit_columns(unit, self.arrays, names, columns, STATUSES, "score columns")
 
 
 def open_versioned_group(url: str, read_only: bool, attribute: str, version: int, what: str) -> zarr.Group:
@@ -361,6 +343,34 @@ def open_versioned_group(url: str, read_only: bool, attribute: str, version: int
     if found != version:
         raise ValueError(f"{url} is not a pixsift {what} of version {version} (found {found!r})")
     return group
+
+
+def checked_unit_columns(
+    unit: Unit,
+    arrays: Mapping[str, zarr.Array],
+    names: Iterable[str],
+    columns: Mapping[str, np.ndarray],
+    statuses: Iterable,
+    what: str,
+) -> dict[str, np.ndarray]:
+    """`columns` as `unit`'s values of the arrays `names` (`what` they are, for errors): each one present,
+    of the unit's shape, cast to its array's dtype, and a "status" column holding only `statuses`."""
+    names, statuses = list(names), list(statuses)
+    if missing := set(names) - columns.keys():
+        raise ValueError(f"unit {unit.index}: {what} missing: {', '.join(sorted(missing))}")
+    if unexpected := columns.keys() - set(names):
+        raise ValueError(f"unit {unit.index}: not {what} of this store: {', '.join(sorted(unexpected))}")
+    checked = {}
+    for name in names:
+        array = arrays[name]
+        values = np.asarray(columns[name]).astype(array.dtype, copy=False)
+        expected = (unit.rows, *array.shape[1:])
+        if values.shape != expected:
+            raise ValueError(f"unit {unit.index}: {name} has shape {values.shape}, expected {expected}")
+        checked[name] = values
+    if bad := set(checked["status"].tolist()) - set(statuses):
+        raise ValueError(f"unit {unit.index}: status must be one of {statuses}, got {sorted(bad)}")
+    return checked
 
 
 def check_settings(what: str, stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:

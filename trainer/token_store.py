@@ -45,6 +45,7 @@ from engine.input_paths import absolute
 from engine.store import (
     Unit,
     check_settings,
+    checked_unit_columns,
     done_units,
     mark_done,
     open_versioned_group,
@@ -243,22 +244,7 @@ class TokenStore:
 
     def write_unit(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> None:
         """Write every unit array for all rows of `unit` (each one whole shard), then its marker."""
-        if missing := set(UNIT_ARRAYS) - columns.keys():
-            raise ValueError(f"unit {unit.index}: arrays missing: {', '.join(sorted(missing))}")
-        if unexpected := columns.keys() - set(UNIT_ARRAYS):
-            raise ValueError(f"unit {unit.index}: not unit arrays: {', '.join(sorted(unexpected))}")
-        checked = {}
-        for name in UNIT_ARRAYS:
-            array = self.arrays[name]
-            values = np.asarray(columns[name]).astype(array.dtype, copy=False)
-            if values.shape != (unit.rows, *array.shape[1:]):
-                raise ValueError(
-                    f"unit {unit.index}: {name} has shape {values.shape}, "
-                    f"expected {(unit.rows, *array.shape[1:])}"
-                )
-            checked[name] = values
-        if bad := set(checked["status"].tolist()) - {OK, FAILED}:
-            raise ValueError(f"unit {unit.index}: status must be {OK} (ok) or {FAILED} (failed), got {bad}")
+        checked = checked_unit_columns(unit, self.arrays, UNIT_ARRAYS, columns, (OK, FAILED), "unit arrays")
         for name, values in checked.items():
             self.arrays[name][unit.start : unit.stop] = values
         status = checked["status"]
