@@ -17,7 +17,6 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from engine.executors import UnitJobSummary, UnitReport
 from engine.image_probe import MAX_PIXELS
 from engine.input_paths import absolute
 from engine.oom import split_on_oom
-from engine.prefetch import prefetch
+from engine.prefetch import prefetch, timed_batches
 from engine.preprocess import clip_batch
 from engine.progress import Progress, StageTimes
 from engine.scorers import MlpScorer, clip_scores, ssim_roundtrip
@@ -312,17 +311,9 @@ def _read_and_decode(store: RunStore, units: list[Unit], decoder, batch_size: in
     A batch is (first row in the unit, candidates, {index in batch: DecodeResult}, seconds per stage).
     """
     for unit in units:
-        candidates = read_candidates(store.read_plan(unit))
-        start = 0
-        while True:
-            times = StageTimes()
-            with times.stage("read"):
-                batch = list(islice(candidates, batch_size))
-            if not batch:
-                break
+        for start, batch, times in timed_batches(read_candidates(store.read_plan(unit)), batch_size):
             readable = [i for i, c in enumerate(batch) if not c.error]
             with times.stage("decode"):
                 results = decoder.decode([batch[i].data for i in readable]) if readable else []
             yield unit, (start, batch, dict(zip(readable, results, strict=True)), dict(times.seconds))
-            start += len(batch)
         yield unit, None

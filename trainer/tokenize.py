@@ -17,7 +17,6 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from engine.executor_config import ExecutorConfig
 from engine.executors import UnitJobSummary, UnitReport
 from engine.export_rows import ExportRow, export_rows
 from engine.oom import split_on_oom
-from engine.prefetch import prefetch
+from engine.prefetch import prefetch, timed_batches
 from engine.progress import Progress, StageTimes
 from engine.selection import kept_rows
 from engine.store import RunStore, Unit
@@ -280,14 +279,7 @@ def _read_and_prepare(
     for unit in units:
         rows = tokens.arrays["row"][unit.start : unit.stop]
         is_edit = tokens.arrays["task"][unit.start : unit.stop] == EDIT
-        read = export_rows(loaded.run, loaded.selection, rows)
-        first = 0
-        while True:
-            times = StageTimes()
-            with times.stage("read"):
-                batch = list(islice(read, batch_size))
-            if not batch:
-                break
+        for first, batch, times in timed_batches(export_rows(loaded.run, loaded.selection, rows), batch_size):
             prepared = _Batch(first, [], {}, {}, {})
             for i, row in enumerate(batch):
                 error, image, source = _prepare_row(loaded, row, is_edit[first + i], size, times)
@@ -298,7 +290,6 @@ def _read_and_prepare(
                         prepared.sources[i] = source
             prepared.seconds = dict(times.seconds)
             yield unit, prepared
-            first += len(batch)
         yield unit, None
 
 
