@@ -194,6 +194,12 @@ def test_command_line(pool, model_dir, clean, tmp_path, capsys):
     assert_equal_stores(read(out), read(clean[0]))
     with pytest.raises(SystemExit, match="pixsift tokenize: token store .* different settings"):
         main([*args, "--unit-rows", "3"])
+    other = ["tokenize", pool.store.url, "--out", str(tmp_path / "other.zarr")]
+    with pytest.raises(SystemExit, match="pixsift tokenize: no selection 'nope' in .*; selections: best"):
+        main([*other, "--selection", "nope", "--model", str(model_dir)])
+    with pytest.raises(SystemExit, match=r"model '.*missing' is not a local Janus-Pro checkpoint folder"):
+        main([*other, "--selection", "best", "--model", str(tmp_path / "missing")])
+    assert not (tmp_path / "other.zarr").exists()
 
 
 def test_out_of_memory_splits_the_batch_and_fails_only_the_row_that_cannot_fit(

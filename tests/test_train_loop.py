@@ -234,6 +234,16 @@ def test_lora_trains_only_adapters_and_exports_merged_weights(tiny):
     }
 
 
+def test_a_missing_model_or_token_store_is_named(tiny, tmp_path):
+    from engine.cli import main
+
+    args = ["train", "--recipe", "tiny", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit, match=r"pixsift train: model '.*nowhere' is not a local Janus-Pro"):
+        main([*args, "--tokens", str(tiny / "tokens"), "--model", str(tmp_path / "nowhere")])
+    with pytest.raises(SystemExit, match=r"pixsift train: no token store at .*nothing"):
+        main([*args, "--tokens", str(tmp_path / "nothing"), "--model", str(tiny / "model")])
+
+
 def test_janus4o_recipe_has_the_published_settings():
     cfg = load_config("janus4o")
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.grad_clip) == (5e-6, 0.1, 1.0)

@@ -28,6 +28,7 @@ from trainer.data import LengthGroupedBatchSampler, TokenDataset
 from trainer.deepspeed_config import deepspeed_config
 from trainer.flops import TrainingFlops, peak_flops
 from trainer.metrics import MetricsLog, memory_gib, step_line
+from trainer.model_folder import require_model_folder
 from trainer.optim import adamw, lr_scheduler, param_groups
 
 RESULT_SECTIONS = ("model", "data", "optim", "schedule", "parallel")
@@ -130,6 +131,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print) -> TrainResult:
     from trainer.trainable import load_janus
 
     started = time.perf_counter()
+    require_model_folder(cfg.model.path)
     check_run_folder(cfg, resume)
     proc = init_distributed()
     lead = proc.rank == 0

@@ -33,6 +33,7 @@ from engine.progress import Progress, StageTimes
 from engine.selection import kept_rows
 from engine.store import RunStore, Unit
 from trainer.image_prep import ImageError, prepare, vq_input
+from trainer.model_folder import require_model_folder
 from trainer.prompt_format import prompt_text
 from trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
 from trainer.vq import encode_codes, load_vqmodel, vq_state
@@ -55,6 +56,7 @@ class TokenizeConfig(ExecutorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        require_model_folder(self.model)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 

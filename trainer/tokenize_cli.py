@@ -33,17 +33,17 @@ def _run_tokenize(args) -> int:
     from trainer.tokenize import TokenizeConfig, tokenize
 
     given = {"batch_size": args.batch_size, "unit_rows": args.unit_rows, "dtype": args.dtype}
-    cfg = TokenizeConfig(
-        store=args.store,
-        selection=args.selection,
-        out=args.out,
-        model=args.model,
-        **{k: v for k, v in given.items() if v is not None},
-        **executor_arguments(args),
-    )
     try:
+        cfg = TokenizeConfig(
+            store=args.store,
+            selection=args.selection,
+            out=args.out,
+            model=args.model,
+            **{k: v for k, v in given.items() if v is not None},
+            **executor_arguments(args),
+        )
         summary = tokenize(cfg)
-    except ConfigMismatch as e:
-        raise SystemExit(f"pixsift tokenize: {e}") from e
+    except (ConfigMismatch, FileNotFoundError, FileExistsError, KeyError) as e:
+        raise SystemExit(f"pixsift tokenize: {e.args[0] if isinstance(e, KeyError) else e}") from e
     print(summary.text())
     return 0

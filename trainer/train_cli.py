@@ -44,6 +44,6 @@ def _run_train(args) -> int:
         cfg = load_config(args.recipe, args.overrides)
         cfg.data.tokens, cfg.model.path, cfg.out = args.tokens, args.model, args.out
         train(cfg, resume=args.resume)
-    except (ConfigError, ConfigMismatch, FileExistsError) as e:
+    except (ConfigError, ConfigMismatch, FileExistsError, FileNotFoundError) as e:
         raise SystemExit(f"pixsift train: {e}") from e
     return 0
