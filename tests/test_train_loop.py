@@ -4,6 +4,7 @@ checkpoint, LoRA, the recipes, FLOPs and the schedule."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -242,6 +243,19 @@ def test_a_missing_model_or_token_store_is_named(tiny, tmp_path):
         main([*args, "--tokens", str(tiny / "tokens"), "--model", str(tmp_path / "nowhere")])
     with pytest.raises(SystemExit, match=r"pixsift train: no token store at .*nothing"):
         main([*args, "--tokens", str(tmp_path / "nothing"), "--model", str(tiny / "model")])
+
+
+def test_a_resumed_log_keeps_one_curve_and_drops_a_half_written_last_line(tmp_path):
+    from trainer.metrics import MetricsLog
+
+    path = tmp_path / "train_log.jsonl"
+    path.write_text("".join(f'{{"step": {s}, "loss": {s / 10}}}\n' for s in (1, 2, 3)) + '{"step": 4, "lo')
+    log = MetricsLog(path, enabled=True, resume_step=2)
+    log.write({"step": 3, "loss": 0.5})
+    assert read_log(path) == [{"step": 1, "loss": 0.1}, {"step": 2, "loss": 0.2}, {"step": 3, "loss": 0.5}]
+    path.write_text('{"step": 1}\n{"ste\n{"step": 2}\n')
+    with pytest.raises(json.JSONDecodeError):  # damage before the last line is not a killed write
+        MetricsLog(path, enabled=True, resume_step=2)
 
 
 def test_janus4o_recipe_has_the_published_settings():

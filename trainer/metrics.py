@@ -4,18 +4,18 @@ a JSONL record (rank 0)."""
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 from typing import Any
 
-import psutil
 import torch
 
 
 def memory_gib(device: torch.device) -> float:
-    """Peak CUDA memory allocated on the GPU, else this process's resident memory."""
+    """Peak CUDA memory allocated on the GPU, else this process's peak resident memory."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
-    return psutil.Process().memory_info().rss / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 class MetricsLog:
@@ -30,8 +30,8 @@ class MetricsLog:
         if resume_step is None:
             path.write_text("")
         elif path.exists():
-            kept = [r for r in path.read_text().splitlines() if json.loads(r)["step"] <= resume_step]
-            path.write_text("".join(f"{r}\n" for r in kept))
+            kept = [line for line, r in _records(path) if r is not None and r["step"] <= resume_step]
+            path.write_text("".join(f"{line}\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:
@@ -41,6 +41,20 @@ class MetricsLog:
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def _records(path: Path) -> list[tuple[str, dict[str, Any] | None]]:
+    """Each line and its record; None for the last line when a killed run left it half written."""
+    lines = path.read_text().splitlines()
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append((line, json.loads(line)))
+        except json.JSONDecodeError:
+            if i != len(lines) - 1:
+                raise
+            records.append((line, None))
+    return records
 
 
 def step_line(r: dict[str, Any], total_steps: int) -> str:
