@@ -19,8 +19,8 @@ import time
 import torch
 
 from benchmarks import harness
-from engine.group_metrics import pair_precision_recall
-from engine.semantic_groups import SemanticSettings, semantic_groups
+from engine.select.dedup.metrics import pair_precision_recall
+from engine.select.dedup.semantic import SemanticSettings, semantic_groups
 
 DUPLICATE_NOISE = 0.1  # noise norm relative to the row's norm: cosine ~ 1 / sqrt(1 + 0.1^2) = 0.995
 COPY_ROUNDS = 4

@@ -27,7 +27,7 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import make_pool
-from engine.score import ScoreConfig, ScoreSummary, score
+from engine.score.job import ScoreConfig, ScoreSummary, score
 from kernels.optional import require
 
 POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"

@@ -33,7 +33,7 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import make_pool
-from engine.score import ScoreConfig, score
+from engine.score.job import ScoreConfig, score
 
 POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"
 TINY_CLIP = Path(__file__).resolve().parent / "configs" / "tiny-clip.json"

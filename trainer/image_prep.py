@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.image_probe import failure_reason, probe
-from engine.pil_decode import DECODE_ERRORS, pil_rgb
+from engine.decode.pil import DECODE_ERRORS, pil_rgb
+from engine.decode.probe import failure_reason, probe
 
 
 class ImageError(ValueError):

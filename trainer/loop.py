@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from engine.progress import StageTimes, format_seconds, stage_line
-from engine.store import check_settings
+from engine.core.progress import StageTimes, format_seconds, stage_line
+from engine.store.run_store import check_settings
 from kernels.optional import require
 from trainer import checkpoint
 from trainer.config import TrainConfig

@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import zarr
 
-from engine.candidates import error_kind
-from engine.input_paths import absolute
-from engine.store import (
+from engine.core.candidates import error_kind
+from engine.io.paths import absolute
+from engine.store.run_store import (
     Unit,
     check_settings,
     checked_unit_columns,

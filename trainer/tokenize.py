@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.candidates import failure
-from engine.edit_sources import EDIT_TASK, EditSources
-from engine.executor_config import ExecutorConfig
-from engine.executors import UnitJobSummary, UnitReport
-from engine.export_rows import ExportRow, export_rows
-from engine.oom import split_on_oom
-from engine.prefetch import prefetch, timed_batches
-from engine.progress import Progress, StageTimes
-from engine.selection import kept_rows
-from engine.store import RunStore, Unit
+from engine.core.candidates import failure
+from engine.core.oom import split_on_oom
+from engine.core.prefetch import prefetch, timed_batches
+from engine.core.progress import Progress, StageTimes
+from engine.executors.config import ExecutorConfig
+from engine.executors.local import UnitJobSummary, UnitReport
+from engine.store.edit_sources import EDIT_TASK, EditSources
+from engine.store.kept_rows import ExportRow, export_rows
+from engine.store.run_store import RunStore, Unit
+from engine.store.selection import kept_rows
 from trainer.image_prep import ImageError, prepare, vq_input
 from trainer.model_folder import require_model_folder
 from trainer.prompt_format import prompt_text

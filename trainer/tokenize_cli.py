@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.executor_config import add_executor_arguments, executor_arguments
+from engine.executors.config import add_executor_arguments, executor_arguments
 
 
 def add_tokenize(sub) -> None:
@@ -29,7 +29,7 @@ def add_tokenize(sub) -> None:
 
 
 def _run_tokenize(args) -> int:
-    from engine.store import ConfigMismatch
+    from engine.store.run_store import ConfigMismatch
     from trainer.tokenize import TokenizeConfig, tokenize
 
     given = {"batch_size": args.batch_size, "unit_rows": args.unit_rows, "dtype": args.dtype}

@@ -36,7 +36,7 @@ def add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from engine.store import ConfigMismatch
+    from engine.store.run_store import ConfigMismatch
     from trainer.config import ConfigError, load_config
     from trainer.loop import train
 

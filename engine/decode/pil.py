@@ -1,0 +1,37 @@
+"""Decode one blob to 8-bit RGB with PIL, under the conversion rules every pixsift decoder follows.
+
+- EXIF orientation is applied (as DALI does by default), so H x W is the image as displayed.
+- Grayscale, 1-bit and palette images: PIL's convert("RGB").
+- CMYK (and YCCK) JPEG: PIL's CMYK -> RGB conversion.
+- 16-bit PNG: the high byte of each sample (v >> 8), which is how PIL reads 16-bit RGB PNGs.
+- Alpha (RGBA, LA, or a palette or gray PNG with a transparent colour): composited on white,
+  (c * a + 255 * (255 - a) + 127) // 255, as a viewer shows the image (img2dataset does the same).
+
+DALI gives the same pixels on the images it is handed; alpha, 16-bit and CMYK images are not handed
+to it (engine.image_probe marks them `needs_pil`): it drops alpha and rounds 16-bit samples.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import ImageOps
+
+from engine.decode.probe import OPENERS, ImageProbe, has_alpha
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError)
+
+
+def pil_rgb(blob: bytes, probe: ImageProbe) -> np.ndarray:
+    """H x W x 3 uint8 of a blob that `probe` accepted; raises one of DECODE_ERRORS."""
+    image = ImageOps.exif_transpose(OPENERS[probe.format](io.BytesIO(blob)))
+    if image.mode in SIXTEEN_BIT_MODES:
+        gray = (np.asarray(image) >> 8).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if has_alpha(image):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint16)
+        color, alpha = rgba[..., :3], rgba[..., 3:]
+        return ((color * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+    return np.array(image.convert("RGB"))  # a writable copy, for torch.from_numpy

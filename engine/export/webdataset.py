@@ -1,0 +1,34 @@
+"""WebDataset shards: `<sample>.<ext>` (the original image bytes) and `<sample>.json` (the record) per sample.
+
+Shard i holds the kept rows at positions [i * shard_size, (i + 1) * shard_size); a row that could not be
+read is missing from its shard (and listed in the manifest), so every other sample keeps its shard.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from engine.export.files import DeterministicTar, FileEntry, extension, file_entry, sample_name, shard_name
+from engine.store.kept_rows import ExportRow
+
+
+def write_webdataset(rows: Iterable[ExportRow], out: Path, shard_size: int) -> list[FileEntry]:
+    files = []
+    for shard, shard_rows in itertools.groupby(rows, key=lambda r: r.index // shard_size):
+        path = out / f"shard-{shard_name(shard)}.tar"
+        samples = 0
+        with DeterministicTar(path) as tar:
+            for row in shard_rows:
+                name = sample_name(row.index)
+                members = {
+                    f"{name}.{extension(row.record['format'])}": row.data,
+                    f"{name}.json": json.dumps(row.record, ensure_ascii=False).encode(),
+                }
+                for member in sorted(members):
+                    tar.add(member, members[member])
+                samples += 1
+        files.append(file_entry(out, path, samples))
+    return files

@@ -1,0 +1,203 @@
+"""The prompts of a generate job: caption pools (t2i) and (source image, instruction) pairs (edit).
+
+Rows come from JSONL or Parquet. t2i rows: `caption` (or `text`, `prompt`), optional `id` (or `key`),
+`category`, `style`. edit rows: `source` (or `image`: a path, relative to the file's folder or absolute),
+`instruction` (or the caption fields), optional `id`/`key`, `source_key` (default: the source's path),
+`category`, `style`. A row without an id is named `<file name>#<row>` (rows counted from 1).
+
+A row that cannot be generated (not valid UTF-8, not JSON, an empty caption, a caption longer than the
+text encoder's context, a missing or unreadable source image) becomes a reject with the reason; the
+accepted prompts, in file order, are the plan, cut into work units of `captions_per_shard` (one shard each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from engine.io.records import CAPTION_FIELDS, caption_of
+
+
+@dataclass(frozen=True)
+class Prompt:
+    index: int  # position among the accepted prompts: the sample keys follow it
+    id: str
+    caption: str
+    category: str = ""
+    style: str = ""
+    source: str = ""  # edit: the source image's path
+    source_key: str = ""
+
+    def json_line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Reject:
+    row: int
+    record: dict
+    reason: str
+
+    def json_line(self) -> str:
+        line = {"row": self.row, "record": self.record, "reason": self.reason}
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class PromptChecker:
+    """Refuses captions the pipeline's text encoders cannot take whole.
+
+    A caption must fit the context of the tokenizer with the longest one: for CLIP-only pipelines (SD,
+    SDXL) that is 77 tokens; for SD3 and FLUX the T5 encoder carries the prompt and CLIP's truncation
+    only shortens the pooled embedding, as those pipelines intend.
+    """
+
+    def __init__(self, tokenizers: dict):
+        named = {name: tok for name, tok in tokenizers.items() if _context(tok)}
+        self.name, self.tokenizer = max(named.items(), key=lambda item: _context(item[1]), default=("", None))
+
+    def problem(self, caption: str) -> str:
+        if not caption.strip():
+            return "empty_caption: the caption is empty"
+        if self.tokenizer is None:
+            return ""
+        tokens = len(self.tokenizer(caption, truncation=False, verbose=False).input_ids)
+        if tokens > (context := _context(self.tokenizer)):
+            return f"too_long: {tokens} tokens, more than the {context} of {self.name}"
+        return ""
+
+
+def _context(tokenizer) -> int:
+    length = getattr(tokenizer, "model_max_length", 0) or 0
+    return length if length < 1_000_000 else 0  # transformers' "no limit" sentinel is ~1e30
+
+
+def image_seed(base_seed: int, prompt_id: str, image_index: int) -> int:
+    """The seed of one image, from (base seed, prompt id, image index) alone: batches do not change it.
+
+    53 bits, so the seed stays exact in JSON readers that parse numbers as doubles.
+    """
+    digest = hashlib.blake2b(f"{base_seed}\0{prompt_id}\0{image_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**53 - 1)
+
+
+def read_prompts(path: str, task: str, checker: PromptChecker) -> Iterator[Prompt | Reject]:
+    """Every row of `path` in order, as an accepted prompt or a reject."""
+    accepted = 0
+    folder = Path(path).resolve().parent
+    for row, record, error in _rows(path):
+        if not error:
+            prompt, error = _prompt(record, task, row, Path(path).name, folder, checker, accepted)
+        if error:
+            yield Reject(row, record, error)
+        else:
+            accepted += 1
+            yield prompt
+
+
+def read_plan(path: Path) -> Iterator[Prompt]:
+    """The accepted prompts written by `Prompt.json_line`, one a line."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            yield Prompt(**json.loads(line))
+
+
+def work_units(prompts: Iterable[Prompt], captions_per_shard: int) -> Iterator[tuple[int, list[Prompt]]]:
+    """Accepted prompts, in order, in consecutive groups of `captions_per_shard`: (unit index, prompts)."""
+    unit: list[Prompt] = []
+    for prompt in prompts:
+        unit.append(prompt)
+        if len(unit) == captions_per_shard:
+            yield prompt.index // captions_per_shard, unit
+            unit = []
+    if unit:
+        yield unit[0].index // captions_per_shard, unit
+
+
+def _prompt(
+    record: dict, task: str, row: int, file_name: str, folder: Path, checker: PromptChecker, index: int
+) -> tuple[Prompt | None, str]:
+    text = record.get("instruction") if task == "edit" else None
+    text = caption_of(record) if text is None else text
+    if text is not None and not isinstance(text, str):
+        return None, f"bad_caption: caption is a {type(text).__name__}, not text"
+    if problem := checker.problem(text or ""):
+        return None, problem
+    prompt_id = next((str(record[k]) for k in ("id", "key") if record.get(k) not in (None, "")), "")
+    meta = {k: "" if record.get(k) is None else str(record[k]) for k in ("category", "style")}
+    prompt = Prompt(index, prompt_id or f"{file_name}#{row}", text, **meta)
+    if task == "t2i":
+        return prompt, ""
+    source = record.get("source", record.get("image"))
+    if not isinstance(source, str) or not source:
+        return None, "missing_source: the row has no source image path (source or image)"
+    path = os.path.normpath(folder / source)
+    if problem := _unreadable_image(path):
+        return None, problem
+    source_key = record.get("source_key") or path
+    return Prompt(index, prompt.id, text, **meta, source=path, source_key=str(source_key)), ""
+
+
+def _unreadable_image(path: str) -> str:
+    if not os.path.isfile(path):
+        return f"missing_source: {path} does not exist"
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as e:  # noqa: BLE001 -- any decoder failure means the source cannot be edited
+        return f"bad_source: {path}: {type(e).__name__}: {e}"
+    return ""
+
+
+def _rows(path: str) -> Iterator[tuple[int, dict, str]]:
+    if path.endswith(".jsonl"):
+        yield from _jsonl_rows(path)
+    elif path.endswith(".parquet"):
+        yield from _parquet_rows(path)
+    else:
+        raise ValueError(f"generate input {path}: not a .jsonl or .parquet file")
+
+
+def _jsonl_rows(path: str) -> Iterator[tuple[int, dict, str]]:
+    with open(path, "rb") as f:
+        for row, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                kept = {"text": raw.decode("utf-8", "replace").rstrip("\n")}
+                yield row, kept, f"bad_utf8: row {row} is not valid UTF-8 (byte {e.start})"
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as e:
+                yield row, {"text": text.rstrip("\n")}, f"bad_row: row {row} is not JSON: {e}"
+                continue
+            if not isinstance(record, dict):
+                yield row, {"text": text.rstrip("\n")}, f"bad_row: row {row} is not a JSON object"
+                continue
+            yield row, record, ""
+
+
+def _parquet_rows(path: str) -> Iterator[tuple[int, dict, str]]:
+    parquet = pq.ParquetFile(path)
+    row = 0
+    for batch in parquet.iter_batches(batch_size=4096):
+        for record in batch.to_pylist():
+            row += 1
+            error = ""
+            for name in (*CAPTION_FIELDS, "instruction"):
+                if isinstance(value := record.get(name), bytes):
+                    try:
+                        record[name] = value.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        record[name] = value.decode("utf-8", "replace")
+                        error = error or f"bad_utf8: row {row} {name} is not valid UTF-8 (byte {e.start})"
+            yield row, record, error

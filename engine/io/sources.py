@@ -1,0 +1,92 @@
+"""Candidate sources: scanning inputs into plan entries, and reading the entries' image bytes.
+
+Inputs, in any mix: WebDataset tar shards (engine.tar_scan), folders of images with a captions file
+and manifests (engine.manifest_scan); local paths or fsspec URLs, with brace patterns and globs
+(engine.input_paths). A missing input, or one of no known kind, stops the scan with an error naming
+it; a bad candidate inside an input never does: it gets an entry with its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from fsspec.core import url_to_fs
+
+from engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, failure
+from engine.io.manifest_scan import caption_file_of, is_manifest, scan_manifest
+from engine.io.paths import expand_inputs, open_binary
+from engine.io.tar_scan import scan_tar, shard_name
+
+
+def scan(inputs: list[str]) -> Iterator[PlanEntry]:
+    """Every candidate of the inputs: inputs in the given order after expansion, members in file order."""
+    shards: dict[str, str] = {}
+    for path in expand_inputs(inputs):
+        if path.endswith(".tar"):
+            if (other := shards.setdefault(shard_name(path), path)) != path:
+                raise ValueError(f"inputs {other} and {path} share the shard name that prefixes their keys")
+            yield from scan_tar(path)
+        elif is_manifest(path):
+            yield from scan_manifest(path)
+        elif _is_folder(path):
+            yield from scan_manifest(caption_file_of(path))
+        else:
+            raise ValueError(f"input {path}: not a .tar shard, a folder or a .jsonl/.parquet/.csv manifest")
+
+
+def _is_folder(path: str) -> bool:
+    fs, fs_path = url_to_fs(path)
+    return fs.isdir(fs_path)
+
+
+def read_candidates(entries: Iterable[PlanEntry]) -> Iterator[Candidate]:
+    """Each entry with its bytes, in the given order; a failed read gives the candidate a `read` error.
+
+    A source is opened once for a run of consecutive entries in it, so a plan's order (tar members
+    in offset order) reads each shard front to back.
+    """
+    reader = _RangeReader()
+    try:
+        for entry in entries:
+            if entry.error:
+                yield Candidate.of(entry)
+                continue
+            try:
+                data = reader.read(entry.source, entry.offset, entry.length)
+            except Exception as e:  # noqa: BLE001 -- any failure reading one candidate is that candidate's error
+                yield Candidate.of(entry, error=failure("read", f"{entry.source}: {type(e).__name__}: {e}"))
+                continue
+            if entry.length != WHOLE_FILE and len(data) != entry.length:
+                short = f"{entry.source}: {len(data)} of {entry.length} bytes at offset {entry.offset}"
+                yield Candidate.of(entry, error=failure("short_read", short))
+                continue
+            yield Candidate.of(entry, data)
+    finally:
+        reader.close()
+
+
+class _RangeReader:
+    """Range reads that keep the last source open (or its failure to open, so it is tried once)."""
+
+    def __init__(self) -> None:
+        self._source: str | None = None
+        self._file = None
+        self._open_error: Exception | None = None
+
+    def read(self, source: str, offset: int, length: int) -> bytes:
+        if source != self._source:
+            self.close()
+            self._source = source
+            try:
+                self._file = open_binary(source)
+            except Exception as e:  # noqa: BLE001 -- kept, and raised for each entry of this source
+                self._open_error = e
+        if self._open_error is not None:
+            raise self._open_error
+        self._file.seek(offset)
+        return self._file.read(length)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._source, self._file, self._open_error = None, None, None

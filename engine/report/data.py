@@ -1,0 +1,165 @@
+"""What the selection report shows, gathered in two streaming passes over the store a work unit at a time.
+
+Pass one finds each score's range and the cut (the lowest weighted score kept); pass two bins every score
+into fixed histograms (kept and dropped apart), counts kept rows per category and style, and keeps only
+the few rows the report shows: the kept rows nearest the cut, the dropped rows nearest it, and the first
+duplicate groups. Memory stays flat with the store's size.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.store.run_store import RunStore
+from engine.store.selection import selection_group
+
+BINS = 40
+SHOWN = 12  # thumbnails on each side of the cut
+DUP_GROUPS = 6
+DUP_MEMBERS = 6
+WEIGHTED = "weighted_score"
+# A filter step's name, as engine.select_steps writes it: "filter:clip_cosine>=0.2".
+_THRESHOLD = re.compile(r"^filter:(?P<column>\w+)(?P<op>>=|<=|>|<)(?P<value>[-+.\deE]+|nan|inf)$")
+
+
+@dataclass
+class Histogram:
+    column: str
+    edges: np.ndarray
+    kept: np.ndarray  # counts per bin
+    dropped: np.ndarray
+    thresholds: list[tuple[str, float]] = field(default_factory=list)  # (operator, value)
+
+
+@dataclass
+class ReportData:
+    n_rows: int
+    n_kept: int
+    cut: float  # the lowest weighted score kept; NaN when nothing is kept
+    funnel: list[dict]
+    spec: object
+    histograms: list[Histogram]  # the weighted score first, then each score column
+    counts: dict[str, Counter]  # "category" / "style" -> kept rows per value
+    near_cut_kept: list[int]  # rows, nearest the cut first
+    near_cut_dropped: list[int]
+    dup_groups: list[list[int]]  # rows per group, the kept member first
+
+
+def gather(store: RunStore, selection: str) -> ReportData:
+    chosen = selection_group(store, selection)
+    scores = [c.name for c in store.score_columns if c.dtype == "float32"]
+    columns = [WEIGHTED, *scores]
+    ranges = {c: [math.inf, -math.inf] for c in columns}
+    n_kept, cut = 0, math.inf
+    for _, values, kept in _chunks(store, chosen, scores, (WEIGHTED,)):
+        n_kept += int(kept.sum())
+        for column in columns:
+            finite = values[column][np.isfinite(values[column])]
+            if finite.size:
+                ranges[column] = [min(ranges[column][0], finite.min()), max(ranges[column][1], finite.max())]
+        weighted = values[WEIGHTED][kept]
+        if np.isfinite(weighted).any():
+            cut = min(cut, float(np.nanmin(weighted)))
+    cut = cut if n_kept and math.isfinite(cut) else math.nan
+
+    funnel = list(chosen.attrs.get("funnel", []))
+    histograms = [_empty_histogram(c, *ranges[c], _thresholds(funnel, c)) for c in columns]
+    counts = {"category": Counter(), "style": Counter()}
+    kept_picks, dropped_picks, groups = _Nearest(SHOWN), _Nearest(SHOWN), _FirstGroups()
+    for start, values, kept in _chunks(store, chosen, [*scores, *counts], (WEIGHTED, "dup_group")):
+        for histogram in histograms:
+            column = values[histogram.column]
+            histogram.kept += np.histogram(column[kept], histogram.edges)[0]
+            histogram.dropped += np.histogram(column[~kept], histogram.edges)[0]
+        for name, counter in counts.items():
+            counter.update(values[name][kept].tolist())
+        rows = np.arange(start, start + len(kept))
+        weighted = values[WEIGHTED]
+        kept_picks.add(rows[kept], weighted[kept] - cut)
+        dropped_picks.add(rows[~kept], np.abs(weighted[~kept] - cut))
+        groups.add(rows, values["dup_group"])
+    return ReportData(
+        n_rows=store.n_rows,
+        n_kept=n_kept,
+        cut=cut,
+        funnel=funnel,
+        spec=chosen.attrs.get("spec"),
+        histograms=[h for h in histograms if h.kept.sum() + h.dropped.sum()],
+        counts={name: counter for name, counter in counts.items() if set(counter) - {""}},
+        near_cut_kept=kept_picks.rows(),
+        near_cut_dropped=dropped_picks.rows(),
+        dup_groups=groups.groups(),
+    )
+
+
+def _chunks(store: RunStore, chosen, store_columns: list[str], selection_columns: tuple[str, ...]):
+    """(first row, values per column, kept mask) per work unit; only the columns named are read."""
+    for unit in store.units():
+        rows = slice(unit.start, unit.stop)
+        values = {c: store.arrays[c][rows] for c in store_columns}
+        values |= {c: chosen[c][rows] for c in selection_columns}
+        yield unit.start, values, chosen["kept"][rows]
+
+
+def _empty_histogram(column: str, low: float, high: float, thresholds) -> Histogram:
+    if not math.isfinite(low):
+        low, high = 0.0, 1.0
+    values = [low, high, *(v for _, v in thresholds if math.isfinite(v))]
+    low, high = min(values), max(values)
+    if high == low:
+        low, high = low - 0.5, high + 0.5
+    zeros = np.zeros(BINS, np.int64)
+    return Histogram(column, np.linspace(low, high, BINS + 1), zeros, zeros.copy(), thresholds)
+
+
+def _thresholds(funnel: list[dict], column: str) -> list[tuple[str, float]]:
+    found = (_THRESHOLD.match(str(step.get("step", ""))) for step in funnel)
+    return [(m["op"], float(m["value"])) for m in found if m and m["column"] == column]
+
+
+class _Nearest:
+    """The `k` rows of smallest distance seen so far (NaN distances never), ties to the lower row."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self._rows = np.empty(0, np.int64)
+        self._distance = np.empty(0, np.float64)
+
+    def add(self, rows: np.ndarray, distance: np.ndarray) -> None:
+        finite = np.isfinite(distance)
+        rows = np.concatenate([self._rows, rows[finite]])
+        distance = np.concatenate([self._distance, distance[finite].astype(np.float64)])
+        order = np.lexsort((rows, distance))[: self.k]
+        self._rows, self._distance = rows[order], distance[order]
+
+    def rows(self) -> list[int]:
+        return self._rows.tolist()
+
+
+class _FirstGroups:
+    """Members of the duplicate groups with the smallest ids (a group's id is its kept member's row)."""
+
+    def __init__(self):
+        self._members: dict[int, list[int]] = {}
+
+    def add(self, rows: np.ndarray, groups: np.ndarray) -> None:
+        wanted = groups >= 0
+        if len(self._members) == DUP_GROUPS:
+            wanted &= groups <= max(self._members)
+        for row, group in zip(rows[wanted].tolist(), groups[wanted].tolist(), strict=True):
+            members = self._members.setdefault(group, [])
+            if row == group or len(members) < DUP_MEMBERS - 1:
+                members.append(row)
+            if len(self._members) > DUP_GROUPS:
+                del self._members[max(self._members)]
+
+    def groups(self) -> list[list[int]]:
+        return [
+            sorted(members, key=lambda r: (r != group, r))[:DUP_MEMBERS]
+            for group, members in sorted(self._members.items())
+        ]

@@ -1,0 +1,152 @@
+"""`pixsift report`: one self-contained HTML page about a selection, plus its plots as PNG files.
+
+The page opens from disk with no server and no network: plots and thumbnails are embedded as data: URIs,
+there is no script. It shows the funnel of kept and dropped counts per step, the weighted-score
+distribution with the cut (the lowest weighted score kept), a histogram of every score with the spec's
+thresholds, kept counts per category and style, and thumbnail grids of the kept and dropped candidates
+nearest the cut and of duplicate groups, each with its caption, scores and drop reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+from engine.report.data import WEIGHTED, ReportData, gather
+from engine.report.plots import counts_plot, funnel_plot, histogram_plot
+from engine.report.thumbnails import is_image, thumbnails
+from engine.store.run_store import RunStore
+from engine.store.selection import reason_names, selection_group
+
+REPORT = "report.html"
+_CARD_FIELDS = ("clip_cosine", "ssim_roundtrip")
+_STYLE = """
+body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; }
+.plots { display: flex; flex-wrap: wrap; gap: 12px; } .plots img { max-width: 600px; }
+.grid { display: flex; flex-wrap: wrap; gap: 10px; }
+.card { width: 172px; border: 1px solid #ddd; border-radius: 4px; padding: 5px; font-size: 11px; }
+.card img { width: 160px; height: 160px; object-fit: contain; background: #f4f4f4; display: block; }
+.card .missing { width: 160px; height: 160px; background: #fee; overflow: hidden; }
+.kept { border-color: #2a9d8f; } .dropped { border-color: #c8c8c8; opacity: 0.85; }
+.caption { margin: 4px 0; max-height: 4.2em; overflow: hidden; }
+.group { margin-bottom: 12px; } table { border-collapse: collapse; }
+td, th { padding: 2px 10px; text-align: right; border-bottom: 1px solid #eee; }
+td:first-child { text-align: left; }
+"""
+
+
+def write_report(store_url: str, selection: str, out: str | Path | None = None) -> Path:
+    """Write report.html and its plots into `out` (default `<store>-report-<selection>`); the page's path."""
+    store = RunStore.open(store_url, read_only=True)
+    data = gather(store, selection)
+    folder = Path(out) if out else Path(f"{store.url.rstrip('/')}-report-{selection}")
+    folder.mkdir(parents=True, exist_ok=True)
+    plots = _plots(data, folder)
+    shown = data.near_cut_kept + data.near_cut_dropped + [r for g in data.dup_groups for r in g]
+    cards = _Cards(store, selection, shown)
+    sections = [
+        _header(store, selection, data),
+        _section("Funnel", _funnel_table(data) + _images(*_named(plots, "funnel"))),
+        _section("Weighted score and the cut", _images(*_named(plots, WEIGHTED))),
+        _section("Scores", _images(*_named(plots, "score:"))),
+        _section("Kept per category and style", _images(*_named(plots, "count:"))),
+        _section("Kept nearest the cut", cards.grid(data.near_cut_kept)),
+        _section("Dropped nearest the cut", cards.grid(data.near_cut_dropped)),
+        _section("Duplicate groups (kept member first)", "".join(
+            f'<div class="group">{cards.grid(group)}</div>' for group in data.dup_groups) or "<p>none</p>"),
+    ]  # fmt: skip
+    page = folder / REPORT
+    page.write_text(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>pixsift report: {html.escape(selection)}</title><style>{_STYLE}</style></head>"
+        f"<body>{''.join(sections)}</body></html>\n",
+        encoding="utf-8",
+    )
+    return page
+
+
+def _plots(data: ReportData, folder: Path) -> dict[str, Path]:
+    plots = {"funnel": funnel_plot(data.funnel, folder / "funnel.png")} if data.funnel else {}
+    for histogram in data.histograms:
+        name = WEIGHTED if histogram.column == WEIGHTED else f"score:{histogram.column}"
+        plots[name] = histogram_plot(histogram, data.cut, folder / f"hist-{histogram.column}.png")
+    for name, counts in data.counts.items():
+        plots[f"count:{name}"] = counts_plot(name, counts, folder / f"counts-{name}.png")
+    return plots
+
+
+def _named(plots: dict[str, Path], prefix: str) -> list[Path]:
+    return [path for name, path in plots.items() if name.startswith(prefix)]
+
+
+def _header(store: RunStore, selection: str, data: ReportData) -> str:
+    spec = html.escape(json.dumps(data.spec, indent=1, default=str))
+    return (
+        f"<h1>Selection {html.escape(selection)}</h1>"
+        f"<p>{data.n_kept:,} of {data.n_rows:,} candidates kept; cut (lowest weighted score kept): "
+        f"{_number(data.cut)}. Store: <code>{html.escape(store.url)}</code></p>"
+        f"<details><summary>spec</summary><pre>{spec}</pre></details>"
+    )
+
+
+def _funnel_table(data: ReportData) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(str(s['step']))}</td><td>{s['dropped']:,}</td><td>{s['remaining']:,}</td></tr>"
+        for s in data.funnel
+    )
+    return f"<table><tr><th>step</th><th>dropped</th><th>remaining</th></tr>{rows}</table>"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<h2>{html.escape(title)}</h2>{body}"
+
+
+def _images(*paths: Path) -> str:
+    if not paths:
+        return "<p>none</p>"
+    tags = (
+        f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" alt="{p.stem}">'
+        for p in paths
+    )
+    return f'<div class="plots">{"".join(tags)}</div>'
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
+
+class _Cards:
+    """Thumbnail cards of the rows shown: caption, scores and reason, read for those rows only."""
+
+    def __init__(self, store: RunStore, selection: str, rows: list[int]):
+        rows = sorted(set(rows))
+        chosen = selection_group(store, selection)
+        self._images = thumbnails(store, rows) if rows else {}
+        columns = {name: store.arrays[name] for name in ("key", "caption", *_CARD_FIELDS)}
+        columns |= {name: chosen[name] for name in ("reason_code", WEIGHTED)}
+        read = {name: array.oindex[rows].tolist() if rows else [] for name, array in columns.items()}
+        read["reason"] = reason_names(chosen)[read.pop("reason_code")].tolist()
+        self._fields = {row: {name: read[name][i] for name in read} for i, row in enumerate(rows)}
+
+    def grid(self, rows: list[int]) -> str:
+        return f'<div class="grid">{"".join(self._card(r) for r in rows)}</div>' if rows else "<p>none</p>"
+
+    def _card(self, row: int) -> str:
+        f = self._fields[row]
+        image = self._images[row]
+        picture = (
+            f'<img src="{image}" alt="{html.escape(f["key"])}">'
+            if is_image(image)
+            else f'<div class="missing">{html.escape(image)}</div>'
+        )
+        scores = " · ".join(f"{name} {_number(f[name])}" for name in (WEIGHTED, *_CARD_FIELDS))
+        reason = html.escape(f["reason"]) if f["reason"] else "kept"
+        return (
+            f'<div class="card {"dropped" if f["reason"] else "kept"}">{picture}'
+            f'<div class="caption" title="{html.escape(f["caption"])}">{html.escape(f["caption"])}</div>'
+            f"<div>{scores}</div><div><b>{reason}</b> · row {row}</div></div>"
+        )

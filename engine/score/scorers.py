@@ -1,0 +1,131 @@
+"""Per-candidate scores from a batch's embeddings and images, and the interface for extra scorers.
+
+Built-in columns: clip_cosine (raw cosine of the image and text embeddings), clip_score
+(Hessel et al.'s CLIPScore, 2.5 * max(cos, 0)) and ssim_roundtrip (SynthVLM's fidelity SSIM).
+Extra scorers are EmbeddingScorer objects; each adds a float32 column named after it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import nvtx
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+
+from engine.score.preprocess import same_size_batches
+from kernels.similarity import clip_score, cosine_pairs
+from kernels.ssim import roundtrip_ssim
+
+CLIP_SCORE_W = 2.5
+# roundtrip_ssim works on float64 copies of its input: fewer pixels per call than preprocessing.
+SSIM_MAX_ELEMENTS = 1 << 25
+
+
+@nvtx.annotate("kernels:clip")
+def clip_scores(image_emb: torch.Tensor, text_emb: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{"clip_cosine", "clip_score"}: float32 (N,) for N x D image and text embeddings."""
+    return {
+        "clip_cosine": cosine_pairs(image_emb, text_emb),
+        "clip_score": clip_score(image_emb, text_emb, w=CLIP_SCORE_W),
+    }
+
+
+@nvtx.annotate("kernels:ssim")
+def ssim_roundtrip(images: list[torch.Tensor], size: int = 768, via: int = 336) -> torch.Tensor:
+    """float32 (N,): kernels.roundtrip_ssim of each uint8 3 x H x W image, images of one size per call."""
+    scores = torch.empty(len(images), dtype=torch.float32, device=images[0].device if images else "cpu")
+    for indices, batch in same_size_batches(images, SSIM_MAX_ELEMENTS) if images else ():
+        scores[indices] = roundtrip_ssim(batch, size, via)
+    return scores
+
+
+class EmbeddingScorer(Protocol):
+    """An extra score per candidate from its CLIP embeddings (an aesthetic or NSFW head, say)."""
+
+    name: str  # the run store column
+
+    def __call__(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        """float32 (N,) from N x D image and text embeddings (float32, not normalized)."""
+        ...
+
+
+class MlpScorer:
+    """A Linear stack on one embedding, loaded from a safetensors file.
+
+    Tensors: "layers.{i}.weight" (out x in) and "layers.{i}.bias" (out), applied in increasing i
+    (gaps allowed, so a torch nn.Sequential's state dict with Dropout slots between its Linear layers
+    loads as saved); the last layer has one output. Metadata (all optional):
+        input        "image" (default) or "text": the embedding it reads
+        normalize    "true" (default) or "false": L2-normalize that embedding first
+        activation   "relu" (default) or "none": between layers, never after the last
+    LAION's improved aesthetic predictor (Linear 768-1024-128-64-16-1 with Dropouts, no activation,
+    on normalized ViT-L-14 image embeddings) is its state dict saved with activation="none".
+    """
+
+    def __init__(self, path: str | Path, name: str | None = None, device: torch.device | str = "cpu"):
+        path = Path(path)
+        self.name = name or path.stem
+        with safe_open(str(path), framework="pt", device=str(torch.device(device))) as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+        self.input = _choice(path, metadata, "input", ("image", "text"))
+        self.normalize = _choice(path, metadata, "normalize", ("true", "false")) == "true"
+        self.relu = _choice(path, metadata, "activation", ("relu", "none")) == "relu"
+        self.layers = _layers(path, tensors)
+
+    @property
+    def in_features(self) -> int:
+        return self.layers[0][0].shape[1]
+
+    def __call__(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
+        x = (image_emb if self.input == "image" else text_emb).float()
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"MlpScorer {self.name!r}: takes N x {self.in_features} {self.input} embeddings, "
+                f"got shape {tuple(x.shape)}"
+            )
+        if self.normalize:
+            x = F.normalize(x, dim=1)
+        for i, (weight, bias) in enumerate(self.layers):
+            x = F.linear(x, weight, bias)
+            if self.relu and i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x[:, 0]
+
+
+def _choice(path: Path, metadata: dict, key: str, choices: tuple[str, ...]) -> str:
+    value = metadata.get(key, choices[0])
+    if value not in choices:
+        raise ValueError(f"MlpScorer {path}: metadata {key!r} must be one of {choices}, got {value!r}")
+    return value
+
+
+def _layers(path: Path, tensors: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    indices = set()
+    for key in tensors:
+        prefix, _, rest = key.partition(".")
+        index, _, kind = rest.partition(".")
+        if prefix != "layers" or not index.isdigit() or kind not in ("weight", "bias"):
+            raise ValueError(
+                f"MlpScorer {path}: unexpected tensor {key!r} (expected layers.<i>.weight / .bias)"
+            )
+        indices.add(int(index))
+    if not indices:
+        raise ValueError(f"MlpScorer {path}: no layers.<i>.weight tensors")
+    layers = []
+    for i in sorted(indices):
+        weight, bias = tensors.get(f"layers.{i}.weight"), tensors.get(f"layers.{i}.bias")
+        if weight is None or bias is None or weight.dim() != 2 or bias.shape != weight.shape[:1]:
+            raise ValueError(f"MlpScorer {path}: layer {i} needs a 2-D weight and a bias of its output size")
+        if layers and weight.shape[1] != layers[-1][0].shape[0]:
+            raise ValueError(
+                f"MlpScorer {path}: layer {i} takes {weight.shape[1]} inputs but the layer before gives "
+                f"{layers[-1][0].shape[0]}"
+            )
+        layers.append((weight.float(), bias.float()))
+    if layers[-1][0].shape[0] != 1:
+        raise ValueError(f"MlpScorer {path}: the last layer must have 1 output, has {layers[-1][0].shape[0]}")
+    return layers

@@ -1,0 +1,58 @@
+"""The columns a selection reads: the store's 1-D columns, a few derived from them, and the weighted score."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from engine.select.steps import ScoreTerm
+from engine.store.run_store import RunStore
+
+
+def _sides(values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    width, height = (
+        np.where(values[s] > 0, values[s], np.nan).astype(np.float64) for s in ("width", "height")
+    )
+    return np.minimum(width, height), np.maximum(width, height)  # NaN where either side is unknown
+
+
+# name -> (store columns it needs, function of their values); NaN where the size is unknown
+DERIVED: dict[str, tuple[tuple[str, ...], Callable]] = {
+    "aspect": (("width", "height"), lambda v: np.divide(*reversed(_sides(v)))),
+    "min_side": (("width", "height"), lambda v: _sides(v)[0]),
+    "pixels": (("width", "height"), lambda v: np.multiply(*_sides(v))),
+}
+WEIGHTED_SCORE = "weighted_score"
+
+
+def columns_of_kind(store: RunStore, kind: str) -> list[str]:
+    """What a spec may name: `any` column (steps from other modules), `numeric` (filters, score terms)
+    or `integer` (best-of-N groups)."""
+    stored = {
+        "any": [n for n in store.arrays],
+        "numeric": [n for n, a in store.arrays.items() if a.ndim == 1 and a.dtype.kind in "iuf"],
+        "integer": [n for n, a in store.arrays.items() if a.ndim == 1 and a.dtype.kind in "iu"],
+    }[kind]
+    return sorted(stored) + ([] if kind == "integer" else [*DERIVED, WEIGHTED_SCORE])
+
+
+def weighted_score(terms: tuple[ScoreTerm, ...], values: dict[str, np.ndarray]) -> np.ndarray:
+    return sum((term(values[term.column]) for term in terms), np.float32(0.0)).astype(np.float32)
+
+
+def read_columns(
+    store: RunStore, names: tuple[str, ...], rows: slice, score: np.ndarray
+) -> dict[str, np.ndarray]:
+    """`names` for `rows`: stored columns from the store, derived ones computed, the weighted score from
+    `score`."""
+    stored = {n for n in names if n in store.arrays} | {
+        c for n in names if n in DERIVED for c in DERIVED[n][0]
+    }
+    values = {n: store.arrays[n][rows] for n in sorted(stored)}
+    for name in names:
+        if name in DERIVED:
+            values[name] = DERIVED[name][1](values)
+        elif name == WEIGHTED_SCORE:
+            values[name] = score[rows]
+    return values

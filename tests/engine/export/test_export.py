@@ -1,0 +1,161 @@
+import hashlib
+import json
+import tarfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import webdataset as wds
+from PIL import Image
+
+from engine.cli import main
+from engine.export.parquet import ROW_GROUP_ROWS
+from engine.export.run import FORMATS, export
+from tests.helpers.selection_stores import scored_pool, write_selection
+
+KEPT = [0, 1, 2, 3, 4, 6, 7, 9, 10, 11]
+SHARD = 4
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pool")
+    # Row 3 edits a candidate of the store, row 7 an image file, row 9 a source that does not exist.
+    pool = scored_pool(tmp, edits={3: "loose/astronaut-40", 7: str(tmp / "astronaut-56.jpg"), 9: "gone"})
+    write_selection(pool.store, "best", KEPT, dup_group={1: 1, 5: 1})
+    return pool
+
+
+def kept_keys(pool) -> list[str]:
+    return pool.store.arrays["key"][:][KEPT].tolist()
+
+
+def key_of(pool, row: int) -> str:
+    return str(pool.store.arrays["key"][row])
+
+
+def exported(pool, tmp_path, format, **options):
+    summary = export(pool.store.url, "best", tmp_path / format, format, shard_size=SHARD, **options)
+    return summary, json.loads((summary.out / "manifest.json").read_text())
+
+
+def test_webdataset_reads_back_with_every_kept_row_once(pool, tmp_path):
+    summary, manifest = exported(pool, tmp_path, "webdataset")
+    shards = sorted(str(p) for p in summary.out.glob("shard-*.tar"))
+    samples = list(wds.WebDataset(shards, shardshuffle=False))
+    assert [json.loads(s["json"])["key"] for s in samples] == kept_keys(pool)
+    for sample in samples:
+        record = json.loads(sample["json"])
+        image = sample.get("jpg", sample.get("png"))
+        assert image == pool.images[record["key"]]
+        assert record["format"] in ("jpeg", "png") and record["weighted_score"] > 0
+    assert [f["samples"] for f in manifest["files"]] == [4, 4, 2]
+    assert manifest["n_exported"] == len(KEPT) and manifest["errors"] == []
+
+
+def test_webdataset_members_are_sorted_ustar_with_zero_times_and_owners(pool, tmp_path):
+    summary, _ = exported(pool, tmp_path, "webdataset")
+    with tarfile.open(summary.out / "shard-000000.tar") as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == sorted(m.name for m in members)
+    assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, 0, "", "")}
+
+
+def test_parquet_reads_back_with_pyarrow(pool, tmp_path):
+    summary, manifest = exported(pool, tmp_path, "parquet")
+    files = sorted(summary.out.glob("part-*.parquet"))
+    table = pq.ParquetDataset(files).read()
+    assert table.column("key").to_pylist() == kept_keys(pool)
+    assert [pool.images[k] for k in kept_keys(pool)] == table.column("image").to_pylist()
+    assert {"caption", "category", "clip_cosine", "aesthetic", "weighted_score", "dup_group"} <= set(
+        table.column_names
+    )
+    assert pq.ParquetFile(files[0]).metadata.num_row_groups == -(-SHARD // ROW_GROUP_ROWS)
+    assert [f["samples"] for f in manifest["files"]] == [4, 4, 2]
+
+
+def test_parquet_with_image_paths(pool, tmp_path):
+    summary, manifest = exported(pool, tmp_path, "parquet", images="paths")
+    table = pq.ParquetDataset(sorted(summary.out.glob("part-*.parquet"))).read()
+    paths = table.column("image_path").to_pylist()
+    assert [(summary.out / p).read_bytes() for p in paths] == [pool.images[k] for k in kept_keys(pool)]
+    assert [f["path"] for f in manifest["files"]][-3:] == ["images/000000", "images/000001", "images/000002"]
+
+
+def test_hf_layout_loads_with_datasets(pool, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    summary, _ = exported(pool, tmp_path, "hf")
+    loaded = datasets.load_dataset(str(summary.out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert isinstance(loaded.features["image"], datasets.Image)
+    assert loaded["key"] == kept_keys(pool)
+    assert isinstance(loaded[0]["image"], Image.Image)
+    raw = loaded.cast_column("image", datasets.Image(decode=False))
+    assert [row["image"]["bytes"] for row in raw] == [pool.images[k] for k in kept_keys(pool)]
+
+
+def test_sharegpt_jsonl_layout_with_edits_and_a_missing_source(pool, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    summary, manifest = exported(pool, tmp_path, "jsonl")
+    out = summary.out
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert json.loads((out / "train.json").read_text()) == rows
+    missing = key_of(pool, 9)
+    assert [r["key"] for r in rows] == [k for k in kept_keys(pool) if k != missing]
+    assert manifest["errors"] == [{"row": 9, "key": missing, "error": "edit source 'gone': not a key in "
+                                   "the run store, nor an existing file"}]  # fmt: skip
+    assert summary.errors and "gone" in summary.text()
+    for row in rows:
+        assert set(row) <= {"key", "input_prompt", "input_image", "output_image"}
+        assert (out / row["output_image"]).read_bytes() == pool.images[row["key"]]
+    edits = {r["key"]: r["input_image"] for r in rows if "input_image" in r}
+    key3, key7 = key_of(pool, 3), key_of(pool, 7)
+    assert (out / edits[key3][0]).read_bytes() == pool.images["loose/astronaut-40"]
+    assert (out / edits[key7][0]).read_bytes() == pool.images["loose/astronaut-56"]
+    loaded = datasets.load_dataset("json", data_files=str(out / "train.jsonl"), cache_dir=str(tmp_path / "c"))
+    assert loaded["train"]["key"] == [r["key"] for r in rows]
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_exporting_twice_gives_identical_files(pool, tmp_path, format):
+    first = export(pool.store.url, "best", tmp_path / "a", format, shard_size=SHARD).out
+    second = export(pool.store.url, "best", tmp_path / "b", format, shard_size=SHARD).out
+    export(pool.store.url, "best", second, format, shard_size=SHARD)  # replaces the export in place
+    assert tree(first) == tree(second)
+    manifest = json.loads((first / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        if (first / entry["path"]).is_file():
+            assert hashlib.sha256((first / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_row_whose_bytes_are_gone_is_listed_and_the_rest_keep_their_shards(tmp_path):
+    pool = scored_pool(tmp_path / "pool")
+    write_selection(pool.store, "all", list(range(pool.store.n_rows)))
+    (tmp_path / "pool" / "coffee-40.png").unlink()  # row 2, scored while it was there
+    out = tmp_path / "wds"
+    assert main(["export", pool.store.url, "--selection", "all", "--to", str(out), "--format", "webdataset",
+                 "--shard-size", "4"]) == 1  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(e["row"], e["key"]) for e in manifest["errors"]] == [(2, "loose/coffee-40")]
+    assert "read: " in manifest["errors"][0]["error"] and "coffee-40.png" in manifest["errors"][0]["error"]
+    assert [f["samples"] for f in manifest["files"]] == [3, 4, 4]
+    names = [
+        s["__key__"] for s in wds.WebDataset(sorted(str(p) for p in out.glob("*.tar")), shardshuffle=False)
+    ]
+    assert names == [f"{i:09d}" for i in range(12) if i != 2]
+
+
+def test_refuses_other_data_and_bad_options(pool, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        export(pool.store.url, "best", tmp_path, "parquet")
+    with pytest.raises(ValueError, match="tar"):
+        export(pool.store.url, "best", tmp_path / "x", "tar")
+    with pytest.raises(ValueError, match="parquet format only"):
+        export(pool.store.url, "best", tmp_path / "x", "jsonl", images="paths")
+    with pytest.raises(KeyError, match="no selection 'nope'.*best"):
+        export(pool.store.url, "nope", tmp_path / "x", "jsonl")
+    assert (tmp_path / "notes.txt").read_text() == "mine"

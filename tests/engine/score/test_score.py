@@ -1,0 +1,277 @@
+"""`pixsift score` end to end: values against an independent reference path, bad input, resume."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+import zarr
+from PIL import Image
+from safetensors.torch import save_file
+from skimage import data
+
+from engine.cli import main as cli_main
+from engine.score.embed import ClipEmbedder
+from engine.score.job import BatchScorer, ScoreConfig, score
+from kernels.ssim import roundtrip_ssim
+from tests.engine.decode.test_decode import BAD
+from tests.helpers.candidate_pools import write_tar
+
+# (loader, size, format): real photographs in the formats and modes a pool holds
+PHOTOS = {
+    "astronaut": (data.astronaut, (160, 160), "JPEG"),
+    "coffee": (data.coffee, (180, 120), "PNG"),
+    "chelsea": (data.chelsea, (150, 100), "WEBP"),
+    "camera": (data.camera, (128, 128), "JPEG"),
+    "rocket": (data.rocket, (200, 133), "JPEG"),
+}
+SCORE_COLUMNS = (
+    "status",
+    "error",
+    "image_embedding",
+    "text_embedding",
+    "clip_cosine",
+    "clip_score",
+    "ssim_roundtrip",
+    "width",
+    "height",
+    "byte_size",
+    "format",
+    "content_hash",
+)
+
+
+def encoded(name: str) -> bytes:
+    loader, size, fmt = PHOTOS[name]
+    out = io.BytesIO()
+    Image.fromarray(loader()).resize(size, Image.BICUBIC).save(out, fmt)
+    return out.getvalue()
+
+
+def good_pool(folder: Path, copies: int = 1) -> list[str]:
+    """Two tar shards of webdataset samples: each photograph `copies` times (flipped after the first)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    members = []
+    for i in range(copies):
+        for name in PHOTOS:
+            blob = encoded(name)
+            if i:
+                flipped = io.BytesIO()
+                Image.open(io.BytesIO(blob)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(flipped, "PNG")
+                blob = flipped.getvalue()
+            ext = "png" if i else PHOTOS[name][2].lower().replace("jpeg", "jpg")
+            members += [(f"{name}-{i}.{ext}", blob), (f"{name}-{i}.txt", f"a photograph of {name}".encode())]
+    half = len(members) // 4 * 2
+    return [
+        str(write_tar(folder / "pool-00000.tar", members[:half])),
+        str(write_tar(folder / "pool-00001.tar", members[half:])),
+    ]
+
+
+def config(inputs, store, tiny_config, **overrides) -> ScoreConfig:
+    values = dict(
+        inputs=inputs,
+        store=str(store),
+        clip_config=str(tiny_config),
+        clip_random_init=True,
+        shard_rows=4,
+        batch_size=3,
+        decode_threads=2,
+    )
+    return ScoreConfig(**{**values, **overrides})
+
+
+def read_store(path) -> dict[str, np.ndarray]:
+    group = zarr.open_group(str(path), mode="r")
+    return {name: array[:] for name, array in group.arrays()}
+
+
+@pytest.mark.parametrize("decoder", ["dali", "pil"])
+def test_scores_equal_the_reference_path(tmp_path, tiny_config, decoder):
+    inputs = good_pool(tmp_path / "pool")
+    summary = score(config(inputs, tmp_path / "store", tiny_config, decoder=decoder), io.StringIO())
+    assert summary.statuses == {"ok": len(PHOTOS)} and summary.rows == len(PHOTOS)
+    got = read_store(tmp_path / "store")
+
+    # The reference: PIL decode, open_clip's own transform and model calls, the torch reference kernels.
+    ours = ClipEmbedder(config_file=tiny_config, random_init=True)
+    model, _, transform = open_clip.create_model_and_transforms(ours.model_name)
+    model.load_state_dict(ours.model.state_dict())
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(ours.model_name)
+    for row, key in enumerate(got["key"]):
+        name = key.split("/")[1].split("-")[0]
+        image = Image.open(io.BytesIO(encoded(name))).convert("RGB")
+        with torch.no_grad():
+            img = model.encode_image(transform(image)[None]).double()[0]
+            txt = model.encode_text(tokenizer([f"a photograph of {name}"])).double()[0]
+        cosine = float(img @ txt / (img.norm() * txt.norm()))
+        pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None]
+        fidelity = roundtrip_ssim(pixels, backend="torch").item()
+
+        assert got["status"][row] == "ok" and got["error"][row] == ""
+        # Our batched GPU-style resize differs from PIL's by at most one level in a few values.
+        np.testing.assert_allclose(got["image_embedding"][row], img.numpy(), rtol=2e-2, atol=2e-2)
+        np.testing.assert_allclose(got["text_embedding"][row], txt.numpy(), rtol=1e-2, atol=1e-2)
+        assert abs(got["clip_cosine"][row] - cosine) < 2e-3
+        assert abs(got["clip_score"][row] - 2.5 * max(cosine, 0.0)) < 5e-3
+        assert abs(got["ssim_roundtrip"][row] - fidelity) < 1e-5
+        assert (got["width"][row], got["height"][row]) == image.size
+        assert got["byte_size"][row] == len(encoded(name))
+        assert got["format"][row] == PHOTOS[name][2].lower()
+        digest = hashlib.blake2b(encoded(name), digest_size=8).digest()
+        assert got["content_hash"][row] == int.from_bytes(digest, "little", signed=True)
+
+
+def test_every_bad_input_gets_one_row_with_its_reason(tmp_path, tiny_config):
+    members = [("good.jpg", encoded("astronaut")), ("good.txt", b"an astronaut")]
+    for i, (name, (blob, _)) in enumerate(BAD.items()):
+        members += [(f"bad{i:02d}.jpg", blob), (f"bad{i:02d}.txt", name.encode())]
+    members += [("noimage.txt", b"a caption without its image"), ("nocaption.jpg", encoded("camera"))]
+    shard = write_tar(tmp_path / "bad-00000.tar", members)
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text('{"image": "missing.jpg", "caption": "a file that is not there"}\n')
+
+    summary = score(config([str(shard), str(manifest)], tmp_path / "store", tiny_config), io.StringIO())
+    got = read_store(tmp_path / "store")
+    rows = dict(
+        zip(got["key"].tolist(), zip(got["status"].tolist(), got["error"].tolist(), strict=True), strict=True)
+    )
+    assert len(rows) == len(got["key"]) == 1 + len(BAD) + 2 + 1  # every candidate exactly once
+    assert rows["bad-00000/good"] == ("ok", "")
+    for i, (name, (_, reason)) in enumerate(BAD.items()):
+        status, error = rows[f"bad-00000/bad{i:02d}"]
+        assert status == "failed" and error.startswith(f"decode: {reason.rstrip(': (')}"), (name, error)
+    assert rows["bad-00000/noimage"][1].startswith("missing_image: ")
+    assert rows["bad-00000/nocaption"][1].startswith("missing_caption: ")
+    assert rows["missing.jpg"][1].startswith("missing_file: ")
+    assert summary.statuses == {"ok": 1, "failed": len(rows) - 1}
+    assert summary.errors["decode"] == len(BAD)
+
+
+def test_out_of_memory_splits_the_batch_and_fails_only_what_cannot_fit(tmp_path, tiny_config, monkeypatch):
+    inputs = good_pool(tmp_path / "pool")
+    clean = score(config(inputs, tmp_path / "clean", tiny_config), io.StringIO())
+    real_call = BatchScorer.__call__
+
+    def small_gpu(self, images, captions, times):
+        if len(images) > 1 or images[0].shape[-1] == 200:  # batches of 2+ and the 200 px wide image
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_call(self, images, captions, times)
+
+    monkeypatch.setattr(BatchScorer, "__call__", small_gpu)
+    split = score(config(inputs, tmp_path / "split", tiny_config), io.StringIO())
+    a, b = read_store(tmp_path / "clean"), read_store(tmp_path / "split")
+    oom = b["width"] == 200
+    assert oom.sum() == 1 and b["status"][oom][0] == "failed" and b["error"][oom][0].startswith("oom: ")
+    assert clean.statuses == {"ok": len(PHOTOS)} and split.statuses == {"ok": len(PHOTOS) - 1, "failed": 1}
+    for name in ("clip_cosine", "ssim_roundtrip", "image_embedding"):
+        np.testing.assert_allclose(b[name][~oom], a[name][~oom], rtol=1e-5, atol=1e-3)
+
+
+def test_two_worker_processes_equal_one(tmp_path, tiny_config):
+    inputs = good_pool(tmp_path / "pool", copies=2)
+    score(config(inputs, tmp_path / "one", tiny_config), io.StringIO())
+    score(config(inputs, tmp_path / "two", tiny_config, workers=2), io.StringIO())
+    a, b = read_store(tmp_path / "one"), read_store(tmp_path / "two")
+    for name in SCORE_COLUMNS:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def score_command(inputs, store, tiny_config) -> list[str]:
+    return [
+        sys.executable, "-m", "engine.cli", "score", "--input", *inputs, "--store", str(store),
+        "--clip-config", str(tiny_config), "--clip-random-init", "--shard-rows", "3", "--batch-size", "2",
+    ]  # fmt: skip
+
+
+def markers(store: Path) -> int:
+    return len(list((store / "progress").glob("unit-*/zarr.json")))
+
+
+@pytest.fixture(scope="module")
+def resume_pool(tmp_path_factory, tiny_config):
+    """15 candidates in 5 units of 3, and the store of an uninterrupted run over them."""
+    folder = tmp_path_factory.mktemp("resume")
+    inputs = good_pool(folder / "pool", copies=3)
+    clean = folder / "clean"
+    score(config(inputs, clean, tiny_config, shard_rows=3, batch_size=2), io.StringIO())
+    return inputs, read_store(clean)
+
+
+@pytest.mark.parametrize("kill_after_units", [0, 1, 3])
+def test_sigkill_and_resume_equals_a_clean_run(tmp_path, tiny_config, resume_pool, kill_after_units):
+    inputs, clean = resume_pool
+    command = score_command(inputs, tmp_path / "killed", tiny_config)
+    store = tmp_path / "killed"
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while markers(store) < kill_after_units or not (store / "zarr.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the job ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert markers(store) < 5, "killed too late to test a resume"
+
+    resumed = subprocess.run(command, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "store: ok 15" in resumed.stdout
+    again = read_store(store)
+    assert sorted(clean) == sorted(again)
+    for name in clean:
+        np.testing.assert_array_equal(again[name], clean[name], err_msg=name)
+
+
+def test_cli_reads_a_config_file_and_inspect_reports_the_store(tmp_path, tiny_config, capsys):
+    inputs = good_pool(tmp_path / "pool")
+    settings = tmp_path / "score.toml"
+    settings.write_text(
+        f'inputs = {inputs!r}\nclip_config = "{tiny_config}"\nclip_random_init = true\nshard_rows = 2\n'
+    )
+    assert cli_main(["score", "--config", str(settings), "--store", str(tmp_path / "store")]) == 0
+    out = capsys.readouterr().out
+    assert f"scored {len(PHOTOS)} rows" in out and f"store: ok {len(PHOTOS)}" in out
+    assert "time per stage" in out and "decode" in out and "embed" in out
+
+    assert cli_main(["inspect", str(tmp_path / "store")]) == 0
+    report = capsys.readouterr().out
+    assert f"rows by status: ok {len(PHOTOS)}" in report and "clip_cosine" in report
+
+
+def test_an_extra_scorer_lands_as_its_own_column(tmp_path, tiny_config):
+    torch.manual_seed(0)
+    layers = {"layers.0.weight": torch.randn(8, 32), "layers.0.bias": torch.randn(8)}
+    layers |= {"layers.1.weight": torch.randn(1, 8), "layers.1.bias": torch.randn(1)}
+    save_file(layers, str(tmp_path / "head.safetensors"))
+    inputs = good_pool(tmp_path / "pool")
+    scorers = {"aesthetic": str(tmp_path / "head.safetensors")}
+    score(config(inputs, tmp_path / "store", tiny_config, scorers=scorers), io.StringIO())
+    got = read_store(tmp_path / "store")
+    emb = torch.nn.functional.normalize(torch.from_numpy(got["image_embedding"]).double(), dim=1)
+    hidden = torch.relu(emb @ layers["layers.0.weight"].double().T + layers["layers.0.bias"].double())
+    expected = (hidden @ layers["layers.1.weight"].double().T + layers["layers.1.bias"].double())[:, 0]
+    # The stored embeddings are float16; the scorer saw them in float32.
+    np.testing.assert_allclose(got["aesthetic"], expected.numpy(), rtol=1e-2, atol=1e-2)
+
+
+def test_a_store_made_with_other_settings_is_refused(tmp_path, tiny_config):
+    inputs = good_pool(tmp_path / "pool")
+    score(config(inputs, tmp_path / "store", tiny_config), io.StringIO())
+    with pytest.raises(ValueError, match="fidelity_size: 768 before, 512 now"):
+        score(config(inputs, tmp_path / "store", tiny_config, fidelity_size=512), io.StringIO())
+
+
+def test_unknown_config_keys_are_named(tmp_path):
+    settings = tmp_path / "bad.toml"
+    settings.write_text('inputs = ["x.tar"]\nstore = "s"\nclip_modle = "ViT-B-32"\n')
+    with pytest.raises(ValueError, match="unknown settings clip_modle"):
+        ScoreConfig.from_toml(settings)
