@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 from kernels import cosine_pairs, roundtrip_ssim, ssim, topk_cosine
-from kernels.ssim import make_config, ssim_reference
+from kernels.ssim.config import make_config
+from kernels.ssim.reference import ssim_reference
 
 # ssim()'s defaults for uint8 images, for the float64 reference.
 DEFAULT_CONFIG = make_config(

@@ -19,12 +19,11 @@ import torch
 
 from kernels import nvrtc
 from kernels.optional import require
-from kernels.ssim import LUMA, MAX_WIN_SIZE, SsimConfig
+from kernels.ssim.config import LUMA, MAX_WIN_SIZE, PADDING_CODES, SsimConfig
 
 TILE_W = 32  # one warp across a tile row
 THREADS_Y = 8
 _DTYPE_CODES = {torch.uint8: 0, torch.float16: 1, torch.bfloat16: 2, torch.float32: 3}
-_PADDING_CODES = {"valid": 0, "reflect": 1, "zeros": 2}
 
 SOURCE = r"""
 // Macros from the host: INPUT_DTYPE (0 uint8, 1 float16, 2 bfloat16, 3 float32), WIN, PADDING
@@ -197,7 +196,7 @@ class Specialization:
         macros = {
             "INPUT_DTYPE": _DTYPE_CODES[self.dtype],
             "WIN": self.win_size,
-            "PADDING": _PADDING_CODES[self.padding],
+            "PADDING": PADDING_CODES[self.padding],
             "GRAY": int(self.gray),
             "WANT_MAP": int(self.want_map),
             "TILE_W": TILE_W,
