@@ -6,14 +6,13 @@
 The pool is a Gaussian mixture (one centre per `--rows-per-centre` rows, members at cosine ~0.5 to each
 other, as CLIP embeddings of one topic are), and `--dup-fraction` of the rows are noisy copies of other
 rows at cosine ~0.995 (chained copies included). Reported: seconds per phase of
-engine.semantic_groups (spill: normalize to float16 on disk; kmeans: train and assign; neighbours:
+engine.select.dedup.semantic (spill: normalize to float16 on disk; kmeans: train and assign; neighbours:
 topk_cosine inside clusters; grouping: union-find), and pair precision and recall of the groups found
 against the planted ones.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
@@ -51,10 +50,7 @@ def planted_embeddings(n: int, dim: int, dup_fraction: float, rows_per_centre: i
 
 def main(argv: list[str] | None = None) -> None:
     gpu = torch.cuda.is_available()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--device", default="cuda" if gpu else "cpu")
+    parser = harness.parser(__doc__)
     parser.add_argument("--n", type=int, default=1_000_000 if gpu else 50_000)
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--dup-fraction", type=float, default=0.1)
@@ -95,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         recall=recall,
     )
     harness.print_table(f"Semantic dedup ({env['device']})", [row], list(row))
-    print(f"\nappended 1 row to {harness.append_results('bench_dedup', [row], env, hw)}")
+    print("\n" + harness.append_results("bench_dedup", [row], env, hw, args.results))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ without torch.compile of the UNet, and the share of wall time in the text encode
     python -m benchmarks.bench_generate --tiny           # the few-MB test pipeline on the CPU
 
 The SDXL pipeline is built from its published architecture with random weights (the cost is the same
-as trained weights) and runs through engine.generate_pipeline.Generator, the code `pixsift generate`
+as trained weights) and runs through engine.generate.pipeline.Generator, the code `pixsift generate`
 uses, so the stage times are its StageTimes (each model call synchronized on the GPU). `--tiny` measures
 the tiny test pipeline on the CPU: it checks the benchmark runs, and its numbers say nothing about
 SDXL or a GPU; its rows say `tiny` in the pipeline column.
@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> list[dict]:
             rows.append(_measure(args, device, compile_unet, Path(tmp)))
     columns = ("pipeline", "resolution", "steps", "batch", "compile", "images_per_s", "s_per_image")
     harness.print_table("generation", rows, (*columns, *SHARE_COLUMNS.values(), "other_%"))
-    path = harness.append_results("bench_generate", rows, env, hw)
-    print(f"\nappended {len(rows)} rows to {path}")
+    print("\n" + harness.append_results("bench_generate", rows, env, hw, args.results))
     return rows
 
 
@@ -54,10 +53,10 @@ def _measure(args: argparse.Namespace, device: torch.device, compile_unet: bool,
     name = "tiny-sd (random, CPU)" if args.tiny else "sdxl-base-1.0 shapes (random, bf16)"
     pipeline = save_tiny_sd(tmp / "tiny-sd") if args.tiny else None
     cfg = GenerateConfig(
-        "t2i",
-        "unused.jsonl",
-        str(tmp / "unused"),
-        str(pipeline or "in-memory"),
+        task="t2i",
+        inputs="unused.jsonl",
+        out=str(tmp / "unused"),
+        pipeline=str(pipeline or "in-memory"),
         steps=args.steps,
         guidance=args.guidance,
         width=args.resolution,
@@ -92,9 +91,7 @@ def _measure(args: argparse.Namespace, device: torch.device, compile_unet: bool,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__, device=False)
     parser.add_argument("--tiny", action="store_true", help="the tiny test pipeline on the CPU (a smoke run)")
     parser.add_argument("--resolution", type=int, help="square side (default 1024; --tiny: 64)")
     parser.add_argument("--steps", type=int, default=30)

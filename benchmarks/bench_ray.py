@@ -16,7 +16,6 @@ far behind with one GPU actor. Without a GPU all figures are CPU figures, and th
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import tempfile
@@ -27,7 +26,9 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import make_pool
-from engine.score.job import ScoreConfig, ScoreSummary, score
+from engine.score.config import ScoreConfig
+from engine.score.job import score
+from engine.store.unit_job import UnitJobSummary
 from kernels.optional import require
 
 POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"
@@ -57,7 +58,7 @@ def measure(args, executor: str, workers: int) -> dict:
     )
 
 
-def run(args, candidates: int, executor: str, workers: int) -> ScoreSummary:
+def run(args, candidates: int, executor: str, workers: int) -> UnitJobSummary:
     manifest = make_pool(POOL_DIR / str(args.size), candidates, min(candidates, 256), args.size)
     with tempfile.TemporaryDirectory() as store:
         cfg = ScoreConfig(
@@ -79,9 +80,7 @@ def run(args, candidates: int, executor: str, workers: int) -> ScoreSummary:
 def main(argv: list[str] | None = None) -> None:
     gpus = torch.cuda.device_count()
     most = gpus or os.cpu_count() or 1
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__, device=False)
     parser.add_argument("--workers", nargs="+", type=int, default=list(range(1, most + 1)))
     parser.add_argument("--candidates", type=int, default=20_000 if gpus else 2048)
     parser.add_argument("--size", type=int, default=256 if gpus else 128, help="image side in pixels")
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         "ok",
     )
     harness.print_table(f"pixsift score on Ray ({kind}): {env['device']}", rows, columns)
-    print(f"\nappended {len(rows)} rows to {harness.append_results('bench_ray', rows, env, hardware)}")
+    print("\n" + harness.append_results("bench_ray", rows, env, hardware, args.results))
 
 
 if __name__ == "__main__":

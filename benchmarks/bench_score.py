@@ -33,7 +33,8 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import make_pool
-from engine.score.job import ScoreConfig, score
+from engine.score.config import ScoreConfig
+from engine.score.job import score
 
 POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"
 TINY_CLIP = Path(__file__).resolve().parent / "configs" / "tiny-clip.json"
@@ -137,10 +138,7 @@ def memory(sizes: list[int]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     gpu = torch.cuda.is_available()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--device", default="cuda" if gpu else "cpu")
+    parser = harness.parser(__doc__)
     parser.add_argument("--models", nargs="+", default=list(MODELS) if gpu else ["ViT-B-32"])
     parser.add_argument("--candidates", type=int, default=20_000 if gpu else 256)
     parser.add_argument("--batch-size", type=int, default=512 if gpu else 64)
@@ -171,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         stages = sorted({k for r in rows for k in r if k.startswith("stage_")})
         columns = ("model", "input_size", "candidates", "images_per_s", "wall_s", "gpu_busy_pct", *stages)
     harness.print_table("pixsift score", rows, columns)
-    print(f"\nappended {len(rows)} rows to {harness.append_results('bench_score', rows, env, hardware)}")
+    print("\n" + harness.append_results("bench_score", rows, env, hardware, args.results))
 
 
 if __name__ == "__main__":

@@ -102,9 +102,7 @@ def measure(path: str, rows: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__, device=False)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000_000])
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pixsift" / "bench_select")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: the child process's store path
@@ -145,7 +143,7 @@ def main() -> None:
             f"{r['rows']:,} rows, seconds per pass: "
             + ", ".join(f"{k} {v:.1f}" for k, v in r["passes"].items())
         )
-    print(f"appended to {harness.append_results('bench_select', results, env, hardware)}")
+    print(harness.append_results("bench_select", results, env, hardware, args.results))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ the triton provider is skipped and all timings are CPU timings.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 import torch.nn.functional as F
 
@@ -87,10 +85,7 @@ def _backends(device: torch.device) -> tuple[str, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     gpu = torch.cuda.is_available()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--device", default="cuda" if gpu else "cpu")
+    parser = harness.parser(__doc__)
     parser.add_argument("--dtype", choices=list(DTYPES), default="float16" if gpu else "float32")
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--pairs-n", type=int, default=4_000_000 if gpu else 200_000)
@@ -117,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         "pct_floor",
     )
     harness.print_table("Embedding similarity", rows, columns)
-    print(f"\nappended {len(rows)} rows to {harness.append_results('bench_similarity', rows, env, hw)}")
+    print("\n" + harness.append_results("bench_similarity", rows, env, hw, args.results))
 
 
 if __name__ == "__main__":

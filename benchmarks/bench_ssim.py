@@ -169,8 +169,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         "pct_floor",
     )
     harness.print_table("SSIM (per-image mean)", rows, (*columns, "x_vs_peer"))
-    path = harness.append_results("bench_ssim", rows, env, hw)
-    print(f"\nappended {len(rows)} rows to {path}")
+    print("\n" + harness.append_results("bench_ssim", rows, env, hw, args.results))
     return rows
 
 
@@ -189,10 +188,7 @@ def _add_speedups(rows: list[dict], convention: str, size: int, batch: int, chan
 
 def main(argv: list[str] | None = None) -> None:
     gpu = torch.cuda.is_available()
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--device", default="cuda" if gpu else "cpu")
+    parser = harness.parser(__doc__)
     parser.add_argument("--conventions", nargs="+", choices=list(CONVENTIONS), default=list(CONVENTIONS))
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32, 64] if gpu else [1, 4])

@@ -201,15 +201,12 @@ def run(args: argparse.Namespace) -> list[dict]:
         harness.print_table(f"Janus-4o recipe on {args.gpus} x {env['device']}", [row], tuple(row))
         print("assumptions:\n" + "\n".join(f"  - {a}" for a in assumptions))
         rows.append({**row, "assumptions": assumptions})
-    path = harness.append_results("bench_train", rows, env, hw)
-    print(f"\nappended {len(rows)} rows to {path}")
+    print("\n" + harness.append_results("bench_train", rows, env, hw, args.results))
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = harness.parser(__doc__, device=False)
     parser.add_argument("--shape", choices=("1b", "7b"), default="1b")
     parser.add_argument("--tiny", action="store_true", help="the tiny test model on the CPU")
     parser.add_argument("--layers", type=int, nargs="+", help="truncated depths to time (default: full)")

@@ -7,6 +7,7 @@ and the rows say so in their `device` field.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib.metadata
 import json
@@ -23,6 +24,18 @@ import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def parser(doc: str | None, *, device: bool = True) -> argparse.ArgumentParser:
+    """The argument parser every benchmark starts from: its docstring as the help, `--device` (the GPU
+    when there is one) and `--results` (the folder its rows are appended to; "" records nothing)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if device:
+        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--results", default=str(RESULTS_DIR), help='folder the result rows are appended to ("": none)'
+    )
+    return p
 
 
 def device_name(device: torch.device) -> str:
@@ -130,13 +143,18 @@ def print_table(title: str, rows: Sequence[dict], columns: Sequence[str]) -> Non
         print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=False)))
 
 
-def append_results(benchmark: str, rows: Sequence[dict], env: dict, hardware: Hardware) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{benchmark}.jsonl"
+def append_results(
+    benchmark: str, rows: Sequence[dict], env: dict, hardware: Hardware, folder: str | Path = RESULTS_DIR
+) -> str:
+    """Append the rows to <folder>/<benchmark>.jsonl; what was done, for the benchmark to print."""
+    if not folder:
+        return f"{len(rows)} rows not recorded (--results '')"
+    path = Path(folder) / f"{benchmark}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         for row in rows:
             f.write(json.dumps({**env, "hardware": hardware.as_dict(), **row}, sort_keys=True) + "\n")
-    return path
+    return f"appended {len(rows)} rows to {path}"
 
 
 def _cell(value) -> str:

@@ -20,3 +20,36 @@ def tiny_config(tmp_path_factory):
     path = tmp_path_factory.mktemp("configs") / "pixsift-tiny-vit.json"
     path.write_text(TINY_CLIP_CONFIG.read_text())
     return path
+
+
+# Tiny random-weight models, built once per session from configs (nothing is downloaded).
+@pytest.fixture(scope="session")
+def tiny_janus(tmp_path_factory) -> Path:
+    """A tiny random Janus-Pro checkpoint folder (benchmarks/tiny_janus.py)."""
+    from benchmarks.tiny_janus import save_random_janus
+
+    return save_random_janus(tmp_path_factory.mktemp("janus") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def other_janus(tmp_path_factory) -> Path:
+    """The tiny Janus-Pro with other random weights (its VQ model gives other codes)."""
+    from benchmarks.tiny_janus import save_random_janus
+
+    return save_random_janus(tmp_path_factory.mktemp("janus") / "other", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory) -> Path:
+    """A tiny random StableDiffusionPipeline folder (benchmarks/tiny_diffusers.py)."""
+    from benchmarks.tiny_diffusers import save_tiny_sd
+
+    return save_tiny_sd(tmp_path_factory.mktemp("pipelines") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def tiny_ip2p(tmp_path_factory) -> Path:
+    """A tiny random InstructPix2Pix pipeline folder."""
+    from benchmarks.tiny_diffusers import save_tiny_instruct_pix2pix
+
+    return save_tiny_instruct_pix2pix(tmp_path_factory.mktemp("pipelines") / "tiny-ip2p")

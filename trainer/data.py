@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.core.errors import BadInput
 from trainer.batch import Batch
 from trainer.image_prep import SiglipNorm
 from trainer.prompt_format import SpecialIds, expand_source_block
@@ -265,7 +266,7 @@ class LengthGroupedBatchSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         layout = {k: state.get(k) for k in self._layout()}
         if layout != self._layout():
-            raise ValueError(f"cannot resume the data position of {layout} with {self._layout()}")
+            raise BadInput("--resume", f"cannot resume the data position of {layout} with {self._layout()}")
         self.epoch, self.batches_consumed = state["epoch"], state["batches_consumed"]
 
     def _layout(self) -> dict[str, int]:

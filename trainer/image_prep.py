@@ -20,7 +20,7 @@ class ImageError(ValueError):
 
 def prepare(data: bytes, size: int, name: str) -> np.ndarray:
     """The encoded image `data` as uint8 [size, size, 3] RGB, decoded under pixsift's rules
-    (engine.pil_decode: EXIF orientation, alpha on white, ...); ImageError naming `name` if it is bad."""
+    (engine.decode.pil: EXIF orientation, alpha on white, ...); ImageError naming `name` if it is bad."""
     found = probe(data)
     if found.error:
         raise ImageError(f"{name}: {found.error}")

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from engine.core.errors import Exists
 from engine.core.progress import StageTimes, format_seconds, stage_line
-from engine.store.run_store import check_settings
+from engine.core.settings import check_settings
 from kernels.optional import require
 from trainer import checkpoint
 from trainer.config import TrainConfig
@@ -223,9 +224,10 @@ def check_run_folder(cfg: TrainConfig, resume: bool) -> None:
     its results (model, data, optimizer, schedule, parallelism)."""
     if not resume:
         if checkpoint.latest(cfg.checkpoint_dir) is not None:
-            raise FileExistsError(
-                f"{cfg.out} holds the checkpoints of an earlier run: pass --resume to continue it, "
-                "or use another --out"
+            raise Exists(
+                cfg.out,
+                "holds the checkpoints of an earlier run",
+                "pass --resume to continue it, or use another --out",
             )
         return
     saved = Path(cfg.out) / "train_config.json"

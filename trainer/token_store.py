@@ -2,13 +2,12 @@
 selection in run-store order, readable with plain zarr-python.
 
     <tokens>/zarr.json     group attributes:
-                             pixsift_token_store_version  1
+                             pixsift_token_store_version  2
                              model    {path, n_image_tokens, image_size, codebook_size, fingerprint}
                              source   {store, selection, kept_rows, kept_rows_hash}
                              settings what else the values depend on (image preparation, VQ dtype)
                              unit_rows, n_rows, plan_complete
-    <tokens>/progress/unit-000012   an empty group per finished unit; attributes: start, stop, the ok and
-                                    failed counts, errors by kind
+    <tokens>/progress/unit-000012   an empty group per finished unit (engine.store.unit_store)
 
 Arrays (N rows, T = n_image_tokens, S = image_size). Per-row arrays are sharded by unit (one shard of
 `unit_rows` rows), so units never share a stored object and any number of processes can write them.
@@ -33,29 +32,15 @@ Arrays (N rows, T = n_image_tokens, S = image_size). Per-row arrays are sharded 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import zarr
 
-from engine.core.candidates import error_kind
 from engine.io.paths import absolute
-from engine.store.run_store import (
-    Unit,
-    check_settings,
-    checked_unit_columns,
-    done_units,
-    mark_done,
-    open_versioned_group,
-    refuse_to_replace_other_data,
-    unit_reports,
-    units_of,
-)
+from engine.store.unit_store import UnitStore
 
-VERSION = 1
-VERSION_ATTRIBUTE = "pixsift_token_store_version"
 T2I, EDIT = 0, 1
 NOT_DONE, OK, FAILED = 0, 1, 2
 PLAN_ARRAYS = ("row", "key", "task", "prompt_offsets", "prompt_ids")
@@ -64,12 +49,16 @@ _CODE_CHUNK_ROWS = 64  # inner chunk rows of the small per-row arrays (a divisor
 _PROMPT_CHUNK = 1 << 16
 
 
-class TokenStore:
+class TokenStore(UnitStore):
     """A token store at a local path or fsspec URL; see the module docstring for the schema."""
 
+    KIND = "token store"
+    VERSION_ATTRIBUTE = "pixsift_token_store_version"
+    VERSION = 2  # 2: unit markers count rows by status, as the run store's do
+    STATUS = {OK: "ok", FAILED: "failed"}
+
     def __init__(self, url: str, group: zarr.Group):
-        self.url = url
-        self.group = group
+        super().__init__(url, group)
         self.arrays: dict[str, zarr.Array] = dict(group.arrays())
 
     # -- opening -------------------------------------------------------------------------------
@@ -89,12 +78,9 @@ class TokenStore:
         if unit_rows < 1:
             raise ValueError(f"unit_rows must be positive, got {unit_rows}")
         url = absolute(url)
-        refuse_to_replace_other_data(url, VERSION_ATTRIBUTE, "a pixsift token store")
-        group = zarr.open_group(
+        group = cls._new_group(
             url,
-            mode="w",
-            attributes={
-                VERSION_ATTRIBUTE: VERSION,
+            {
                 "model": dict(model),
                 "source": dict(source),
                 "settings": dict(settings or {}),
@@ -103,39 +89,19 @@ class TokenStore:
                 "plan_complete": False,
             },
         )
-        group.create_group("progress", attributes={"doc": "one group per finished unit"})
         return cls(url, group)
 
     @classmethod
     def open(cls, url: str, *, read_only: bool = True) -> TokenStore:
-        url = absolute(url)
-        return cls(url, open_versioned_group(url, read_only, VERSION_ATTRIBUTE, VERSION, "token store"))
+        return super().open(url, read_only=read_only)
 
     @classmethod
-    def open_or_create(
-        cls,
-        url: str,
-        *,
-        model: Mapping[str, Any],
-        source: Mapping[str, Any],
-        unit_rows: int,
-        settings: Mapping[str, Any] | None = None,
-    ) -> TokenStore:
-        """The planned store at `url` checked against these settings (`ConfigMismatch` naming those that
-        differ), or a new one when there is none or its planning was interrupted."""
-        url = absolute(url)
-        try:
-            existing = cls.open(url, read_only=False)
-        except (FileNotFoundError, ValueError):
-            existing = None
-        if existing is not None and existing.planned:
-            check_settings(
-                f"token store {url}",
-                existing.value_settings,
-                _value_settings(model, source, unit_rows, settings or {}),
-            )
-            return existing
-        return cls.create(url, model=model, source=source, unit_rows=unit_rows, settings=settings)
+    def wanted_settings(cls, *, model, source, unit_rows, settings=None) -> dict[str, Any]:
+        return _value_settings(model, source, unit_rows, settings or {})
+
+    def stored_settings(self) -> dict[str, Any]:
+        attrs = self.group.attrs
+        return _value_settings(attrs["model"], attrs["source"], attrs["unit_rows"], attrs["settings"])
 
     # -- what the store holds ------------------------------------------------------------------
 
@@ -148,21 +114,12 @@ class TokenStore:
         return self.group.attrs["source"]
 
     @property
-    def value_settings(self) -> dict[str, Any]:
-        attrs = self.group.attrs
-        return _value_settings(attrs["model"], attrs["source"], attrs["unit_rows"], attrs["settings"])
-
-    @property
-    def planned(self) -> bool:
-        return bool(self.group.attrs["plan_complete"])
-
-    @property
-    def n_rows(self) -> int:
-        return self.group.attrs["n_rows"]
-
-    @property
     def unit_rows(self) -> int:
         return self.group.attrs["unit_rows"]
+
+    @property
+    def unit_arrays(self) -> tuple[str, ...]:
+        return UNIT_ARRAYS
 
     @property
     def n_image_tokens(self) -> int:
@@ -180,15 +137,6 @@ class TokenStore:
     def ok_rows(self) -> np.ndarray:
         """The rows whose status is ok, ascending."""
         return np.flatnonzero(self.arrays["status"][:] == OK).astype(np.int64)
-
-    def units(self) -> list[Unit]:
-        return units_of(self.n_rows, self.unit_rows)
-
-    def done_units(self) -> set[int]:
-        return done_units(self.url)
-
-    def unit_reports(self) -> dict[int, dict[str, Any]]:
-        return unit_reports(self.url, self.group)
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -239,18 +187,6 @@ class TokenStore:
             dimension_names=("row", "token", "x", "channel")[: len(shape)],
             overwrite=True,
         )
-
-    # -- units ---------------------------------------------------------------------------------
-
-    def write_unit(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> None:
-        """Write every unit array for all rows of `unit` (each one whole shard), then its marker."""
-        checked = checked_unit_columns(unit, self.arrays, UNIT_ARRAYS, columns, (OK, FAILED), "unit arrays")
-        for name, values in checked.items():
-            self.arrays[name][unit.start : unit.stop] = values
-        status = checked["status"]
-        errors = Counter(error_kind(e) for e in checked["error"].tolist() if e)
-        counts = {"ok": int((status == OK).sum()), "failed": int((status == FAILED).sum())}
-        mark_done(self.group, unit, {**counts, "errors": dict(errors)})
 
 
 def _value_settings(model, source, unit_rows, settings) -> dict[str, Any]:

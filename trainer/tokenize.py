@@ -2,36 +2,39 @@
 
 The driver plans the store once, from the captions alone: the selection's kept rows in store order, their
 task, and their prompt in the Janus format as token ids. Then an executor (engine.executors, or
-engine.executors_ray) runs the unfinished units: a worker reads each row's image (and an edit row's
-source image) through engine.export_rows and engine.edit_sources in a background thread, prepares them
-(trainer.image_prep) and computes their VQ codes on the device in batches (trainer.vq). A row whose image
-or source cannot be read or decoded gets status failed and the reason; a batch that runs out of GPU memory
-is encoded in halves, and a row whose image alone does not fit fails with reason `oom`. A unit is written
-whole, then marked done: a killed job rerun with the same command does only the unmarked units; a rerun
-with other settings is refused, naming them.
+engine.executors.ray_cluster) runs the unfinished units: a worker reads each row's image (and an edit
+row's source image) through engine.store.kept_rows and engine.store.edit_sources in a background thread,
+prepares them (trainer.image_prep) and computes their VQ codes on the device in batches (trainer.vq). A
+row whose image or source cannot be read or decoded gets status failed and the reason; a batch that runs
+out of GPU memory is encoded in halves, and a row whose image alone does not fit fails with reason `oom`.
+A unit is written whole, then marked done: a killed job rerun with the same command does only the unmarked
+units; a rerun with other settings is refused, naming them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from engine.core.batches import timed_batches
 from engine.core.candidates import failure
+from engine.core.config import setting
+from engine.core.device import worker_device
 from engine.core.oom import split_on_oom
-from engine.core.prefetch import prefetch, timed_batches
-from engine.core.progress import Progress, StageTimes
+from engine.core.progress import StageTimes
 from engine.executors.config import ExecutorConfig
-from engine.executors.local import UnitJobSummary, UnitReport
-from engine.store.edit_sources import EDIT_TASK, EditSources
+from engine.store.edit_sources import EditSources
 from engine.store.kept_rows import ExportRow, export_rows
-from engine.store.run_store import RunStore, Unit
+from engine.store.run_store import RunStore
+from engine.store.schema import EDIT_TASK
 from engine.store.selection import kept_rows
+from engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
+from engine.store.unit_store import Unit
 from trainer.image_prep import ImageError, prepare, vq_input
 from trainer.model_folder import require_model_folder
 from trainer.prompt_format import prompt_text
@@ -43,44 +46,34 @@ IMAGE_PREP = "RGB, short side to image_size (PIL bicubic), center crop; VQ input
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TokenizeConfig(ExecutorConfig):
-    store: str  # the run store
-    selection: str  # the name of its selection to tokenize
-    out: str  # the token store
-    model: str  # a local Janus-Pro checkpoint (transformers format)
-    batch_size: int = 32  # rows per batch on the device (an edit row brings its source image too)
-    unit_rows: int = 1024  # rows per work unit (one shard of every array)
-    dtype: str = "float32"  # the VQ encoder's dtype; the nearest-code search is fp32 either way
-    prefetch_batches: int = 2
+    store: str = setting(positional=True, help="run store path or fsspec URL")
+    selection: str = setting(help="name of the selection to tokenize")
+    out: str = setting(help="token store path or fsspec URL")
+    model: str = setting(help="local Janus-Pro checkpoint folder (transformers format)")
+    batch_size: int = setting(
+        32, min=1, help="rows per batch on the device; an edit row adds its source image"
+    )
+    unit_rows: int = setting(1024, min=1, help="rows per work unit (one shard of every array)")
+    dtype: str = setting(
+        "float32",
+        choices=tuple(DTYPES),
+        help="the VQ encoder's dtype; the nearest-code search is fp32 either way",
+    )
+    prefetch_batches: int = setting(2, min=1, help="batches read and prepared ahead of the VQ encoder")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def check(self) -> None:
         require_model_folder(self.model)
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
 
 
-class TokenizeSummary(UnitJobSummary):
-    verb = "tokenized"
-    store_name = "token store"
-
-
-def tokenize(cfg: TokenizeConfig, progress_stream=None) -> TokenizeSummary:
+def tokenize(cfg: TokenizeConfig, progress_stream=None) -> UnitJobSummary:
     """Plan the token store (once) and run its unfinished units on the configured executor; the summary
     of this call."""
     tokens = planned_store(cfg)
-    units = tokens.units()
-    done = tokens.done_units()
-    progress = Progress("tokenize", sum(u.rows for u in units if u.index not in done))
-    if progress_stream is not None:
-        progress.stream = progress_stream
-    result = cfg.run(TokenizeJob(cfg), progress)
-    statuses, errors = Counter(), Counter()
-    for report in tokens.unit_reports().values():
-        statuses.update({"ok": report["ok"], "failed": report["failed"]})
-        errors.update(report["errors"])
-    return TokenizeSummary.of(result, len(units), statuses, errors)
+    return run_store_job(
+        tokens, TokenizeJob(cfg), cfg, "tokenize", "tokenized", "token store", progress_stream
+    )
 
 
 def planned_store(cfg: TokenizeConfig) -> TokenStore:
@@ -152,63 +145,58 @@ def _plan_fields(run: RunStore, rows: np.ndarray) -> tuple[list[str], np.ndarray
     return keys, codes, captions
 
 
-class TokenizeJob:
-    """The tokenize stage as an executor job (engine.executors): picklable, the VQ model loads where it
-    runs."""
+class TokenizeJob(StoreUnitJob[TokenStore]):
+    """The tokenize stage as an executor job: the VQ model loads where it runs."""
 
-    def __init__(self, cfg: TokenizeConfig):
-        self.cfg = cfg
-        self._loaded: _Loaded | None = None
+    prefetch_thread = "pixsift-tokenize-read"
 
-    def __getstate__(self):
-        return {"cfg": self.cfg, "_loaded": None}
+    def open_store(self, read_only: bool) -> TokenStore:
+        return TokenStore.open(self.cfg.out, read_only=read_only)
 
-    def pending_units(self) -> list[int]:
-        tokens = TokenStore.open(self.cfg.out)
-        done = tokens.done_units()
-        return [u.index for u in tokens.units() if u.index not in done]
+    def load(self, store: TokenStore) -> _Loaded:
+        cfg = self.cfg
+        device = worker_device(cfg.device)
+        run = RunStore.open(store.source["store"], read_only=True)
+        return _Loaded(
+            run,
+            store.source["selection"],
+            EditSources.find(run, store.arrays["row"][:]),
+            load_vqmodel(cfg.model, device, DTYPES[cfg.dtype]),
+            device,
+        )
 
-    def run_units(self, units: Iterable[int], rank: int, emit) -> None:
-        """Tokenize `units` in order, each written whole then marked done; a background thread reads and
-        prepares the next batches while the current one is encoded."""
-        tokens = TokenStore.open(self.cfg.out, read_only=False)
-        by_index = tokens.units()
-        units = [by_index[i] for i in units]
-        if not units:
-            return
-        loaded = self._load(tokens)
-        batches = _read_and_prepare(loaded, tokens, units, self.cfg.batch_size)
-        columns, times = None, StageTimes()
-        for unit, batch in prefetch(batches, self.cfg.prefetch_batches, "pixsift-tokenize-read"):
-            columns = columns or _unit_columns(tokens, unit)
-            if batch is not None:
-                times.merge(batch.seconds)
-                batch.encode(loaded, columns, times)
-                continue
-            with times.stage("write"):
-                tokens.write_unit(unit, columns)
-            failed = int((columns["status"] == FAILED).sum())
-            emit(UnitReport(rank, unit.index, unit.rows, failed, dict(times.seconds)))
-            columns, times = None, StageTimes()
+    def read(self, loaded: _Loaded, store: TokenStore, unit: Unit) -> Iterator[_Batch]:
+        """The unit's rows, read and prepared for the VQ encoder in batches."""
+        size = store.image_size
+        rows = store.arrays["row"][unit.start : unit.stop]
+        is_edit = store.arrays["task"][unit.start : unit.stop] == EDIT
+        for first, batch, times in timed_batches(
+            export_rows(loaded.run, loaded.selection, rows), self.cfg.batch_size
+        ):
+            prepared = _Batch(first, {}, [], {}, {})
+            for i, row in enumerate(batch):
+                error, image, source = _prepare_row(loaded, row, is_edit[first + i], size, times)
+                prepared.errors.append(error)
+                if not error:
+                    prepared.images[i] = image
+                    if source is not None:
+                        prepared.sources[i] = source
+            prepared.seconds = dict(times.seconds)
+            yield prepared
 
-    def close(self) -> None:
-        self._loaded = None
+    def new_columns(self, store: TokenStore, unit: Unit) -> dict[str, np.ndarray]:
+        """The unit arrays of `unit`, every row failed until its codes are in."""
+        shapes = {name: (unit.rows, *store.arrays[name].shape[1:]) for name in UNIT_ARRAYS}
+        return {
+            "status": np.full(shapes["status"], FAILED, np.uint8),
+            "error": np.full(shapes["error"], "", dtype=object),
+            "image_codes": np.full(shapes["image_codes"], -1, np.int16),
+            "source_codes": np.full(shapes["source_codes"], -1, np.int16),
+            "source_pixels": np.zeros(shapes["source_pixels"], np.uint8),
+        }
 
-    def _load(self, tokens: TokenStore) -> _Loaded:
-        if self._loaded is None:
-            cfg = self.cfg
-            device = torch.device(cfg.resolved_device())
-            if device.type == "cuda":
-                device = torch.device("cuda", torch.cuda.current_device())
-            run = RunStore.open(tokens.source["store"], read_only=True)
-            self._loaded = _Loaded(
-                run,
-                tokens.source["selection"],
-                EditSources.find(run, tokens.arrays["row"][:]),
-                load_vqmodel(cfg.model, device, DTYPES[cfg.dtype]),
-                device,
-            )
-        return self._loaded
+    def fill(self, loaded: _Loaded, columns: dict[str, np.ndarray], batch: _Batch, times: StageTimes):
+        batch.encode(loaded, columns, times)
 
 
 @dataclass
@@ -222,27 +210,13 @@ class _Loaded:
     device: torch.device
 
 
-def _unit_columns(tokens: TokenStore, unit: Unit) -> dict[str, np.ndarray]:
-    """The unit arrays of `unit`, every row failed until its codes are in."""
-    shapes = {name: (unit.rows, *tokens.arrays[name].shape[1:]) for name in UNIT_ARRAYS}
-    return {
-        "status": np.full(shapes["status"], FAILED, np.uint8),
-        "error": np.full(shapes["error"], "", dtype=object),
-        "image_codes": np.full(shapes["image_codes"], -1, np.int16),
-        "source_codes": np.full(shapes["source_codes"], -1, np.int16),
-        "source_pixels": np.zeros(shapes["source_pixels"], np.uint8),
-    }
-
-
 @dataclass
-class _Batch:
-    """Prepared images of consecutive rows of a unit: `first` is the first row's index in the unit."""
+class _Batch(Batch):
+    """Prepared images of consecutive rows of a unit."""
 
-    first: int
     errors: list[str]  # per row; "" when its images are prepared
     images: dict[int, np.ndarray]  # row in batch -> target image, uint8 [S, S, 3]
     sources: dict[int, np.ndarray]  # row in batch -> edit source image
-    seconds: dict[str, float]
 
     def encode(self, loaded: _Loaded, columns: dict[str, np.ndarray], times: StageTimes) -> None:
         rows = np.arange(len(self.errors)) + self.first
@@ -271,28 +245,6 @@ class _Batch:
         for i in too_big:
             columns["error"][rows[i]] = failure("oom", "its image alone does not fit in GPU memory")
         columns["status"][rows[[i for i in good if i not in too_big]]] = OK
-
-
-def _read_and_prepare(
-    loaded: _Loaded, tokens: TokenStore, units: list[Unit], batch_size: int
-) -> Iterator[tuple[Unit, _Batch | None]]:
-    """(unit, batch) for each batch of each unit, then (unit, None) when the unit is complete."""
-    size = tokens.image_size
-    for unit in units:
-        rows = tokens.arrays["row"][unit.start : unit.stop]
-        is_edit = tokens.arrays["task"][unit.start : unit.stop] == EDIT
-        for first, batch, times in timed_batches(export_rows(loaded.run, loaded.selection, rows), batch_size):
-            prepared = _Batch(first, [], {}, {}, {})
-            for i, row in enumerate(batch):
-                error, image, source = _prepare_row(loaded, row, is_edit[first + i], size, times)
-                prepared.errors.append(error)
-                if not error:
-                    prepared.images[i] = image
-                    if source is not None:
-                        prepared.sources[i] = source
-            prepared.seconds = dict(times.seconds)
-            yield unit, prepared
-        yield unit, None
 
 
 def _prepare_row(loaded: _Loaded, row: ExportRow, edit: bool, size: int, times: StageTimes) -> tuple:

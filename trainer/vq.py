@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from engine.core.errors import NotFound
+
 # Images per distance matrix: [images * T, codebook] fp32 (576 x 16384 x 4 bytes = 38 MB per image).
 _IMAGES_PER_SEARCH = 16
 
@@ -51,7 +53,7 @@ def vq_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
                 {k.removeprefix(VQ_PREFIX): f.get_tensor(k) for k in f.keys() if k.startswith(VQ_PREFIX)}
             )
     if not state:
-        raise FileNotFoundError(f"{model_dir}: no {VQ_PREFIX}* weights in {[f.name for f in files]}")
+        raise NotFound(str(model_dir), f"no {VQ_PREFIX}* weights in {[f.name for f in files]}")
     return state
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
+from engine.core.commands import add_command, config_from
+from engine.core.config import Config, setting
+from engine.core.device import DEVICES, resolve_device
+from engine.core.errors import NotFound
 from kernels import cosine_pairs, roundtrip_ssim, ssim, topk_cosine
 from kernels.ssim.config import make_config
 from kernels.ssim.reference import ssim_reference
@@ -47,9 +52,26 @@ DEGRADATIONS = {
 }
 
 
-def run(args) -> int:
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    samples = Path(args.samples)
+@dataclass(kw_only=True)
+class DemoConfig(Config):
+    samples: str = setting(positional=True, help="folder with captions.jsonl (key, image, caption per line)")
+    device: str = setting("auto", choices=DEVICES, help="auto (the GPU when there is one), cpu or cuda")
+
+
+def add(sub) -> None:
+    add_command(
+        sub,
+        "demo",
+        _run,
+        config=DemoConfig,
+        help="run the kernels on a folder of captioned photographs (the bundled samples)",
+    )
+
+
+def _run(args) -> int:
+    cfg = config_from(args, DemoConfig)
+    device = torch.device(resolve_device(cfg.device))
+    samples = Path(cfg.samples)
     start = time.perf_counter()
     records = load_samples(samples)
     print(f"{len(records)} photographs from {samples} on {device}\n")
@@ -94,9 +116,7 @@ def load_samples(folder: Path) -> list[dict]:
     """The rows of folder/captions.jsonl whose image opens; the others are named and skipped."""
     manifest = folder / "captions.jsonl"
     if not manifest.is_file():
-        raise SystemExit(
-            f"pixsift demo: {manifest} not found (expected one JSON object per line: key, image, caption)"
-        )
+        raise NotFound(str(manifest), "not found (expected one JSON object per line: key, image, caption)")
     records = []
     for n, line in enumerate(manifest.read_text().splitlines(), 1):
         if line.strip():

@@ -1,15 +1,11 @@
-"""Run an iterator on a background thread, a bounded number of items ahead of its consumer; read an
-iterator in timed batches."""
+"""Run an iterator on a background thread, a bounded number of items ahead of its consumer."""
 
 from __future__ import annotations
 
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from typing import TypeVar
-
-from engine.core.progress import StageTimes
 
 T = TypeVar("T")
 _END = object()
@@ -44,18 +40,3 @@ def prefetch(items: Iterable[T], depth: int, name: str = "pixsift-prefetch") -> 
                 buffer.get(timeout=0.05)
             except queue.Empty:
                 pass
-
-
-def timed_batches(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T], StageTimes]]:
-    """Consecutive batches of `size` items: (index of the batch's first item, the batch, the stage times
-    its reading went into as "read", for the caller to add its own stages to)."""
-    items = iter(items)
-    first = 0
-    while True:
-        times = StageTimes()
-        with times.stage("read"):
-            batch = list(islice(items, size))
-        if not batch:
-            return
-        yield first, batch, times
-        first += len(batch)

@@ -1,8 +1,8 @@
 """DALI decoding: nvJPEG through the `mixed` backend on a CUDA device, DALI's CPU pipeline otherwise.
 
 One bad sample stops a whole DALI pipeline run ("Current pipeline object is no longer valid"), so:
-1. every blob is screened from its header on the CPU (engine.image_probe); rejected blobs never
-   reach DALI, and alpha, 16-bit and CMYK images go to PIL (their conversion rules, engine.pil_decode);
+1. every blob is screened from its header on the CPU (engine.decode.probe); rejected blobs never
+   reach DALI, and alpha, 16-bit and CMYK images go to PIL (their conversion rules, engine.decode.pil);
 2. the rest decode in one batched pipeline run;
 3. if that run fails, the pipeline is rebuilt and the batch bisected until each failing blob is
    alone: k bad blobs in a batch of n cost about k * log2(n) extra runs;
@@ -19,8 +19,9 @@ import numpy as np
 import nvtx
 import torch
 
-from engine.decode.decoders import DecodeResult, decode_with_pil, decoded, failed
+from engine.decode.pil import decode_with_pil
 from engine.decode.probe import probe
+from engine.decode.result import DecodeResult, decoded, failed
 from kernels.optional import require
 
 

@@ -8,17 +8,21 @@
   (c * a + 255 * (255 - a) + 127) // 255, as a viewer shows the image (img2dataset does the same).
 
 DALI gives the same pixels on the images it is handed; alpha, 16-bit and CMYK images are not handed
-to it (engine.image_probe marks them `needs_pil`): it drops alpha and rounds 16-bit samples.
+to it (engine.decode.probe marks them `needs_pil`): it drops alpha and rounds 16-bit samples.
 """
 
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import nvtx
+import torch
 from PIL import ImageOps
 
-from engine.decode.probe import OPENERS, ImageProbe, has_alpha
+from engine.decode.probe import OPENERS, ImageProbe, failure_reason, has_alpha, probe
+from engine.decode.result import DecodeResult, decoded, failed
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError)
@@ -35,3 +39,31 @@ def pil_rgb(blob: bytes, probe: ImageProbe) -> np.ndarray:
         color, alpha = rgba[..., :3], rgba[..., 3:]
         return ((color * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
     return np.array(image.convert("RGB"))  # a writable copy, for torch.from_numpy
+
+
+class PilDecoder:
+    name = "pil"
+
+    def __init__(self, device: torch.device, max_pixels: int, threads: int):
+        self.device, self.max_pixels = device, max_pixels
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pil-decode")
+
+    @nvtx.annotate("decode")
+    def decode(self, blobs: list[bytes]) -> list[DecodeResult]:
+        return list(self._pool.map(self._decode_one, blobs))
+
+    def _decode_one(self, blob: bytes) -> DecodeResult:
+        return decode_with_pil(blob, probe(blob, self.max_pixels), self.device)
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+def decode_with_pil(blob: bytes, found: ImageProbe, device: torch.device) -> DecodeResult:
+    if found.error:
+        return failed(blob, found, found.error)
+    try:
+        pixels = pil_rgb(blob, found)
+    except DECODE_ERRORS as exc:
+        return failed(blob, found, failure_reason(found.format, exc, in_header=False))
+    return decoded(blob, found, torch.from_numpy(pixels).to(device).permute(2, 0, 1))

@@ -35,7 +35,7 @@ class ImageProbe:
     height: int
     mode: str  # PIL's mode from the header ("RGB", "L", "CMYK", "P", "RGBA", "I;16", ...)
     error: str  # "" when the blob may be decoded
-    needs_pil: bool  # alpha, 16-bit or CMYK: every decoder decodes it with PIL (see engine.pil_decode)
+    needs_pil: bool  # alpha, 16-bit or CMYK: every decoder decodes it with PIL (see engine.decode.pil)
 
 
 def probe(blob: bytes, max_pixels: int = MAX_PIXELS) -> ImageProbe:

@@ -24,7 +24,7 @@ unreachable actor may still be writing when its unit starts elsewhere):
 - The driver counts a unit once, at its first report; a restarted driver takes the units without a
   marker and redoes them whole.
 - A generate unit is one tar shard, its own marker: each attempt writes the whole shard under a
-  temporary name of its own and renames it over the shard's (engine.generate_shards), and the images
+  temporary name of its own and renames it over the shard's (engine.generate.shards), and the images
   are seeded per image, so the shard holds one attempt's complete bytes.
 """
 
@@ -34,8 +34,9 @@ import os
 from collections import deque
 from dataclasses import replace
 
+from engine.core.errors import BadInput
 from engine.core.progress import Progress
-from engine.executors.local import Job, ReportCollector, RunResult, UnitReport, run_unit
+from engine.executors.base import Job, ReportCollector, RunResult, UnitReport, run_unit
 from kernels.optional import require
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -91,11 +92,11 @@ def _actor_options(
     gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 0)
     where = f"the Ray cluster at {address or os.environ.get('RAY_ADDRESS') or 'this machine'}"
     if device.startswith("cuda") and not gpus:
-        raise RuntimeError(f"--device {device}: {where} has no GPU (resources: {resources})")
+        raise BadInput(f"--device {device}", f"{where} has no GPU (resources: {resources})")
     if device != "cpu" and gpus:
         return {"num_cpus": cpus_per_worker, "num_gpus": 1}, workers or gpus
     if cpus_per_worker <= 0 or cpus_per_worker > cpus:
-        raise ValueError(f"ray_cpus_per_worker must be in (0, {cpus}] on {where}, got {cpus_per_worker}")
+        raise BadInput("--ray-cpus-per-worker", f"must be in (0, {cpus}] on {where}, got {cpus_per_worker}")
     # Ray caps a CPU actor's torch (OpenMP) threads at its CPUs, but not numba's (the CPU SSIM kernel).
     threads = {"NUMBA_NUM_THREADS": str(max(1, int(cpus_per_worker)))}
     options = {"num_cpus": cpus_per_worker, "num_gpus": 0, "runtime_env": {"env_vars": threads}}

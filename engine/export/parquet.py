@@ -15,15 +15,17 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from engine.core.batches import batched
+from engine.export.base import ExportJob
 from engine.export.files import FileEntry, ImageFolder, extension, file_entry, sample_name, shard_name
-from engine.store.kept_rows import ExportRow
+from engine.store.kept_rows import ExportRow, RowError, record_fields
 
 ROW_GROUP_ROWS = 256
 _HF_README = """---
@@ -38,8 +40,9 @@ Exported by `pixsift export --format hf`; `manifest.json` lists the files with t
 
 
 def write_parquet(
-    rows: Iterable[ExportRow], out: Path, shard_size: int, fields: dict[str, str], images: str
-) -> list[FileEntry]:
+    rows: Iterable[ExportRow], out: Path, job: ExportJob
+) -> tuple[list[FileEntry], list[RowError]]:
+    shard_size, fields, images = job.shard_size, record_fields(job.store), job.images
     folder = ImageFolder(out, shard_size)
     image, image_of = (
         (pa.field("image_path", pa.string()), lambda r: folder.write(r.index, r.record["format"], r.data))
@@ -53,13 +56,12 @@ def write_parquet(
         lambda shard: out / f"part-{shard_name(shard)}.parquet",
         image_of,
     )
-    return [file_entry(out, p, n) for p, n in files] + folder.entries()
+    return [file_entry(out, p, n) for p, n in files] + folder.entries(), []
 
 
-def write_hf(
-    rows: Iterable[ExportRow], out: Path, shard_size: int, fields: dict[str, str], n_kept: int
-) -> list[FileEntry]:
-    n_files = max(1, math.ceil(n_kept / shard_size))
+def write_hf(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[FileEntry], list[RowError]]:
+    shard_size, fields = job.shard_size, record_fields(job.store)
+    n_files = max(1, math.ceil(len(job.kept) / shard_size))
     image = pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
     schema = _schema(fields, image)
     features = {name: {"dtype": _hf_dtype(t), "_type": "Value"} for name, t in fields.items()}
@@ -79,7 +81,7 @@ def write_hf(
     )
     readme = out / "README.md"
     readme.write_text(_HF_README)
-    return [file_entry(out, p, n) for p, n in files] + [file_entry(out, readme, 0)]
+    return [file_entry(out, p, n) for p, n in files] + [file_entry(out, readme, 0)], []
 
 
 def _write_shards(
@@ -95,19 +97,13 @@ def _write_shards(
         path = path_of(shard)
         samples = 0
         with pq.ParquetWriter(path, schema) as writer:
-            for batch in _batches(shard_rows, ROW_GROUP_ROWS):
+            for batch in batched(shard_rows, ROW_GROUP_ROWS):
                 columns = {name: [row.record[name] for row in batch] for name in schema.names[:-1]}
                 columns[schema.names[-1]] = [image_of(row) for row in batch]
                 writer.write_table(pa.table(columns, schema=schema), row_group_size=ROW_GROUP_ROWS)
                 samples += len(batch)
         files.append((path, samples))
     return files
-
-
-def _batches(rows: Iterable[ExportRow], size: int) -> Iterator[list[ExportRow]]:
-    iterator = iter(rows)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 def _schema(fields: dict[str, str], image: pa.Field) -> pa.Schema:

@@ -2,7 +2,7 @@
 
     webdataset  shard-<i>.tar: <sample>.<ext> (the original image bytes) + <sample>.json (the record)
     parquet     part-<i>.parquet: the record's fields + the image bytes (or paths, `images="paths"`)
-    jsonl       ShareGPT-4o-Image / Janus-4o samples + image files (engine.export_sharegpt)
+    jsonl       ShareGPT-4o-Image / Janus-4o samples + image files (engine.export.sharegpt)
     hf          Parquet that Hugging Face `datasets.load_dataset(folder)` loads, images as `Image`
 
 Samples are the kept rows in store order, named by their position (000000042); shard or file i holds
@@ -21,18 +21,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from engine.core.errors import Exists
+from engine.export.base import ExportJob, Writer
+from engine.export.config import DEFAULT_SHARD_SIZE, ExportConfig
 from engine.export.files import FileEntry
 from engine.export.parquet import write_hf, write_parquet
 from engine.export.sharegpt import write_sharegpt
 from engine.export.webdataset import write_webdataset
-from engine.store.edit_sources import EditSources
-from engine.store.kept_rows import ExportRow, RowError, export_rows, record_fields
+from engine.store.kept_rows import ExportRow, RowError, export_rows
 from engine.store.run_store import RunStore
 from engine.store.selection import kept_rows, selection_group
 
-FORMATS = ("webdataset", "parquet", "jsonl", "hf")
-IMAGE_MODES = ("bytes", "paths")
-DEFAULT_SHARD_SIZE = 1000
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 # What an export folder may hold; a folder with anything else in it is never replaced.
@@ -63,6 +62,14 @@ class ExportSummary:
         return "\n".join(lines)
 
 
+WRITERS: dict[str, Writer] = {
+    "webdataset": write_webdataset,
+    "parquet": write_parquet,
+    "jsonl": write_sharegpt,
+    "hf": write_hf,
+}
+
+
 def export(
     store_url: str,
     selection: str,
@@ -72,38 +79,23 @@ def export(
     shard_size: int = DEFAULT_SHARD_SIZE,
     images: str = "bytes",
 ) -> ExportSummary:
-    _check_options(format, shard_size, images)
-    store = RunStore.open(store_url, read_only=True)
-    out = _empty_folder(Path(to))
-    kept = kept_rows(store, selection)
-    read_errors: list[RowError] = []
-    readable = _readable(export_rows(store, selection, kept), read_errors)
-    write_errors: list[RowError] = []
-    if format == "webdataset":
-        files = write_webdataset(readable, out, shard_size)
-    elif format == "parquet":
-        files = write_parquet(readable, out, shard_size, record_fields(store), images)
-    elif format == "hf":
-        files = write_hf(readable, out, shard_size, record_fields(store), len(kept))
-    else:
-        sources = EditSources.find(store, kept)
-        files, write_errors = write_sharegpt(readable, out, shard_size, sources)
-    summary = ExportSummary(
-        out, format, len(kept), files, sorted(read_errors + write_errors, key=lambda e: e.row)
+    """Write the kept rows of `selection` to the folder `to` in `format` (engine.export.config)."""
+    cfg = ExportConfig(
+        store=store_url, selection=selection, to=str(to), format=format, shard_size=shard_size, images=images
     )
-    _write_manifest(summary, store, selection, shard_size, images)
+    store = RunStore.open(cfg.store, read_only=True)
+    kept = kept_rows(store, cfg.selection)
+    out = _empty_folder(Path(cfg.to))
+    read_errors: list[RowError] = []
+    readable = _readable(export_rows(store, cfg.selection, kept), read_errors)
+    files, write_errors = WRITERS[cfg.format](
+        readable, out, ExportJob(store, kept, cfg.shard_size, cfg.images)
+    )
+    summary = ExportSummary(
+        out, cfg.format, len(kept), files, sorted(read_errors + write_errors, key=lambda e: e.row)
+    )
+    _write_manifest(summary, store, cfg.selection, cfg.shard_size, cfg.images)
     return summary
-
-
-def _check_options(format: str, shard_size: int, images: str) -> None:
-    if format not in FORMATS:
-        raise ValueError(f"export format {format!r} is not one of {', '.join(FORMATS)}")
-    if shard_size < 1:
-        raise ValueError(f"shard size must be at least 1, got {shard_size}")
-    if images not in IMAGE_MODES:
-        raise ValueError(f"images must be one of {', '.join(IMAGE_MODES)}, got {images!r}")
-    if images == "paths" and format != "parquet":
-        raise ValueError(f"images='paths' applies to the parquet format only, not {format}")
 
 
 def _readable(rows: Iterable[ExportRow], errors: list[RowError]) -> Iterator[ExportRow]:
@@ -119,7 +111,11 @@ def _empty_folder(out: Path) -> Path:
     """`out`, created or emptied; a folder is emptied only when it holds nothing but a previous export."""
     if out.exists() and any(out.iterdir()):
         if not (out / MANIFEST).is_file() or any(not _export_name(p.name) for p in out.iterdir()):
-            raise FileExistsError(f"export folder {out} is not empty and does not hold a pixsift export")
+            raise Exists(
+                str(out),
+                "the export folder is not empty and does not hold a pixsift export",
+                "use another --to",
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     return out

@@ -17,17 +17,20 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from engine.export.base import ExportJob
 from engine.export.files import FileEntry, ImageFolder, extension, file_entry, folder_entry
-from engine.store.edit_sources import EDIT_TASK, EditSources
+from engine.store.edit_sources import EditSources
 from engine.store.kept_rows import ExportRow, RowError
+from engine.store.schema import EDIT_TASK
 
 _INPUTS = Path("images") / "inputs"
 
 
 def write_sharegpt(
-    rows: Iterable[ExportRow], out: Path, shard_size: int, sources: EditSources
+    rows: Iterable[ExportRow], out: Path, job: ExportJob
 ) -> tuple[list[FileEntry], list[RowError]]:
-    outputs = ImageFolder(out, shard_size)
+    sources = EditSources.find(job.store, job.kept)
+    outputs = ImageFolder(out, job.shard_size)
     inputs: dict[str, str] = {}  # source_key -> its image's path in the export
     errors, samples = [], 0
     jsonl_path, json_path = out / "train.jsonl", out / "train.json"

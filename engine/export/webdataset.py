@@ -11,13 +11,17 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.export.files import DeterministicTar, FileEntry, extension, file_entry, sample_name, shard_name
-from engine.store.kept_rows import ExportRow
+from engine.export.base import ExportJob
+from engine.export.files import FileEntry, extension, file_entry, sample_name, shard_name
+from engine.io.tar_writer import DeterministicTar
+from engine.store.kept_rows import ExportRow, RowError
 
 
-def write_webdataset(rows: Iterable[ExportRow], out: Path, shard_size: int) -> list[FileEntry]:
+def write_webdataset(
+    rows: Iterable[ExportRow], out: Path, job: ExportJob
+) -> tuple[list[FileEntry], list[RowError]]:
     files = []
-    for shard, shard_rows in itertools.groupby(rows, key=lambda r: r.index // shard_size):
+    for shard, shard_rows in itertools.groupby(rows, key=lambda r: r.index // job.shard_size):
         path = out / f"shard-{shard_name(shard)}.tar"
         samples = 0
         with DeterministicTar(path) as tar:
@@ -31,4 +35,4 @@ def write_webdataset(rows: Iterable[ExportRow], out: Path, shard_size: int) -> l
                     tar.add(member, members[member])
                 samples += 1
         files.append(file_entry(out, path, samples))
-    return files
+    return files, []

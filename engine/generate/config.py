@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
+from engine.core.config import setting
+from engine.core.settings import check_settings
 from engine.executors.config import ExecutorConfig
 
 TASKS = ("t2i", "edit")
@@ -14,60 +16,55 @@ DEFAULT_PIPELINE = "stabilityai/stable-diffusion-xl-base-1.0"
 SETTINGS_FILE = "generate.json"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenerateConfig(ExecutorConfig):
-    task: str  # t2i: captions -> images; edit: (source image, instruction) pairs -> edited images
-    inputs: str  # the caption pool (t2i) or the pairs (edit): JSONL or Parquet
-    out: str  # folder of shard-NNNNNN.tar, plan.jsonl, rejects.jsonl and generate.json
-    pipeline: str = DEFAULT_PIPELINE  # a local folder or a hub id already in the local cache
-    images_per_caption: int = 1
-    steps: int | None = None  # None: the pipeline's default
-    guidance: float | None = None
-    image_guidance: float | None = None  # edit: InstructPix2Pix's image guidance scale
-    width: int | None = None  # None: the pipeline's default (edit: the source image's size)
-    height: int | None = None
-    scheduler: str | None = None  # a diffusers scheduler class name, configured from the pipeline's own
-    negative_prompt: str | None = None
-    seed: int = 0  # the base seed every image's seed is derived from
-    image_format: str = "png"
-    captions_per_shard: int = 256
-    batch_size: int = 8
-    compile: bool = False  # torch.compile the denoiser
-    vae_slicing: bool = False
-    vae_tiling: bool = False
-    cpu_offload: bool = False  # model CPU offload: one component on the GPU at a time
-
-    # Settings that change the images; a folder made with others is not resumed.
-    VALUE_KEYS = (
-        "task",
-        "inputs",
-        "pipeline",
-        "images_per_caption",
-        "steps",
-        "guidance",
-        "image_guidance",
-        "width",
-        "height",
-        "scheduler",
-        "negative_prompt",
-        "seed",
-        "image_format",
-        "captions_per_shard",
+    task: str = setting(
+        choices=TASKS,
+        affects_values=True,
+        help="t2i: captions -> images; edit: (source, instruction) -> images",
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.task not in TASKS:
-            raise ValueError(f"generate: task {self.task!r} is not one of {', '.join(TASKS)}")
-        if self.image_format not in IMAGE_FORMATS:
-            raise ValueError(f"generate: image format {self.image_format!r} is not one of png, jpeg")
-        for name in ("images_per_caption", "captions_per_shard", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"generate: {name} must be at least 1, got {getattr(self, name)}")
+    inputs: str = setting(
+        affects_values=True, help="the caption pool (t2i) or the editing pairs (edit): .jsonl or .parquet"
+    )
+    out: str = setting(help="folder of shard-NNNNNN.tar, plan.jsonl, rejects.jsonl and generate.json")
+    pipeline: str = setting(
+        DEFAULT_PIPELINE, affects_values=True, help="a local folder or a hub id already in the local cache"
+    )
+    images_per_caption: int = setting(1, min=1, affects_values=True, help="images per caption (or pair)")
+    steps: int | None = setting(
+        None, min=1, affects_values=True, help="inference steps (default: the pipeline's)"
+    )
+    guidance: float | None = setting(None, affects_values=True, help="classifier-free guidance scale")
+    image_guidance: float | None = setting(
+        None, affects_values=True, help="InstructPix2Pix image guidance scale"
+    )
+    width: int | None = setting(
+        None, min=8, affects_values=True, help="image width (default: the pipeline's; edit: the source's)"
+    )
+    height: int | None = setting(None, min=8, affects_values=True, help="image height (likewise)")
+    scheduler: str | None = setting(
+        None, affects_values=True, help="a diffusers scheduler class name, e.g. EulerDiscreteScheduler"
+    )
+    negative_prompt: str | None = setting(
+        None, affects_values=True, help="the negative prompt of every image"
+    )
+    seed: int = setting(0, affects_values=True, help="base seed; each image's seed derives from it")
+    image_format: str = setting(
+        "png",
+        choices=IMAGE_FORMATS,
+        affects_values=True,
+        flag="--format",
+        help="how images are stored in the shards",
+    )
+    captions_per_shard: int = setting(256, min=1, affects_values=True, help="prompts per work unit and shard")
+    batch_size: int = setting(8, min=1, help="images per pipeline call")
+    compile: bool = setting(False, help="torch.compile the denoiser")
+    vae_slicing: bool = setting(False, help="decode the batch's latents one image at a time")
+    vae_tiling: bool = setting(False, help="decode latents in tiles (large images)")
+    cpu_offload: bool = setting(False, help="model CPU offload: one component on the GPU at a time")
 
     def value_settings(self) -> dict:
-        values = asdict(self)
-        settings = {k: values[k] for k in self.VALUE_KEYS}
+        settings = super().value_settings()
         settings["inputs"] = str(Path(self.inputs).resolve())
         return settings
 
@@ -78,11 +75,8 @@ class GenerateConfig(ExecutorConfig):
         path = out / SETTINGS_FILE
         settings = self.value_settings()
         if path.exists():
-            before = json.loads(path.read_text())
-            if changed := sorted(
-                k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k)
-            ):
-                diffs = "; ".join(f"{k}: {before.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-                raise ValueError(f"{out} was generated with other settings ({diffs}); use another --out")
+            check_settings(
+                f"output folder {out}", json.loads(path.read_text()), settings, "use another --out"
+            )
             return
         path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")

@@ -1,9 +1,10 @@
 """The prompts of a generate job: caption pools (t2i) and (source image, instruction) pairs (edit).
 
-Rows come from JSONL or Parquet. t2i rows: `caption` (or `text`, `prompt`), optional `id` (or `key`),
-`category`, `style`. edit rows: `source` (or `image`: a path, relative to the file's folder or absolute),
-`instruction` (or the caption fields), optional `id`/`key`, `source_key` (default: the source's path),
-`category`, `style`. A row without an id is named `<file name>#<row>` (rows counted from 1).
+Rows come from JSONL, Parquet or CSV (engine.io.rows). t2i rows: `caption` (or `text`, `prompt`), optional
+`id` (or `key`), `category`, `style`. edit rows: `source` (or `image`: a path, relative to the file's
+folder or absolute), `instruction` (or the caption fields), optional `id`/`key`, `source_key` (default:
+the source's path), `category`, `style`. A row without an id is named `<file name>#<row>` (rows counted
+from 1).
 
 A row that cannot be generated (not valid UTF-8, not JSON, an empty caption, a caption longer than the
 text encoder's context, a missing or unreadable source image) becomes a reject with the reason; the
@@ -19,10 +20,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from PIL import Image
 
+from engine.core.batches import batched
 from engine.io.records import CAPTION_FIELDS, caption_of
+from engine.io.rows import read_rows
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,12 @@ def read_prompts(path: str, task: str, checker: PromptChecker) -> Iterator[Promp
     """Every row of `path` in order, as an accepted prompt or a reject."""
     accepted = 0
     folder = Path(path).resolve().parent
-    for row, record, error in _rows(path):
+    for row in read_rows(path, text=(*CAPTION_FIELDS, "instruction")):
+        error = row.error
         if not error:
-            prompt, error = _prompt(record, task, row, Path(path).name, folder, checker, accepted)
+            prompt, error = _prompt(row.record, task, row.number, Path(path).name, folder, checker, accepted)
         if error:
-            yield Reject(row, record, error)
+            yield Reject(row.number, row.record or {"text": row.text}, error)
         else:
             accepted += 1
             yield prompt
@@ -110,13 +113,7 @@ def read_plan(path: Path) -> Iterator[Prompt]:
 
 def work_units(prompts: Iterable[Prompt], captions_per_shard: int) -> Iterator[tuple[int, list[Prompt]]]:
     """Accepted prompts, in order, in consecutive groups of `captions_per_shard`: (unit index, prompts)."""
-    unit: list[Prompt] = []
-    for prompt in prompts:
-        unit.append(prompt)
-        if len(unit) == captions_per_shard:
-            yield prompt.index // captions_per_shard, unit
-            unit = []
-    if unit:
+    for unit in batched(prompts, captions_per_shard):
         yield unit[0].index // captions_per_shard, unit
 
 
@@ -153,51 +150,3 @@ def _unreadable_image(path: str) -> str:
     except Exception as e:  # noqa: BLE001 -- any decoder failure means the source cannot be edited
         return f"bad_source: {path}: {type(e).__name__}: {e}"
     return ""
-
-
-def _rows(path: str) -> Iterator[tuple[int, dict, str]]:
-    if path.endswith(".jsonl"):
-        yield from _jsonl_rows(path)
-    elif path.endswith(".parquet"):
-        yield from _parquet_rows(path)
-    else:
-        raise ValueError(f"generate input {path}: not a .jsonl or .parquet file")
-
-
-def _jsonl_rows(path: str) -> Iterator[tuple[int, dict, str]]:
-    with open(path, "rb") as f:
-        for row, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                kept = {"text": raw.decode("utf-8", "replace").rstrip("\n")}
-                yield row, kept, f"bad_utf8: row {row} is not valid UTF-8 (byte {e.start})"
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as e:
-                yield row, {"text": text.rstrip("\n")}, f"bad_row: row {row} is not JSON: {e}"
-                continue
-            if not isinstance(record, dict):
-                yield row, {"text": text.rstrip("\n")}, f"bad_row: row {row} is not a JSON object"
-                continue
-            yield row, record, ""
-
-
-def _parquet_rows(path: str) -> Iterator[tuple[int, dict, str]]:
-    parquet = pq.ParquetFile(path)
-    row = 0
-    for batch in parquet.iter_batches(batch_size=4096):
-        for record in batch.to_pylist():
-            row += 1
-            error = ""
-            for name in (*CAPTION_FIELDS, "instruction"):
-                if isinstance(value := record.get(name), bytes):
-                    try:
-                        record[name] = value.decode("utf-8")
-                    except UnicodeDecodeError as e:
-                        record[name] = value.decode("utf-8", "replace")
-                        error = error or f"bad_utf8: row {row} {name} is not valid UTF-8 (byte {e.start})"
-            yield row, record, error

@@ -4,7 +4,7 @@ that `pixsift score` reads.
 The driver reads the input once: rejects go to `rejects.jsonl` (the row and the reason), accepted prompts
 to `plan.jsonl`, cut into work units of `captions_per_shard` (one shard each); the units whose shard does
 not exist yet are pending. Workers, one per GPU on this machine or actors on a Ray cluster
-(engine.executor_config), stream the plan and generate their units in batches.
+(engine.executors.config), stream the plan and generate their units in batches.
 Each image has its own seed, derived from (base seed, prompt id, image index), and its own generator, so a
 resumed or re-batched run writes the same pixels. A killed job restarted with the same command writes only
 the missing shards.

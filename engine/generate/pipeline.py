@@ -20,6 +20,7 @@ import transformers
 from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
 from PIL import Image
 
+from engine.core.errors import BadInput, NotFound
 from engine.core.progress import StageTimes
 from engine.generate.config import GenerateConfig
 
@@ -34,8 +35,8 @@ def pipeline_folder(pipeline: str) -> Path:
     try:
         return Path(DiffusionPipeline.download(pipeline, local_files_only=True))
     except Exception as e:  # noqa: BLE001 -- hub errors come in many classes; all mean "not available"
-        raise ValueError(
-            f"pipeline {pipeline!r}: not a local folder nor a model in the local Hugging Face cache ({e})"
+        raise NotFound(
+            f"pipeline {pipeline!r}", f"not a local folder nor a model in the local Hugging Face cache ({e})"
         ) from e
 
 
@@ -108,7 +109,7 @@ class Generator:
         given = {k: v for k, v in wanted.items() if v is not None}
         if unknown := sorted(given.keys() - accepted):
             pipeline = f"pipeline {self.cfg.pipeline} ({type(self.pipe).__name__})"
-            raise ValueError(f"{pipeline} does not take {', '.join(unknown)}")
+            raise BadInput(pipeline, f"does not take {', '.join(unknown)}")
         given.pop("negative_prompt", None)  # repeated per prompt at each call
         return given
 
@@ -168,5 +169,7 @@ def _scheduler(pipe, name: str):
     cls = getattr(diffusers, name, None)
     if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
         compatible = ", ".join(sorted(c.__name__ for c in pipe.scheduler.compatibles))
-        raise ValueError(f"scheduler {name!r} is not a diffusers scheduler class; compatible: {compatible}")
+        raise BadInput(
+            "--scheduler", f"{name!r} is not a diffusers scheduler class; compatible: {compatible}"
+        )
     return cls.from_config(pipe.scheduler.config)

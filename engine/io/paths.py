@@ -12,16 +12,19 @@ import re
 import fsspec
 from fsspec.core import url_to_fs
 
+from engine.core.errors import BadInput, NotFound
+
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def expand_inputs(inputs: list[str]) -> list[str]:
-    """Every path the inputs name, in the given order; braces in order of their alternatives, globs sorted."""
+    """Every path the inputs name, in the given order; braces in order of their alternatives, globs sorted.
+    A local path that does not exist, or a pattern that matches nothing, is an error naming it."""
     paths: list[str] = []
     for pattern in inputs:
         for path in expand_braces(pattern):
-            paths.extend(_glob(path) if _GLOB_CHARS.search(path) else [absolute(path)])
+            paths.extend(_glob(path) if _GLOB_CHARS.search(path) else [_existing(path)])
     return paths
 
 
@@ -37,7 +40,7 @@ def expand_braces(pattern: str) -> list[str]:
     else:
         alternatives = _split_top_level(body)
         if len(alternatives) < 2:
-            raise ValueError(f"input pattern {pattern!r}: braces must hold a range a..b or a list a,b")
+            raise BadInput(pattern, "braces must hold a range a..b or a list a,b")
     return [path for alt in alternatives for path in expand_braces(head + alt + tail)]
 
 
@@ -52,12 +55,19 @@ def is_local(path: str) -> bool:
     return "://" not in path
 
 
+def _existing(path: str) -> str:
+    found = absolute(path)
+    if is_local(found) and not os.path.exists(found):
+        raise NotFound(path, "no such file or folder", "check the --input paths")
+    return found
+
+
 def _glob(pattern: str) -> list[str]:
     path = absolute(pattern)
     fs, fs_pattern = url_to_fs(path)
     matches = sorted(fs.glob(fs_pattern))
     if not matches:
-        raise FileNotFoundError(f"input pattern {pattern!r} matches no file")
+        raise NotFound(pattern, "the pattern matches no file")
     return matches if is_local(path) else [fs.unstrip_protocol(m) for m in matches]
 
 
@@ -67,7 +77,7 @@ def _matching_brace(pattern: str, start: int) -> int:
         depth += {"{": 1, "}": -1}.get(pattern[i], 0)
         if depth == 0:
             return i
-    raise ValueError(f"input pattern {pattern!r}: unmatched '{{'")
+    raise BadInput(pattern, "unmatched '{'")
 
 
 def _split_top_level(body: str) -> list[str]:

@@ -38,16 +38,6 @@ def make_entry(
     return PlanEntry(key, caption, source, offset, length, **meta, seed=seed, error=error or seed_error)
 
 
-def decode_utf8(raw: bytes, where: str) -> tuple[str, str]:
-    """The text and "" when `raw` is valid UTF-8; else the text with U+FFFD replacements and the error."""
-    try:
-        return raw.decode("utf-8"), ""
-    except UnicodeDecodeError as e:
-        return raw.decode("utf-8", "replace"), failure(
-            "bad_utf8", f"{where} is not valid UTF-8 (byte {e.start})"
-        )
-
-
 def _seed(value: Any, where: str) -> tuple[int, str]:
     if value is None or value == "":
         return -1, ""

@@ -1,8 +1,8 @@
 """Candidate sources: scanning inputs into plan entries, and reading the entries' image bytes.
 
-Inputs, in any mix: WebDataset tar shards (engine.tar_scan), folders of images with a captions file
-and manifests (engine.manifest_scan); local paths or fsspec URLs, with brace patterns and globs
-(engine.input_paths). A missing input, or one of no known kind, stops the scan with an error naming
+Inputs, in any mix: WebDataset tar shards (engine.io.tar_scan), folders of images with a captions file
+and manifests (engine.io.manifest_scan); local paths or fsspec URLs, with brace patterns and globs
+(engine.io.paths). A missing input, or one of no known kind, stops the scan with an error naming
 it; a bad candidate inside an input never does: it gets an entry with its error.
 """
 
@@ -13,25 +13,34 @@ from collections.abc import Iterable, Iterator
 from fsspec.core import url_to_fs
 
 from engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, failure
-from engine.io.manifest_scan import caption_file_of, is_manifest, scan_manifest
+from engine.core.errors import BadInput
+from engine.io.manifest_scan import caption_file_of, scan_manifest
 from engine.io.paths import expand_inputs, open_binary
+from engine.io.rows import is_table
 from engine.io.tar_scan import scan_tar, shard_name
 
 
 def scan(inputs: list[str]) -> Iterator[PlanEntry]:
     """Every candidate of the inputs: inputs in the given order after expansion, members in file order."""
+    return scan_paths(expand_inputs(inputs))
+
+
+def scan_paths(paths: list[str]) -> Iterator[PlanEntry]:
+    """Every candidate of the expanded input `paths`, in order."""
     shards: dict[str, str] = {}
-    for path in expand_inputs(inputs):
+    for path in paths:
         if path.endswith(".tar"):
             if (other := shards.setdefault(shard_name(path), path)) != path:
-                raise ValueError(f"inputs {other} and {path} share the shard name that prefixes their keys")
+                raise BadInput(
+                    f"inputs {other} and {path}", "they share the shard name that prefixes their keys"
+                )
             yield from scan_tar(path)
-        elif is_manifest(path):
+        elif is_table(path):
             yield from scan_manifest(path)
         elif _is_folder(path):
             yield from scan_manifest(caption_file_of(path))
         else:
-            raise ValueError(f"input {path}: not a .tar shard, a folder or a .jsonl/.parquet/.csv manifest")
+            raise BadInput(path, "not a .tar shard, a folder or a .jsonl/.parquet/.csv manifest")
 
 
 def _is_folder(path: str) -> bool:

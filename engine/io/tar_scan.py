@@ -4,7 +4,7 @@ Samples follow webdataset's rules: consecutive members sharing a key (the member
 dot of its base name) form a sample, a repeated extension starts a new one, and `__name__` members
 are skipped. The image is the sample's first member with an image extension; the caption is the .txt
 member, else the `caption`/`text`/`prompt` field of the .json member, whose other fields give the
-metadata (see engine.records).
+metadata (see engine.io.records).
 
 Keys are `<shard>/<sample key>`, shard being the tar file's name without `.tar`: unique across a
 pool as long as shard names are (scan checks that), without holding all keys in memory. A key seen
@@ -21,8 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from engine.core.candidates import PlanEntry, failure
+from engine.core.errors import BadInput
 from engine.io.paths import open_binary
-from engine.io.records import caption_of, decode_utf8, make_entry
+from engine.io.records import caption_of, make_entry
+from engine.io.rows import decode_utf8
 
 IMAGE_EXTENSIONS = frozenset(
     {"jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "jp2", "ppm", "pgm", "pnm"}
@@ -49,7 +51,7 @@ def scan_tar(path: str) -> Iterator[PlanEntry]:
         try:
             tar = tarfile.open(fileobj=f, mode="r:")
         except tarfile.ReadError as e:
-            raise ValueError(f"{path}: not an uncompressed tar file ({e}); shards must be plain .tar") from e
+            raise BadInput(path, f"not an uncompressed tar file ({e})", "shards must be plain .tar") from e
         seen: dict[str, int] = {}
         for sample in _samples(tar, path):
             yield _entry(tar, sample, shard, path, seen)

@@ -9,22 +9,19 @@ duplicate groups. Memory stays flat with the store's size.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from engine.store.run_store import RunStore
+from engine.store.schema import WEIGHTED_SCORE
 from engine.store.selection import selection_group
 
 BINS = 40
 SHOWN = 12  # thumbnails on each side of the cut
 DUP_GROUPS = 6
 DUP_MEMBERS = 6
-WEIGHTED = "weighted_score"
-# A filter step's name, as engine.select_steps writes it: "filter:clip_cosine>=0.2".
-_THRESHOLD = re.compile(r"^filter:(?P<column>\w+)(?P<op>>=|<=|>|<)(?P<value>[-+.\deE]+|nan|inf)$")
 
 
 @dataclass
@@ -53,16 +50,16 @@ class ReportData:
 def gather(store: RunStore, selection: str) -> ReportData:
     chosen = selection_group(store, selection)
     scores = [c.name for c in store.score_columns if c.dtype == "float32"]
-    columns = [WEIGHTED, *scores]
+    columns = [WEIGHTED_SCORE, *scores]
     ranges = {c: [math.inf, -math.inf] for c in columns}
     n_kept, cut = 0, math.inf
-    for _, values, kept in _chunks(store, chosen, scores, (WEIGHTED,)):
+    for _, values, kept in _chunks(store, chosen, scores, (WEIGHTED_SCORE,)):
         n_kept += int(kept.sum())
         for column in columns:
             finite = values[column][np.isfinite(values[column])]
             if finite.size:
                 ranges[column] = [min(ranges[column][0], finite.min()), max(ranges[column][1], finite.max())]
-        weighted = values[WEIGHTED][kept]
+        weighted = values[WEIGHTED_SCORE][kept]
         if np.isfinite(weighted).any():
             cut = min(cut, float(np.nanmin(weighted)))
     cut = cut if n_kept and math.isfinite(cut) else math.nan
@@ -71,7 +68,7 @@ def gather(store: RunStore, selection: str) -> ReportData:
     histograms = [_empty_histogram(c, *ranges[c], _thresholds(funnel, c)) for c in columns]
     counts = {"category": Counter(), "style": Counter()}
     kept_picks, dropped_picks, groups = _Nearest(SHOWN), _Nearest(SHOWN), _FirstGroups()
-    for start, values, kept in _chunks(store, chosen, [*scores, *counts], (WEIGHTED, "dup_group")):
+    for start, values, kept in _chunks(store, chosen, [*scores, *counts], (WEIGHTED_SCORE, "dup_group")):
         for histogram in histograms:
             column = values[histogram.column]
             histogram.kept += np.histogram(column[kept], histogram.edges)[0]
@@ -79,7 +76,7 @@ def gather(store: RunStore, selection: str) -> ReportData:
         for name, counter in counts.items():
             counter.update(values[name][kept].tolist())
         rows = np.arange(start, start + len(kept))
-        weighted = values[WEIGHTED]
+        weighted = values[WEIGHTED_SCORE]
         kept_picks.add(rows[kept], weighted[kept] - cut)
         dropped_picks.add(rows[~kept], np.abs(weighted[~kept] - cut))
         groups.add(rows, values["dup_group"])
@@ -118,8 +115,9 @@ def _empty_histogram(column: str, low: float, high: float, thresholds) -> Histog
 
 
 def _thresholds(funnel: list[dict], column: str) -> list[tuple[str, float]]:
-    found = (_THRESHOLD.match(str(step.get("step", ""))) for step in funnel)
-    return [(m["op"], float(m["value"])) for m in found if m and m["column"] == column]
+    """(operator, value) of each cut the selection's steps make on `column`, as select recorded them."""
+    cuts = (cut for step in funnel for cut in step.get("thresholds", []))
+    return [(cut["op"], float(cut["value"])) for cut in cuts if cut["column"] == column]
 
 
 class _Nearest:

@@ -15,10 +15,11 @@ import json
 import math
 from pathlib import Path
 
-from engine.report.data import WEIGHTED, ReportData, gather
+from engine.report.data import ReportData, gather
 from engine.report.plots import counts_plot, funnel_plot, histogram_plot
 from engine.report.thumbnails import is_image, thumbnails
 from engine.store.run_store import RunStore
+from engine.store.schema import WEIGHTED_SCORE
 from engine.store.selection import reason_names, selection_group
 
 REPORT = "report.html"
@@ -51,7 +52,7 @@ def write_report(store_url: str, selection: str, out: str | Path | None = None) 
     sections = [
         _header(store, selection, data),
         _section("Funnel", _funnel_table(data) + _images(*_named(plots, "funnel"))),
-        _section("Weighted score and the cut", _images(*_named(plots, WEIGHTED))),
+        _section("Weighted score and the cut", _images(*_named(plots, WEIGHTED_SCORE))),
         _section("Scores", _images(*_named(plots, "score:"))),
         _section("Kept per category and style", _images(*_named(plots, "count:"))),
         _section("Kept nearest the cut", cards.grid(data.near_cut_kept)),
@@ -72,7 +73,7 @@ def write_report(store_url: str, selection: str, out: str | Path | None = None) 
 def _plots(data: ReportData, folder: Path) -> dict[str, Path]:
     plots = {"funnel": funnel_plot(data.funnel, folder / "funnel.png")} if data.funnel else {}
     for histogram in data.histograms:
-        name = WEIGHTED if histogram.column == WEIGHTED else f"score:{histogram.column}"
+        name = WEIGHTED_SCORE if histogram.column == WEIGHTED_SCORE else f"score:{histogram.column}"
         plots[name] = histogram_plot(histogram, data.cut, folder / f"hist-{histogram.column}.png")
     for name, counts in data.counts.items():
         plots[f"count:{name}"] = counts_plot(name, counts, folder / f"counts-{name}.png")
@@ -127,7 +128,7 @@ class _Cards:
         chosen = selection_group(store, selection)
         self._images = thumbnails(store, rows) if rows else {}
         columns = {name: store.arrays[name] for name in ("key", "caption", *_CARD_FIELDS)}
-        columns |= {name: chosen[name] for name in ("reason_code", WEIGHTED)}
+        columns |= {name: chosen[name] for name in ("reason_code", WEIGHTED_SCORE)}
         read = {name: array.oindex[rows].tolist() if rows else [] for name, array in columns.items()}
         read["reason"] = reason_names(chosen)[read.pop("reason_code")].tolist()
         self._fields = {row: {name: read[name][i] for name in read} for i, row in enumerate(rows)}
@@ -143,7 +144,7 @@ class _Cards:
             if is_image(image)
             else f'<div class="missing">{html.escape(image)}</div>'
         )
-        scores = " · ".join(f"{name} {_number(f[name])}" for name in (WEIGHTED, *_CARD_FIELDS))
+        scores = " · ".join(f"{name} {_number(f[name])}" for name in (WEIGHTED_SCORE, *_CARD_FIELDS))
         reason = html.escape(f["reason"]) if f["reason"] else "kept"
         return (
             f'<div class="card {"dropped" if f["reason"] else "kept"}">{picture}'

@@ -12,7 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 -- after choosing the backend
 
-from engine.report.data import WEIGHTED, Histogram  # noqa: E402
+from engine.report.data import Histogram  # noqa: E402
+from engine.store.schema import WEIGHTED_SCORE  # noqa: E402
 
 KEPT_COLOR, DROPPED_COLOR, LINE_COLOR = "#2a9d8f", "#c8c8c8", "#d62828"
 
@@ -25,7 +26,7 @@ def histogram_plot(histogram: Histogram, cut: float, path: Path) -> Path:
     ax.bar(
         left, histogram.kept, widths, bottom=histogram.dropped, align="edge", color=KEPT_COLOR, label="kept"
     )
-    if histogram.column == WEIGHTED and math.isfinite(cut):
+    if histogram.column == WEIGHTED_SCORE and math.isfinite(cut):
         ax.axvline(cut, color=LINE_COLOR, linestyle="--", label=f"cut {cut:.4g}")
     for op, value in histogram.thresholds:
         ax.axvline(value, color=LINE_COLOR, label=f"{op} {value:.4g}")

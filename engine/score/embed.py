@@ -1,7 +1,7 @@
 """CLIP embeddings with open_clip: image and text towers, batched, bf16 autocast on CUDA.
 
     embedder = ClipEmbedder("ViT-L-14", pretrained="datacomp_xl_s13b_b90k", device="cuda")
-    pixels = engine.preprocess.clip_batch(images, embedder.preprocess)
+    pixels = engine.score.preprocess.clip_batch(images, embedder.preprocess)
     image_emb, text_emb = embedder.encode_images(pixels), embedder.encode_texts(captions)
 
 Weights come from exactly one of:
@@ -29,6 +29,7 @@ import nvtx
 import open_clip
 import torch
 
+from engine.core.errors import BadInput, NotFound
 from engine.score.preprocess import ClipPreprocess
 
 HUB_ERRORS_TO_REPORT = (OSError, ValueError)  # huggingface_hub's not-found and HTTP errors subclass these
@@ -52,16 +53,19 @@ class ClipEmbedder:
         if config_file is not None:
             model_name, preprocess_cfg = _register_config(Path(config_file), model_name)
         if not model_name:
-            raise ValueError("ClipEmbedder: give a model name (for example 'ViT-B-32') or a config_file")
+            raise BadInput("CLIP model", "give a model name (for example 'ViT-B-32') or a config file")
         if open_clip.get_model_config(model_name) is None:
-            raise ValueError(
-                f"ClipEmbedder: no open_clip model config named {model_name!r}; pass config_file= for a "
-                "custom one (open_clip.list_models() lists the built-in names)"
+            raise BadInput(
+                f"CLIP model {model_name!r}",
+                "no open_clip model config of that name",
+                "give a custom one as a config file (--clip-config); open_clip.list_models() lists the "
+                "built-in names",
             )
         if (pretrained is None) == (not random_init):
-            raise ValueError(
-                f"ClipEmbedder: for {model_name} give exactly one of pretrained= (an open_clip tag or a "
-                "checkpoint file) and random_init=True"
+            raise BadInput(
+                f"CLIP model {model_name}",
+                "give exactly one of pretrained= (an open_clip tag or a checkpoint file) and "
+                "random_init=True",
             )
         self.model_name = model_name
         self.device = torch.device(device)
@@ -129,13 +133,12 @@ def _register_config(path: Path, model_name: str | None) -> tuple[str, dict]:
     """Registers the config with open_clip; returns its model name and its preprocess_cfg, if any."""
     config = _read_config(path)
     if not all(key in config for key in ("embed_dim", "vision_cfg", "text_cfg")):
-        raise ValueError(
-            f"ClipEmbedder: {path} is not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)"
-        )
+        raise BadInput(str(path), "not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)")
     if model_name not in (None, path.stem):
-        raise ValueError(
-            f"ClipEmbedder: open_clip names a config file's model after the file, {path.stem!r}; got "
-            f"model_name={model_name!r} with config_file={str(path)!r}"
+        raise BadInput(
+            str(path),
+            f"open_clip names a config file's model after the file, {path.stem!r}, not {model_name!r}",
+            "leave out the model name",
         )
     open_clip.add_model_config(path)
     return path.stem, config.get("preprocess_cfg", {})
@@ -143,11 +146,11 @@ def _register_config(path: Path, model_name: str | None) -> tuple[str, dict]:
 
 def _read_config(path: Path) -> dict:
     if path.suffix != ".json":
-        raise ValueError(f"ClipEmbedder: config_file must be a .json file, got {path}")
+        raise BadInput(str(path), "a CLIP model config must be a .json file")
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"ClipEmbedder: cannot read the model config {path}: {exc}") from exc
+        raise BadInput(str(path), f"cannot read the CLIP model config ({exc})") from exc
 
 
 def _checkpoint(model_name: str, pretrained: str, cache_dir) -> tuple[str, dict]:
@@ -156,17 +159,19 @@ def _checkpoint(model_name: str, pretrained: str, cache_dir) -> tuple[str, dict]
         return pretrained, {}
     tag = open_clip.get_pretrained_cfg(model_name, pretrained)
     if not tag:
-        raise FileNotFoundError(
-            f"ClipEmbedder: pretrained={pretrained!r} is neither a file nor a pretrained tag of {model_name} "
-            f"(its tags: {', '.join(open_clip.list_pretrained_tags_by_model(model_name)) or 'none'})"
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
+        raise NotFound(
+            f"CLIP weights {pretrained!r}",
+            f"neither a file nor a pretrained tag of {model_name} (its tags: {tags})",
         )
     overrides = {key: tag[key] for key in ("mean", "std", "interpolation", "resize_mode") if key in tag}
     if tag.get("file"):
         return tag["file"], overrides
     if not tag.get("hf_hub"):
-        raise FileNotFoundError(
-            f"ClipEmbedder: {model_name}/{pretrained} is published only at {tag.get('url')}; download it "
-            "and pass the file as pretrained="
+        raise NotFound(
+            f"CLIP weights {model_name}/{pretrained}",
+            f"published only at {tag.get('url')}",
+            "download the file and give its path as the pretrained weights",
         )
     return _hub_file(model_name, pretrained, tag["hf_hub"], cache_dir), overrides
 
@@ -190,9 +195,10 @@ def _hub_file(model_name: str, tag: str, hub: str, cache_dir) -> str:
         except HUB_ERRORS_TO_REPORT as exc:
             errors.append(f"{name}: {type(exc).__name__}")
     hint = "set HF_HUB_OFFLINE=0 to allow the download, or " if offline else ""
-    raise FileNotFoundError(
-        f"ClipEmbedder: the weights of {model_name}/{tag} ({repo}, tried {'; '.join(errors)}) are not "
-        f"available{' in the Hugging Face cache' if offline else ''}; {hint}pass a local file as pretrained="
+    raise NotFound(
+        f"CLIP weights {model_name}/{tag}",
+        f"({repo}, tried {'; '.join(errors)}) not available{' in the Hugging Face cache' if offline else ''}",
+        f"{hint}give a local file as the pretrained weights",
     )
 
 

@@ -10,7 +10,7 @@ Pillow's one-call resize also differs from its own two passes run one after the 
 about 10 levels in under 0.1% of values (400x600 -> 300x700, bicubic).
 
 same_size_batches groups images of one size into uint8 batches for ops that need N x C x H x W, such
-as kernels.roundtrip_ssim (engine.scorers).
+as kernels.roundtrip_ssim (engine.score.kernel_scores).
 """
 
 from __future__ import annotations

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from engine.select.steps import ScoreTerm
+from engine.select.steps.base import SpecError, check_keys, number
 from engine.store.run_store import RunStore
+from engine.store.schema import WEIGHTED_SCORE
 
 
 def _sides(values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +26,29 @@ DERIVED: dict[str, tuple[tuple[str, ...], Callable]] = {
     "min_side": (("width", "height"), lambda v: _sides(v)[0]),
     "pixels": (("width", "height"), lambda v: np.multiply(*_sides(v))),
 }
-WEIGHTED_SCORE = "weighted_score"
+
+
+@dataclass(frozen=True)
+class ScoreTerm:
+    column: str
+    weight: float
+    min: float | None = None
+    max: float | None = None
+
+    @classmethod
+    def from_value(cls, column: str, value: Any, where: str) -> ScoreTerm:
+        table = value if isinstance(value, dict) else {"weight": value}
+        check_keys(table, {"weight", "min", "max"}, f"{where} {column}")
+        if "weight" not in table:
+            raise SpecError(f"{where} {column}: needs a 'weight'")
+        numbers = {k: float(number(table, k, f"{where} {column}")) for k in table}
+        return cls(column, **numbers)
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        values = values.astype(np.float32)
+        if self.min is not None or self.max is not None:
+            values = np.clip(values, self.min, self.max)  # NaN stays NaN
+        return np.float32(self.weight) * values
 
 
 def columns_of_kind(store: RunStore, kind: str) -> list[str]:

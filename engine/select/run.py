@@ -13,20 +13,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.core.errors import BadInput
 from engine.core.prefetch import prefetch
-from engine.select.columns import WEIGHTED_SCORE, columns_of_kind, read_columns, weighted_score
+from engine.select.columns import columns_of_kind, read_columns, weighted_score
 from engine.select.ranking import MAX_ROWS
 from engine.select.spec import SelectSpec
-from engine.select.steps import (
-    BestOfN,
-    Bound,
-    RowFilter,
-    SpecError,
-    StatusOk,
-    Step,
-    apply_row_filters,
-)
-from engine.store.run_store import VOCABULARY_COLUMNS, RunStore
+from engine.select.steps.base import SpecError, Step
+from engine.select.steps.filters import RowFilter, StatusOk, apply_row_filters
+from engine.store.run_store import RunStore
+from engine.store.schema import VOCABULARY_COLUMNS, WEIGHTED_SCORE
 from engine.store.selection import SelectionWriter, check_writable
 
 BLOCK_ROWS = 1 << 20
@@ -53,13 +48,11 @@ class SelectionResult:
 
 
 class SelectionRun:
-    """The state of a selection in progress, as the steps see it (engine.select_steps.Run)."""
+    """The state of a selection in progress, as the steps see it (engine.select.steps.base.Run)."""
 
     def __init__(self, store: RunStore, spec: SelectSpec):
         if store.n_rows >= MAX_ROWS:
-            raise ValueError(
-                f"{store.url}: {store.n_rows:,} rows; selection supports fewer than {MAX_ROWS:,}"
-            )
+            raise BadInput(store.url, f"{store.n_rows:,} rows; selection supports fewer than {MAX_ROWS:,}")
         self.store, self.terms = store, spec.score
         self.reason = np.zeros(store.n_rows, np.uint8)
         self.score = np.full(store.n_rows, np.nan, np.float32)
@@ -142,7 +135,7 @@ def select(
             group[0][0].apply(run, group[0][1])
         seconds[" + ".join(s.reason for s, _ in group)] = time.perf_counter() - started
     started = time.perf_counter()
-    result = _write(run, name, [s.reason for s in steps], spec, overwrite)
+    result = _write(run, name, steps, spec, overwrite)
     result.seconds = {**seconds, "write": time.perf_counter() - started}
     return result
 
@@ -163,7 +156,7 @@ def check_columns(store: RunStore, spec: SelectSpec) -> None:
     terms = [c for c in columns_of_kind(store, "numeric") if c != WEIGHTED_SCORE]
     wanted = [("[score]", t.column, "numeric", terms) for t in spec.score]
     for step in spec.steps:
-        kind = "numeric" if isinstance(step, Bound) else "integer" if isinstance(step, BestOfN) else "any"
+        kind = step.column_kind
         wanted += [
             (f"step {step.reason}", column, kind, columns_of_kind(store, kind)) for column in step.columns
         ]
@@ -176,9 +169,10 @@ def check_columns(store: RunStore, spec: SelectSpec) -> None:
 
 
 def _write(
-    run: SelectionRun, name: str, reasons: list[str], spec: SelectSpec, overwrite: bool
+    run: SelectionRun, name: str, steps: list[Step], spec: SelectSpec, overwrite: bool
 ) -> SelectionResult:
     store = run.store
+    reasons = [s.reason for s in steps]
     writer = SelectionWriter(store, name, ["", *reasons], overwrite=overwrite)
     vocabularies = {c: [*store.vocabulary(c), ""] for c in VOCABULARY_COLUMNS}  # id -1 indexes ""
     kept_per_code = {c: np.zeros(len(v), np.int64) for c, v in vocabularies.items()}
@@ -201,9 +195,14 @@ def _write(
     dropped = np.bincount(run.reason, minlength=len(reasons) + 1)[1:]
     remaining = store.n_rows - np.cumsum(dropped)
     funnel = [
-        {"step": r, "dropped": int(d), "remaining": int(left)}
-        for r, d, left in zip(reasons, dropped, remaining, strict=True)
+        {"step": s.reason, "dropped": int(d), "remaining": int(left), "thresholds": _thresholds(s)}
+        for s, d, left in zip(steps, dropped, remaining, strict=True)
     ]
     n_kept = int(remaining[-1])
     writer.finish({"spec": spec.table, "funnel": funnel, "counts": counts, "n_kept": n_kept})
     return SelectionResult(name, store.url, store.n_rows, n_kept, funnel, counts)
+
+
+def _thresholds(step: Step) -> list[dict]:
+    """The values the step cuts at, as data for the report: [{column, op, value}]."""
+    return [{"column": c, "op": op, "value": value} for c, op, value in step.thresholds]

@@ -12,19 +12,24 @@
     column = "clip_cosine"
     min = 0.2
 
-The keys of each step type are in engine.select_steps. Shipped recipes live in engine/recipes/.
+The keys of each step type are in its module (engine.select.steps, engine.select.dedup). Shipped recipes
+live in engine/select/recipes/; a recipe or spec file may name a `base` (engine.core.recipes).
 """
 
 from __future__ import annotations
 
 import copy
-import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engine.select.steps import STEP_TYPES, ScoreTerm, SpecError, StatusOk, Step, check_keys
+from engine.core.recipes import load_recipe
+from engine.select.columns import ScoreTerm
+from engine.select.registry import steps_from_table
+from engine.select.steps.base import SpecError, Step, check_keys
+from engine.select.steps.filters import StatusOk
+
+RECIPES = "engine.select"  # the package whose recipes/ folder holds the shipped specs
 
 DEFAULT_SCORE = {"clip_cosine": {"weight": 1.0, "min": 0.0}, "ssim_roundtrip": {"weight": 0.5}}  # SynthVLM
 
@@ -49,11 +54,10 @@ class SelectSpec:
             ScoreTerm.from_value(column, v, f"{where} [score]") for column, v in table["score"].items()
         )
         steps = []
+        if not isinstance(table.get("steps", []), list):
+            raise SpecError(f"{where}: 'steps' must be a list of [[steps]] tables")
         for i, step in enumerate(table.get("steps", []), start=1):
-            here = f"{where} step {i}"
-            if not isinstance(step, dict) or step.get("type") not in STEP_TYPES:
-                raise SpecError(f"{here}: 'type' must be one of {', '.join(STEP_TYPES)}")
-            steps.extend(STEP_TYPES[step["type"]].from_table(step, here))
+            steps.extend(steps_from_table(step, f"{where} step {i}"))
         reasons = [StatusOk().reason] + [s.reason for s in steps]
         if repeated := sorted({r for r in reasons if reasons.count(r) > 1}):
             raise SpecError(f"{where}: two steps drop rows as {', '.join(repeated)}; merge or remove one")
@@ -61,21 +65,10 @@ class SelectSpec:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SelectSpec:
-        try:
-            table = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise SpecError(f"selection spec {path}: {e}") from e
-        return cls.from_table(table, str(path))
+        """The spec in a TOML file (which may name a `base` recipe)."""
+        return cls.from_table(load_recipe(RECIPES, str(path), "selection spec"), str(path))
 
     @classmethod
     def recipe(cls, name: str) -> SelectSpec:
-        """A shipped recipe from engine/recipes/."""
-        path = resources.files("engine.select") / "recipes" / f"{name}.toml"
-        if not path.is_file():
-            raise SpecError(f"no recipe named {name!r}; shipped recipes: {', '.join(recipe_names())}")
-        return cls.from_table(tomllib.loads(path.read_text()), f"recipe {name}")
-
-
-def recipe_names() -> list[str]:
-    folder = resources.files("engine.select") / "recipes"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+        """A shipped recipe (engine/select/recipes/), or a spec file."""
+        return cls.from_table(load_recipe(RECIPES, name, "selection recipe"), f"recipe {name}")

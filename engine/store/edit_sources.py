@@ -17,8 +17,7 @@ from engine.decode.probe import sniff_format
 from engine.io.paths import absolute
 from engine.io.sources import read_candidates
 from engine.store.run_store import RunStore
-
-EDIT_TASK = "edit"
+from engine.store.schema import EDIT_TASK
 
 
 @dataclass(frozen=True)

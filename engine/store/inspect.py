@@ -15,9 +15,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.core.candidates import error_kind
+from engine.core.config import Config, setting
 from engine.store.run_store import RunStore
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+
+
+@dataclass(kw_only=True)
+class InspectConfig(Config):
+    store: str = setting(positional=True, help="run store path or fsspec URL")
+
+
 _BINS = 1 << 16
 NOT_SCORED = "not scored"
 

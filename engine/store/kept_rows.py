@@ -16,12 +16,13 @@ import numpy as np
 from engine.core.candidates import PlanEntry
 from engine.io.sources import read_candidates
 from engine.store.run_store import RunStore
+from engine.store.schema import WEIGHTED_SCORE
 from engine.store.selection import selection_group
 
 # What every export carries per sample besides the image, in this order.
 PLAN_FIELDS = ("key", "caption", "group", "task", "category", "style", "source_key", "seed")
 IMAGE_FIELDS = ("width", "height", "format")
-SELECTION_FIELDS = {"weighted_score": "float32", "dup_group": "int64"}
+SELECTION_FIELDS = {WEIGHTED_SCORE: "float32", "dup_group": "int64"}
 _LOCATION = ("source", "offset", "length")
 
 

@@ -22,14 +22,16 @@ from typing import Any
 import numpy as np
 import zarr
 
+from engine.core.errors import BadInput, Exists, Missing
 from engine.store.run_store import RunStore
+from engine.store.schema import WEIGHTED_SCORE
 
 SELECTIONS = "selections"
 SELECTION_VERSION = 1
 _ARRAYS = {
     "kept": ("bool", False),
     "reason_code": ("uint8", 0),  # codes, not strings: 100M strings cost half a minute to write
-    "weighted_score": ("float32", np.nan),
+    WEIGHTED_SCORE: ("float32", np.nan),
     "dup_group": ("int64", -1),
 }
 
@@ -71,7 +73,7 @@ class SelectionWriter:
         rows = slice(start, start + len(kept))
         self.group["kept"][rows] = kept
         self.group["reason_code"][rows] = reason_code
-        self.group["weighted_score"][rows] = weighted_score
+        self.group[WEIGHTED_SCORE][rows] = weighted_score
         self.group["dup_group"][rows] = dup_group
 
     def finish(self, attrs: Mapping[str, Any]) -> None:
@@ -94,11 +96,9 @@ def check_writable(store: RunStore, name: str, overwrite: bool) -> None:
     """Refuse a bad name, or a complete selection of this name unless `overwrite` (an interrupted one
     is always replaced)."""
     if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"selection name {name!r}: must be non-empty, without '/', not starting with '.'")
+        raise BadInput(f"selection name {name!r}", "must be non-empty, without '/', not starting with '.'")
     if not overwrite and name in list_selections(store):
-        raise FileExistsError(
-            f"selection {name!r} exists in {store.url}; pass --overwrite (overwrite=True) to replace it"
-        )
+        raise Exists(f"selection {name!r}", f"exists in {store.url}", "pass --overwrite to replace it")
 
 
 def write_selection(
@@ -135,8 +135,8 @@ def list_selections(store: RunStore) -> list[str]:
 def selection_group(store: RunStore, name: str) -> zarr.Group:
     """The complete selection `name`, as its Zarr group (for reading slices of its arrays)."""
     if name not in list_selections(store):
-        raise KeyError(
-            f"no selection {name!r} in {store.url}; selections: {', '.join(list_selections(store)) or 'none'}"
+        raise Missing(
+            store.url, f"no selection {name!r}", f"selections: {', '.join(list_selections(store)) or 'none'}"
         )
     return store.group[SELECTIONS][name]
 

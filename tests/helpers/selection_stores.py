@@ -110,8 +110,8 @@ def write_selection(
     dup_group: dict[int, int] | None = None,
     funnel: list[dict] | None = None,
 ) -> None:
-    """A selection stored by engine.selection; dropped rows not in `reasons` get "top_k", and the weighted
-    score is SynthVLM's clip_cosine + 0.5 * ssim_roundtrip."""
+    """A selection stored by engine.store.selection; dropped rows not in `reasons` get "top_k", and the
+    weighted score is SynthVLM's clip_cosine + 0.5 * ssim_roundtrip."""
     n = store.n_rows
     kept = np.zeros(n, bool)
     kept[kept_rows] = True

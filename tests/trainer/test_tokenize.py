@@ -5,6 +5,7 @@ other settings are refused, Ray gives the local executor's store, and the comman
 from __future__ import annotations
 
 import io
+import re
 import shutil
 
 import numpy as np
@@ -13,12 +14,12 @@ import torch
 from PIL import Image
 from transformers import AutoTokenizer, JanusForConditionalGeneration
 
-from benchmarks.tiny_janus import save_random_janus
 from engine.cli import main
-from engine.store.run_store import ConfigMismatch
+from engine.core.settings import SettingsMismatch
 from tests.helpers.candidate_pools import photo
+from tests.helpers.cli import user_error
 from tests.helpers.selection_stores import scored_pool, write_selection
-from tests.trainer.test_vq import reference_codes
+from tests.helpers.vq_reference import reference_codes
 from trainer.image_prep import prepare, vq_input
 from trainer.prompt_format import prompt_text
 from trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
@@ -27,11 +28,6 @@ from trainer.tokenize import TokenizeConfig, tokenize
 KEPT = [0, 1, 2, 3, 5, 6, 7, 9, 10]  # 9 rows: units of 4, 4 and 1
 EDITS = {3: "loose/astronaut-40", 7: "wide.jpg", 9: "gone", 5: "coffee-40.png"}
 ARRAYS = ("row", "key", "task", "prompt_offsets", "prompt_ids", *UNIT_ARRAYS)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_random_janus(tmp_path_factory.mktemp("janus") / "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +44,10 @@ def pool(tmp_path_factory):
     return pool
 
 
-def settings(pool, out, model_dir, **overrides) -> TokenizeConfig:
+def settings(pool, out, tiny_janus, **overrides) -> TokenizeConfig:
     values = dict(unit_rows=4, batch_size=3, device="cpu") | overrides
     return TokenizeConfig(
-        store=pool.store.url, selection="best", out=str(out), model=str(model_dir), **values
+        store=pool.store.url, selection="best", out=str(out), model=str(tiny_janus), **values
     )
 
 
@@ -66,16 +62,16 @@ def assert_equal_stores(got: dict, want: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def clean(pool, model_dir, tmp_path_factory):
+def clean(pool, tiny_janus, tmp_path_factory):
     """The store of one uninterrupted local run, and its summary."""
     out = tmp_path_factory.mktemp("clean") / "tokens.zarr"
-    summary = tokenize(settings(pool, out, model_dir), io.StringIO())
+    summary = tokenize(settings(pool, out, tiny_janus), io.StringIO())
     return out, summary
 
 
-def test_plan_rows_tasks_and_prompts(pool, model_dir, clean):
+def test_plan_rows_tasks_and_prompts(pool, tiny_janus, clean):
     store = TokenStore.open(str(clean[0]))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_janus)
     assert store.n_rows == len(KEPT) and store.n_image_tokens == 16 and store.image_size == 64
     assert store.model_info["codebook_size"] == 256
     np.testing.assert_array_equal(store.arrays["row"][:], KEPT)
@@ -89,9 +85,9 @@ def test_plan_rows_tasks_and_prompts(pool, model_dir, clean):
         assert expected[0] == tokenizer.bos_token_id
 
 
-def test_codes_and_source_pixels_equal_an_independent_computation(pool, model_dir, clean):
+def test_codes_and_source_pixels_equal_an_independent_computation(pool, tiny_janus, clean):
     store = TokenStore.open(str(clean[0]))
-    vqmodel = JanusForConditionalGeneration.from_pretrained(model_dir).model.vqmodel.eval()
+    vqmodel = JanusForConditionalGeneration.from_pretrained(tiny_janus).model.vqmodel.eval()
     size = store.image_size
 
     def codes(data: bytes) -> np.ndarray:
@@ -133,7 +129,7 @@ def test_unreadable_rows_fail_with_their_reason(clean):
     assert "tokenized 9 rows" in text and "errors by kind: source 2, decode 1" in text and "vq" in text
 
 
-def test_a_killed_job_resumes_to_the_clean_store(pool, model_dir, clean, tmp_path):
+def test_a_killed_job_resumes_to_the_clean_store(pool, tiny_janus, clean, tmp_path):
     out = tmp_path / "tokens.zarr"
     shutil.copytree(clean[0], out)
     # Killed while writing unit 1: part of its arrays hold other values and it has no marker.
@@ -141,43 +137,42 @@ def test_a_killed_job_resumes_to_the_clean_store(pool, model_dir, clean, tmp_pat
     shutil.rmtree(out / "progress" / "unit-000001")
     store.arrays["image_codes"][4:8] = 0
     store.arrays["status"][4:8] = 0
-    summary = tokenize(settings(pool, out, model_dir), io.StringIO())
+    summary = tokenize(settings(pool, out, tiny_janus), io.StringIO())
     assert summary.units_run == 1 and summary.rows == 4
     assert_equal_stores(read(out), read(clean[0]))
-    again = tokenize(settings(pool, out, model_dir), io.StringIO())
+    again = tokenize(settings(pool, out, tiny_janus), io.StringIO())
     assert again.units_run == 0 and again.statuses == {"ok": 6, "failed": 3}
 
 
-def test_a_killed_plan_starts_over(pool, model_dir, clean, tmp_path):
+def test_a_killed_plan_starts_over(pool, tiny_janus, clean, tmp_path):
     out = tmp_path / "tokens.zarr"
     TokenStore.create(str(out), model={"n_image_tokens": 1, "image_size": 1}, source={}, unit_rows=2)
-    tokenize(settings(pool, out, model_dir), io.StringIO())
+    tokenize(settings(pool, out, tiny_janus), io.StringIO())
     assert_equal_stores(read(out), read(clean[0]))
 
 
-def test_other_settings_are_refused(pool, model_dir, clean, tmp_path):
+def test_other_settings_are_refused(pool, tiny_janus, other_janus, clean, tmp_path):
     out = tmp_path / "tokens.zarr"
     shutil.copytree(clean[0], out)
-    with pytest.raises(ConfigMismatch, match=r"settings.dtype: 'float32' before, 'bfloat16' now"):
-        tokenize(settings(pool, out, model_dir, dtype="bfloat16"), io.StringIO())
-    with pytest.raises(ConfigMismatch, match=r"unit_rows: 4 before, 3 now"):
-        tokenize(settings(pool, out, model_dir, unit_rows=3), io.StringIO())
-    other = save_random_janus(tmp_path / "other", seed=1)
-    with pytest.raises(ConfigMismatch, match=r"model.fingerprint"):
-        tokenize(settings(pool, out, other), io.StringIO())
+    with pytest.raises(SettingsMismatch, match=r"settings.dtype: 'float32' before, 'bfloat16' now"):
+        tokenize(settings(pool, out, tiny_janus, dtype="bfloat16"), io.StringIO())
+    with pytest.raises(SettingsMismatch, match=r"unit_rows: 4 before, 3 now"):
+        tokenize(settings(pool, out, tiny_janus, unit_rows=3), io.StringIO())
+    with pytest.raises(SettingsMismatch, match=r"model.fingerprint"):
+        tokenize(settings(pool, out, other_janus), io.StringIO())
 
 
-def test_a_token_store_never_replaces_other_data(pool, model_dir, tmp_path):
+def test_a_token_store_never_replaces_other_data(pool, tiny_janus, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a pixsift token store"):
-        tokenize(settings(pool, tmp_path, model_dir), io.StringIO())
+        tokenize(settings(pool, tmp_path, tiny_janus), io.StringIO())
 
 
-def test_ray_executor_gives_the_local_store(pool, model_dir, clean, tmp_path):
+def test_ray_executor_gives_the_local_store(pool, tiny_janus, clean, tmp_path):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:
-        cfg = settings(pool, tmp_path / "tokens.zarr", model_dir, executor="ray", workers=2)
+        cfg = settings(pool, tmp_path / "tokens.zarr", tiny_janus, executor="ray", workers=2)
         cfg.ray_cpus_per_worker = 0.5
         summary = tokenize(cfg, io.StringIO())
     finally:
@@ -186,24 +181,28 @@ def test_ray_executor_gives_the_local_store(pool, model_dir, clean, tmp_path):
     assert_equal_stores(read(tmp_path / "tokens.zarr"), read(clean[0]))
 
 
-def test_command_line(pool, model_dir, clean, tmp_path, capsys):
+def test_command_line(pool, tiny_janus, clean, tmp_path, capsys):
     out = tmp_path / "tokens.zarr"
-    args = ["tokenize", pool.store.url, "--selection", "best", "--out", str(out), "--model", str(model_dir)]
+    args = ["tokenize", pool.store.url, "--selection", "best", "--out", str(out), "--model", str(tiny_janus)]
     assert main([*args, "--unit-rows", "4", "--batch-size", "2", "--device", "cpu"]) == 0
     assert "tokenized 9 rows" in capsys.readouterr().out
     assert_equal_stores(read(out), read(clean[0]))
-    with pytest.raises(SystemExit, match="pixsift tokenize: token store .* different settings"):
-        main([*args, "--unit-rows", "3"])
+    line = user_error(capsys, [*args, "--unit-rows", "3"])
+    assert re.fullmatch(
+        r"pixsift tokenize: token store .*: made with other settings \(unit_rows: 4 before, 3 now\);.*", line
+    )
     other = ["tokenize", pool.store.url, "--out", str(tmp_path / "other.zarr")]
-    with pytest.raises(SystemExit, match="pixsift tokenize: no selection 'nope' in .*; selections: best"):
-        main([*other, "--selection", "nope", "--model", str(model_dir)])
-    with pytest.raises(SystemExit, match=r"model '.*missing' is not a local Janus-Pro checkpoint folder"):
-        main([*other, "--selection", "best", "--model", str(tmp_path / "missing")])
+    line = user_error(capsys, [*other, "--selection", "nope", "--model", str(tiny_janus)])
+    assert re.fullmatch(r"pixsift tokenize: .*: no selection 'nope'; selections: best", line)
+    line = user_error(capsys, [*other, "--selection", "best", "--model", str(tmp_path / "missing")])
+    assert re.fullmatch(
+        r"pixsift tokenize: model '.*missing': is not a local Janus-Pro checkpoint folder.*", line
+    )
     assert not (tmp_path / "other.zarr").exists()
 
 
 def test_out_of_memory_splits_the_batch_and_fails_only_the_row_that_cannot_fit(
-    pool, model_dir, clean, tmp_path, monkeypatch
+    pool, tiny_janus, clean, tmp_path, monkeypatch
 ):
     import trainer.tokenize as job
 
@@ -217,7 +216,7 @@ def test_out_of_memory_splits_the_batch_and_fails_only_the_row_that_cannot_fit(
         return codes
 
     monkeypatch.setattr(job, "encode_codes", small_gpu)
-    summary = tokenize(settings(pool, tmp_path / "split.zarr", model_dir), io.StringIO())
+    summary = tokenize(settings(pool, tmp_path / "split.zarr", tiny_janus), io.StringIO())
     got = read(tmp_path / "split.zarr")
     oom = [0, 3]  # the image alone does not fit: its own row and the edit it is the source of
     assert [got["error"][i].split(":")[0] for i in oom] == ["oom", "oom"]

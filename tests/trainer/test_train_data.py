@@ -8,7 +8,6 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import JanusProcessor
 
-from benchmarks.tiny_janus import save_random_janus
 from tests.helpers.token_stores import make_token_store
 from trainer.data import LengthGroupedBatchSampler, TokenDataset
 from trainer.token_store import EDIT, FAILED, T2I, TokenStore
@@ -18,18 +17,13 @@ IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_random_janus(tmp_path_factory.mktemp("janus") / "tiny")
+def processor(tiny_janus):
+    return JanusProcessor.from_pretrained(tiny_janus, local_files_only=True)
 
 
 @pytest.fixture(scope="module")
-def processor(model_dir):
-    return JanusProcessor.from_pretrained(model_dir, local_files_only=True)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory, model_dir):
-    return make_token_store(tmp_path_factory.mktemp("tokens") / "tokens", model_dir, n_t2i=24, n_edit=24)
+def store(tmp_path_factory, tiny_janus):
+    return make_token_store(tmp_path_factory.mktemp("tokens") / "tokens", tiny_janus, n_t2i=24, n_edit=24)
 
 
 def caption_of(store, processor, row) -> str:
@@ -99,8 +93,8 @@ def test_draws_are_seeded_per_sample_at_the_recipe_rates(store, processor):
     assert per_epoch[0] != per_epoch[1]
 
 
-def test_too_long_and_failed_rows_are_left_out_and_reported(tmp_path, model_dir, processor):
-    store = make_token_store(tmp_path / "tokens", model_dir, n_t2i=5, n_edit=5)
+def test_too_long_and_failed_rows_are_left_out_and_reported(tmp_path, tiny_janus, processor):
+    store = make_token_store(tmp_path / "tokens", tiny_janus, n_t2i=5, n_edit=5)
     TokenStore.open(store.url, read_only=False).arrays["status"][2] = FAILED
     store = TokenStore.open(store.url)
     edit = store.arrays["task"][:] == EDIT

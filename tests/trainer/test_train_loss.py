@@ -6,7 +6,6 @@ import pytest
 import torch
 from transformers import JanusForConditionalGeneration, JanusProcessor
 
-from benchmarks.tiny_janus import save_random_janus
 from trainer.data import SampleFormat
 from trainer.loss import ImageGenerationModel, input_embeddings
 from trainer.prompt_format import prompt_text
@@ -16,8 +15,8 @@ TAIL = "\n\n<|Assistant|>:"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    path = save_random_janus(tmp_path_factory.mktemp("janus") / "tiny")
+def tiny(tiny_janus):
+    path = tiny_janus
     processor = JanusProcessor.from_pretrained(path, local_files_only=True)
     janus = JanusForConditionalGeneration.from_pretrained(path, local_files_only=True).eval()
     return janus, processor
@@ -128,8 +127,8 @@ def test_the_first_code_is_supervised(tiny):
     torch.testing.assert_close((losses[1] - losses[0]).double(), expected, rtol=1e-3, atol=1e-7)
 
 
-def test_steps_lower_the_loss_on_a_fixed_batch(tmp_path):
-    path = save_random_janus(tmp_path / "tiny")
+def test_steps_lower_the_loss_on_a_fixed_batch(tiny_janus):
+    path = tiny_janus
     processor = JanusProcessor.from_pretrained(path, local_files_only=True)
     model = ImageGenerationModel(JanusForConditionalGeneration.from_pretrained(path, local_files_only=True))
     model.janus.model.vqmodel.requires_grad_(False)

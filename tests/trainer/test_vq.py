@@ -15,35 +15,15 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import JanusForConditionalGeneration, JanusImageProcessor
 
-from benchmarks.tiny_janus import save_random_janus
 from tests.helpers.candidate_pools import photo, photo_names
+from tests.helpers.vq_reference import reference_codes
 from trainer.image_prep import ImageError, SiglipNorm, prepare, square, vq_input
 from trainer.vq import encode_codes, load_vqmodel
 
 
-def reference_codes(vqmodel, pixels: torch.Tensor) -> torch.Tensor:
-    """The original VectorQuantizer.forward's min_encoding_indices, per image: long [B, T]."""
-    with torch.no_grad():
-        z = vqmodel.quant_conv(vqmodel.encoder(pixels))
-        z = torch.einsum("bchw->bhwc", z).contiguous()
-        z_flattened = F.normalize(z.view(-1, z.shape[-1]), p=2, dim=-1)
-        embedding = F.normalize(vqmodel.quantize.embedding.weight, p=2, dim=-1)
-        d = (
-            torch.sum(z_flattened**2, dim=1, keepdim=True)
-            + torch.sum(embedding**2, dim=1)
-            - 2 * torch.einsum("bd,dn->bn", z_flattened, torch.einsum("nd->dn", embedding))
-        )
-        return torch.argmin(d, dim=1).view(pixels.shape[0], -1)
-
-
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_random_janus(tmp_path_factory.mktemp("janus") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def janus(model_dir):
-    return JanusForConditionalGeneration.from_pretrained(model_dir).eval()
+def janus(tiny_janus):
+    return JanusForConditionalGeneration.from_pretrained(tiny_janus).eval()
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +79,15 @@ def test_decoding_normalizes_the_codebook_as_the_codes_assume(janus, photos):
     torch.testing.assert_close(chosen, best.detach())
 
 
-def test_a_bf16_encoder_gives_codes_in_range(model_dir, photos, janus):
-    vqmodel = load_vqmodel(model_dir, "cpu", torch.bfloat16)
+def test_a_bf16_encoder_gives_codes_in_range(tiny_janus, photos, janus):
+    vqmodel = load_vqmodel(tiny_janus, "cpu", torch.bfloat16)
     codes = encode_codes(vqmodel, photos)
     assert codes.dtype == torch.long and codes.shape == (len(photos), 16)
     assert 0 <= int(codes.min()) and int(codes.max()) < janus.config.vq_config.num_embeddings
 
 
-def test_load_vqmodel_reads_the_checkpoints_vq_weights(model_dir, janus):
-    vqmodel = load_vqmodel(model_dir, "cpu", torch.float32)
+def test_load_vqmodel_reads_the_checkpoints_vq_weights(tiny_janus, janus):
+    vqmodel = load_vqmodel(tiny_janus, "cpu", torch.float32)
     want = janus.model.vqmodel.state_dict()
     got = vqmodel.state_dict()
     assert got.keys() == want.keys()
@@ -132,9 +112,9 @@ def test_prepare_names_a_bad_image():
         prepare(truncated, 32, "the image of 'y'")
 
 
-def test_siglip_pixels_use_the_processors_mean_and_std(model_dir):
-    norm = SiglipNorm.of(str(model_dir))
-    processor = JanusImageProcessor.from_pretrained(model_dir)
+def test_siglip_pixels_use_the_processors_mean_and_std(tiny_janus):
+    norm = SiglipNorm.of(str(tiny_janus))
+    processor = JanusImageProcessor.from_pretrained(tiny_janus)
     assert norm.mean == tuple(processor.image_mean) and norm.std == tuple(processor.image_std)
     size = processor.size["height"]
     images = np.stack([prepare(photo(name, 96), size, name) for name in photo_names()])

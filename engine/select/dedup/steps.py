@@ -1,4 +1,5 @@
-"""Dedup steps of `pixsift select` (see engine.steps): exact duplicates by content hash, then semantic ones.
+"""Dedup steps of `pixsift select` (engine.select.steps.base.WholeSetStep): exact duplicates by content hash,
+then semantic ones.
 
 Run "dedup:exact" before "dedup:semantic": identical bytes are cheap to find and would otherwise fill the
 semantic step's clusters. Each keeps one row per duplicate group, the one with the highest `keep_by`
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.select.dedup.semantic import SemanticSettings, semantic_groups
-from engine.select.step_contract import WEIGHTED_SCORE, ColumnReader, StepResult
+from engine.select.steps.base import ColumnReader, StepResult, WholeSetStep
+from engine.store.schema import WEIGHTED_SCORE
 
 
 @dataclass(frozen=True)
-class ExactDedup:
+class ExactDedup(WholeSetStep):
     """Rows with the same `content_hash` are one group; a hash of 0 (bytes never read) groups nothing."""
 
     name: str = "dedup:exact"
@@ -29,13 +31,20 @@ class ExactDedup:
 
 
 @dataclass(frozen=True)
-class SemanticDedup:
+class SemanticDedup(WholeSetStep):
     """Rows whose `column` embeddings have cosine >= 1 - eps, transitively, are one group."""
 
     name: str = "dedup:semantic"
     column: str = "image_embedding"
     settings: SemanticSettings = SemanticSettings()
     keep_by: str = WEIGHTED_SCORE
+
+    @classmethod
+    def from_params(cls, params: dict) -> SemanticDedup:
+        """The grouping settings (eps, neighbours, ...) may be given flat, beside the step's own keys."""
+        own = {"column", "keep_by"}
+        settings = {k: v for k, v in params.items() if k not in own}
+        return cls(**{k: v for k, v in params.items() if k in own}, settings=SemanticSettings(**settings))
 
     def __call__(self, rows: np.ndarray, read: ColumnReader) -> StepResult:
         embeddings = lambda start, stop: read(self.column, rows[start:stop])

@@ -7,10 +7,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -18,14 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.tiny_diffusers import save_tiny_sd
 from engine.core.progress import Progress
 from engine.executors.ray_cluster import run_ray
 from engine.generate.job import generate
 from engine.score.job import ScoreJob, load_embedder, planned_store, score
 from engine.store.run_store import RunStore
-from tests.engine.generate.test_generate import ONE_PER_SHARD, t2i_config, write_jsonl
-from tests.engine.score.test_score import config, good_pool, markers, read_store, score_command
+from tests.helpers.generating import ONE_PER_SHARD, t2i_config, write_jsonl
+from tests.helpers.processes import kill_when
+from tests.helpers.scoring import good_pool, markers, read_store, score_command, score_config
 
 ray = pytest.importorskip("ray")
 
@@ -33,7 +31,7 @@ RAY_SETTINGS = dict(executor="ray", workers=2, ray_cpus_per_worker=0.5)
 
 
 def settings(inputs, store, tiny_config, **overrides):
-    return config(inputs, store, tiny_config, shard_rows=3, batch_size=2, **overrides)
+    return score_config(inputs, store, tiny_config, shard_rows=3, batch_size=2, **overrides)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -141,13 +139,7 @@ def test_a_killed_driver_resumes_from_the_markers(tmp_path, tiny_config, pool, l
     log = tmp_path / "driver.log"
     with log.open("w") as out:
         driver = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while markers(store) < 1:
-        assert driver.poll() is None, f"the driver ended before its kill:\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"no unit done in a minute:\n{log.read_text()}"
-        time.sleep(0.01)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    kill_when(driver, lambda: markers(store) >= 1, 60, log)
     assert markers(store) < 5, "killed too late to test a resume"
 
     resumed = subprocess.run(command, capture_output=True, text=True)
@@ -157,15 +149,15 @@ def test_a_killed_driver_resumes_from_the_markers(tmp_path, tiny_config, pool, l
 
 
 def test_an_unknown_executor_is_named(tmp_path, tiny_config, pool):
-    with pytest.raises(ValueError, match="executor must be one of local, ray, got 'spark'"):
+    with pytest.raises(ValueError, match="executor: must be one of local, ray, got 'spark'"):
         score(settings(pool[0], tmp_path / "store", tiny_config, executor="spark"), io.StringIO())
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory) -> tuple[Path, Path, Path]:
+def generated(tmp_path_factory, tiny_sd) -> tuple[Path, Path, Path]:
     """Four captions, one shard each, a tiny pipeline, and the shards the local executor makes."""
     folder = tmp_path_factory.mktemp("generate")
-    pipeline = save_tiny_sd(folder / "tiny-sd")
+    pipeline = tiny_sd
     captions = write_jsonl(
         folder / "captions.jsonl", [{"caption": f"picture number {i}", "id": f"p{i}"} for i in range(4)]
     )

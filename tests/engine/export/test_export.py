@@ -9,8 +9,9 @@ import webdataset as wds
 from PIL import Image
 
 from engine.cli import main
+from engine.export.config import FORMATS
 from engine.export.parquet import ROW_GROUP_ROWS
-from engine.export.run import FORMATS, export
+from engine.export.run import WRITERS, export
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 KEPT = [0, 1, 2, 3, 4, 6, 7, 9, 10, 11]
@@ -159,3 +160,7 @@ def test_refuses_other_data_and_bad_options(pool, tmp_path):
     with pytest.raises(KeyError, match="no selection 'nope'.*best"):
         export(pool.store.url, "nope", tmp_path / "x", "jsonl")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_every_format_has_one_writer():
+    assert tuple(WRITERS) == FORMATS

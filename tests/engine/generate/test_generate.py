@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +16,15 @@ import webdataset as wds
 import zarr
 from PIL import Image
 
-from benchmarks.tiny_diffusers import save_tiny_instruct_pix2pix, save_tiny_sd
 from engine.core.progress import StageTimes
 from engine.generate.config import GenerateConfig
 from engine.generate.inputs import image_seed
 from engine.generate.job import generate
 from engine.generate.pipeline import Generator
-from engine.score.job import ScoreConfig, score
+from engine.score.job import score
+from tests.helpers.generating import ONE_PER_SHARD, t2i_config, write_jsonl
+from tests.helpers.processes import kill_when
+from tests.helpers.scoring import score_config
 
 REPO = Path(__file__).resolve().parents[3]
 GOOD_CAPTIONS = [
@@ -34,27 +34,9 @@ GOOD_CAPTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_sd(tmp_path_factory) -> Path:
-    return save_tiny_sd(tmp_path_factory.mktemp("pipelines") / "tiny-sd")
-
-
-@pytest.fixture(scope="module")
-def tiny_ip2p(tmp_path_factory) -> Path:
-    return save_tiny_instruct_pix2pix(tmp_path_factory.mktemp("pipelines") / "tiny-ip2p")
-
-
-def write_jsonl(path: Path, rows: list[dict], extra_lines: tuple[bytes, ...] = ()) -> Path:
-    lines = [json.dumps(row).encode() for row in rows] + list(extra_lines)
-    path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
-
-
-def t2i_config(captions: Path, out: Path, pipeline: Path, **overrides) -> GenerateConfig:
-    values = dict(
-        steps=2, width=32, height=32, images_per_caption=2, captions_per_shard=2, batch_size=3, device="cpu"
-    )
-    return GenerateConfig("t2i", str(captions), str(out), str(pipeline), **{**values, **overrides})
+def pipeline_config(pipeline: Path, **values) -> GenerateConfig:
+    """Settings for building a Generator only: no inputs are read, no output written."""
+    return GenerateConfig(task="t2i", inputs="unused.jsonl", out="unused", pipeline=str(pipeline), **values)
 
 
 def pixels(image: Image.Image) -> np.ndarray:
@@ -62,7 +44,9 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 
 def test_a_seed_gives_the_same_image_in_any_batch(tiny_sd):
-    cfg = GenerateConfig("t2i", "unused.jsonl", "unused", str(tiny_sd), steps=2, width=32, height=32)
+    cfg = GenerateConfig(
+        task="t2i", inputs="unused.jsonl", out="unused", pipeline=str(tiny_sd), steps=2, width=32, height=32
+    )
     generator = Generator(cfg, torch.device("cpu"), StageTimes())
     pair = generator(["a red cat", "a blue dog"], [11, 22])
     alone = [generator(["a red cat"], [11])[0], generator(["a blue dog"], [22])[0]]
@@ -127,18 +111,7 @@ def test_t2i_shards_are_well_formed_reject_bad_captions_and_score_cleanly(tmp_pa
     assert all(s["png"].size == (32, 32) for s in samples)
 
     store = tmp_path / "scored.zarr"
-    score(
-        ScoreConfig(
-            inputs=[str(s) for s in shards],
-            store=str(store),
-            clip_config=str(tiny_config),
-            clip_random_init=True,
-            shard_rows=4,
-            batch_size=4,
-            decode_threads=1,
-        ),
-        io.StringIO(),
-    )
+    score(score_config([str(s) for s in shards], store, tiny_config, batch_size=4), io.StringIO())
     scored = zarr.open_group(str(store), mode="r")
     assert list(scored["status"][:]) == ["ok"] * 6
     assert list(scored["group"][:]) == ["cat", "cat", "captions.jsonl#2", "captions.jsonl#2", "tree", "tree"]
@@ -162,8 +135,8 @@ def test_edit_pairs_record_source_instruction_and_seed(tmp_path, tiny_ip2p):
         ],
     )
     cfg = GenerateConfig(
-        "edit", str(pairs), str(tmp_path / "out"), str(tiny_ip2p), steps=2, width=32, height=32,
-        image_format="jpeg", device="cpu",
+        task="edit", inputs=str(pairs), out=str(tmp_path / "out"), pipeline=str(tiny_ip2p), steps=2, width=32,
+        height=32, image_format="jpeg", device="cpu",
     )  # fmt: skip
     summary = generate(cfg, io.StringIO())
     assert (summary.images, summary.rejects) == (2, 2)
@@ -183,9 +156,6 @@ def test_edit_pairs_record_source_instruction_and_seed(tmp_path, tiny_ip2p):
     ]
     assert records[0]["seed"] == image_seed(0, "e1", 0)
     assert all(s["jpg"].size == (32, 32) for s in samples)
-
-
-ONE_PER_SHARD = dict(images_per_caption=1, captions_per_shard=1, batch_size=1)
 
 
 @pytest.fixture(scope="module")
@@ -219,12 +189,7 @@ def test_a_killed_job_resumes_to_the_shards_of_a_clean_run(tmp_path, tiny_sd, ei
         "--device", "cpu",
     ]  # fmt: skip
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (killed / "shard-000000.tar").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the job ended before it could be killed"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: (killed / "shard-000000.tar").exists(), 120)
     finished = sorted(p.name for p in killed.glob("*.tar"))
     assert len(finished) < 8, "killed too late to test a resume"
     for name in finished:  # every visible shard is whole
@@ -246,15 +211,19 @@ def test_a_killed_job_resumes_to_the_shards_of_a_clean_run(tmp_path, tiny_sd, ei
 def test_an_output_folder_made_with_other_settings_is_refused(tmp_path, tiny_sd):
     captions = write_jsonl(tmp_path / "captions.jsonl", GOOD_CAPTIONS[:1])
     generate(t2i_config(captions, tmp_path / "out", tiny_sd, images_per_caption=1), io.StringIO())
-    with pytest.raises(ValueError, match=r"other settings \(steps: 2 -> 3\)"):
+    with pytest.raises(ValueError, match=r"other settings \(steps: 2 before, 3 now\)"):
         generate(t2i_config(captions, tmp_path / "out", tiny_sd, images_per_caption=1, steps=3))
 
 
 def test_parameters_the_pipeline_does_not_take_are_named(tiny_sd):
-    cfg = GenerateConfig("t2i", "unused.jsonl", "unused", str(tiny_sd), image_guidance=1.5)
+    cfg = GenerateConfig(
+        task="t2i", inputs="unused.jsonl", out="unused", pipeline=str(tiny_sd), image_guidance=1.5
+    )
     with pytest.raises(ValueError, match="StableDiffusionPipeline.*does not take image_guidance_scale"):
         Generator(cfg, torch.device("cpu"), StageTimes())
-    cfg = GenerateConfig("t2i", "unused.jsonl", "unused", str(tiny_sd), scheduler="NoSuchScheduler")
+    cfg = GenerateConfig(
+        task="t2i", inputs="unused.jsonl", out="unused", pipeline=str(tiny_sd), scheduler="NoSuchScheduler"
+    )
     with pytest.raises(
         ValueError, match="'NoSuchScheduler' is not a diffusers scheduler class; compatible: .*DDIM"
     ):
@@ -262,9 +231,9 @@ def test_parameters_the_pipeline_does_not_take_are_named(tiny_sd):
 
 
 def test_a_scheduler_is_chosen_by_class_name(tmp_path, tiny_sd):
-    cfg = GenerateConfig(
-        "t2i", "unused.jsonl", "unused", str(tiny_sd), steps=2, width=32, height=32,
-        scheduler="EulerDiscreteScheduler", negative_prompt="blurry", guidance=3.0,
+    cfg = pipeline_config(
+        tiny_sd, steps=2, width=32, height=32, scheduler="EulerDiscreteScheduler", negative_prompt="blurry",
+        guidance=3.0,
     )  # fmt: skip
     generator = Generator(cfg, torch.device("cpu"), StageTimes())
     assert type(generator.pipe.scheduler).__name__ == "EulerDiscreteScheduler"

@@ -16,7 +16,12 @@ from tests.helpers.selection_stores import scored_pool, write_selection
 FILTER = "filter:clip_cosine>=0.2"
 FUNNEL = [
     {"step": "status", "dropped": 0, "remaining": 12},
-    {"step": FILTER, "dropped": 5, "remaining": 7},
+    {
+        "step": FILTER,
+        "dropped": 5,
+        "remaining": 7,
+        "thresholds": [{"column": "clip_cosine", "op": ">=", "value": 0.2}],
+    },
     {"step": "dedup:semantic", "dropped": 1, "remaining": 6},
     {"step": "top_k", "dropped": 1, "remaining": 5},
 ]

@@ -15,8 +15,9 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from engine.score.embed import ClipEmbedder
+from engine.score.kernel_scores import clip_scores, ssim_roundtrip
 from engine.score.preprocess import ClipPreprocess, clip_batch
-from engine.score.scorers import MlpScorer, clip_scores, ssim_roundtrip
+from engine.score.scorers.mlp import MlpScorer
 from kernels.ssim import roundtrip_ssim
 
 PHOTOS = [

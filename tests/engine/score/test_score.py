@@ -4,101 +4,40 @@ from __future__ import annotations
 
 import hashlib
 import io
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import open_clip
 import pytest
 import torch
-import zarr
 from PIL import Image
 from safetensors.torch import save_file
-from skimage import data
 
 from engine.cli import main as cli_main
+from engine.score.batch import BatchScorer
+from engine.score.config import ScoreConfig
 from engine.score.embed import ClipEmbedder
-from engine.score.job import BatchScorer, ScoreConfig, score
+from engine.score.job import score
 from kernels.ssim import roundtrip_ssim
-from tests.engine.decode.test_decode import BAD
 from tests.helpers.candidate_pools import write_tar
-
-# (loader, size, format): real photographs in the formats and modes a pool holds
-PHOTOS = {
-    "astronaut": (data.astronaut, (160, 160), "JPEG"),
-    "coffee": (data.coffee, (180, 120), "PNG"),
-    "chelsea": (data.chelsea, (150, 100), "WEBP"),
-    "camera": (data.camera, (128, 128), "JPEG"),
-    "rocket": (data.rocket, (200, 133), "JPEG"),
-}
-SCORE_COLUMNS = (
-    "status",
-    "error",
-    "image_embedding",
-    "text_embedding",
-    "clip_cosine",
-    "clip_score",
-    "ssim_roundtrip",
-    "width",
-    "height",
-    "byte_size",
-    "format",
-    "content_hash",
+from tests.helpers.image_blobs import BAD
+from tests.helpers.processes import kill_when
+from tests.helpers.scoring import (
+    PHOTOS,
+    SCORE_COLUMNS,
+    encoded,
+    good_pool,
+    markers,
+    read_store,
+    score_command,
+    score_config,
 )
-
-
-def encoded(name: str) -> bytes:
-    loader, size, fmt = PHOTOS[name]
-    out = io.BytesIO()
-    Image.fromarray(loader()).resize(size, Image.BICUBIC).save(out, fmt)
-    return out.getvalue()
-
-
-def good_pool(folder: Path, copies: int = 1) -> list[str]:
-    """Two tar shards of webdataset samples: each photograph `copies` times (flipped after the first)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    members = []
-    for i in range(copies):
-        for name in PHOTOS:
-            blob = encoded(name)
-            if i:
-                flipped = io.BytesIO()
-                Image.open(io.BytesIO(blob)).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(flipped, "PNG")
-                blob = flipped.getvalue()
-            ext = "png" if i else PHOTOS[name][2].lower().replace("jpeg", "jpg")
-            members += [(f"{name}-{i}.{ext}", blob), (f"{name}-{i}.txt", f"a photograph of {name}".encode())]
-    half = len(members) // 4 * 2
-    return [
-        str(write_tar(folder / "pool-00000.tar", members[:half])),
-        str(write_tar(folder / "pool-00001.tar", members[half:])),
-    ]
-
-
-def config(inputs, store, tiny_config, **overrides) -> ScoreConfig:
-    values = dict(
-        inputs=inputs,
-        store=str(store),
-        clip_config=str(tiny_config),
-        clip_random_init=True,
-        shard_rows=4,
-        batch_size=3,
-        decode_threads=2,
-    )
-    return ScoreConfig(**{**values, **overrides})
-
-
-def read_store(path) -> dict[str, np.ndarray]:
-    group = zarr.open_group(str(path), mode="r")
-    return {name: array[:] for name, array in group.arrays()}
 
 
 @pytest.mark.parametrize("decoder", ["dali", "pil"])
 def test_scores_equal_the_reference_path(tmp_path, tiny_config, decoder):
     inputs = good_pool(tmp_path / "pool")
-    summary = score(config(inputs, tmp_path / "store", tiny_config, decoder=decoder), io.StringIO())
+    summary = score(score_config(inputs, tmp_path / "store", tiny_config, decoder=decoder), io.StringIO())
     assert summary.statuses == {"ok": len(PHOTOS)} and summary.rows == len(PHOTOS)
     got = read_store(tmp_path / "store")
 
@@ -141,7 +80,7 @@ def test_every_bad_input_gets_one_row_with_its_reason(tmp_path, tiny_config):
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text('{"image": "missing.jpg", "caption": "a file that is not there"}\n')
 
-    summary = score(config([str(shard), str(manifest)], tmp_path / "store", tiny_config), io.StringIO())
+    summary = score(score_config([str(shard), str(manifest)], tmp_path / "store", tiny_config), io.StringIO())
     got = read_store(tmp_path / "store")
     rows = dict(
         zip(got["key"].tolist(), zip(got["status"].tolist(), got["error"].tolist(), strict=True), strict=True)
@@ -160,7 +99,7 @@ def test_every_bad_input_gets_one_row_with_its_reason(tmp_path, tiny_config):
 
 def test_out_of_memory_splits_the_batch_and_fails_only_what_cannot_fit(tmp_path, tiny_config, monkeypatch):
     inputs = good_pool(tmp_path / "pool")
-    clean = score(config(inputs, tmp_path / "clean", tiny_config), io.StringIO())
+    clean = score(score_config(inputs, tmp_path / "clean", tiny_config), io.StringIO())
     real_call = BatchScorer.__call__
 
     def small_gpu(self, images, captions, times):
@@ -169,7 +108,7 @@ def test_out_of_memory_splits_the_batch_and_fails_only_what_cannot_fit(tmp_path,
         return real_call(self, images, captions, times)
 
     monkeypatch.setattr(BatchScorer, "__call__", small_gpu)
-    split = score(config(inputs, tmp_path / "split", tiny_config), io.StringIO())
+    split = score(score_config(inputs, tmp_path / "split", tiny_config), io.StringIO())
     a, b = read_store(tmp_path / "clean"), read_store(tmp_path / "split")
     oom = b["width"] == 200
     assert oom.sum() == 1 and b["status"][oom][0] == "failed" and b["error"][oom][0].startswith("oom: ")
@@ -180,22 +119,11 @@ def test_out_of_memory_splits_the_batch_and_fails_only_what_cannot_fit(tmp_path,
 
 def test_two_worker_processes_equal_one(tmp_path, tiny_config):
     inputs = good_pool(tmp_path / "pool", copies=2)
-    score(config(inputs, tmp_path / "one", tiny_config), io.StringIO())
-    score(config(inputs, tmp_path / "two", tiny_config, workers=2), io.StringIO())
+    score(score_config(inputs, tmp_path / "one", tiny_config), io.StringIO())
+    score(score_config(inputs, tmp_path / "two", tiny_config, workers=2), io.StringIO())
     a, b = read_store(tmp_path / "one"), read_store(tmp_path / "two")
     for name in SCORE_COLUMNS:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-
-
-def score_command(inputs, store, tiny_config) -> list[str]:
-    return [
-        sys.executable, "-m", "engine.cli", "score", "--input", *inputs, "--store", str(store),
-        "--clip-config", str(tiny_config), "--clip-random-init", "--shard-rows", "3", "--batch-size", "2",
-    ]  # fmt: skip
-
-
-def markers(store: Path) -> int:
-    return len(list((store / "progress").glob("unit-*/zarr.json")))
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +132,7 @@ def resume_pool(tmp_path_factory, tiny_config):
     folder = tmp_path_factory.mktemp("resume")
     inputs = good_pool(folder / "pool", copies=3)
     clean = folder / "clean"
-    score(config(inputs, clean, tiny_config, shard_rows=3, batch_size=2), io.StringIO())
+    score(score_config(inputs, clean, tiny_config, shard_rows=3, batch_size=2), io.StringIO())
     return inputs, read_store(clean)
 
 
@@ -214,12 +142,7 @@ def test_sigkill_and_resume_equals_a_clean_run(tmp_path, tiny_config, resume_poo
     command = score_command(inputs, tmp_path / "killed", tiny_config)
     store = tmp_path / "killed"
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while markers(store) < kill_after_units or not (store / "zarr.json").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the job ended before it could be killed"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_when(proc, lambda: markers(store) >= kill_after_units and (store / "zarr.json").exists(), 120)
     assert markers(store) < 5, "killed too late to test a resume"
 
     resumed = subprocess.run(command, capture_output=True, text=True)
@@ -254,7 +177,7 @@ def test_an_extra_scorer_lands_as_its_own_column(tmp_path, tiny_config):
     save_file(layers, str(tmp_path / "head.safetensors"))
     inputs = good_pool(tmp_path / "pool")
     scorers = {"aesthetic": str(tmp_path / "head.safetensors")}
-    score(config(inputs, tmp_path / "store", tiny_config, scorers=scorers), io.StringIO())
+    score(score_config(inputs, tmp_path / "store", tiny_config, scorers=scorers), io.StringIO())
     got = read_store(tmp_path / "store")
     emb = torch.nn.functional.normalize(torch.from_numpy(got["image_embedding"]).double(), dim=1)
     hidden = torch.relu(emb @ layers["layers.0.weight"].double().T + layers["layers.0.bias"].double())
@@ -265,13 +188,13 @@ def test_an_extra_scorer_lands_as_its_own_column(tmp_path, tiny_config):
 
 def test_a_store_made_with_other_settings_is_refused(tmp_path, tiny_config):
     inputs = good_pool(tmp_path / "pool")
-    score(config(inputs, tmp_path / "store", tiny_config), io.StringIO())
+    score(score_config(inputs, tmp_path / "store", tiny_config), io.StringIO())
     with pytest.raises(ValueError, match="fidelity_size: 768 before, 512 now"):
-        score(config(inputs, tmp_path / "store", tiny_config, fidelity_size=512), io.StringIO())
+        score(score_config(inputs, tmp_path / "store", tiny_config, fidelity_size=512), io.StringIO())
 
 
 def test_unknown_config_keys_are_named(tmp_path):
     settings = tmp_path / "bad.toml"
     settings.write_text('inputs = ["x.tar"]\nstore = "s"\nclip_modle = "ViT-B-32"\n')
     with pytest.raises(ValueError, match="unknown settings clip_modle"):
-        ScoreConfig.from_toml(settings)
+        ScoreConfig.load(settings)

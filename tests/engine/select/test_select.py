@@ -11,10 +11,12 @@ import zarr
 import engine.select.run
 from engine.cli import main
 from engine.core.candidates import PlanEntry
+from engine.core.recipes import recipe_names
 from engine.select import ranking
 from engine.select.run import select
-from engine.select.spec import SelectSpec, recipe_names
-from engine.select.steps import SpecError, balanced_quotas
+from engine.select.spec import RECIPES, SelectSpec
+from engine.select.steps.base import SpecError
+from engine.select.steps.ranked import balanced_quotas
 from engine.store.run_store import RunStore
 from engine.store.selection import kept_rows, list_selections, read_selection, write_selection
 
@@ -248,8 +250,8 @@ def test_prompt_filter_and_exact_dedup_plug_in(store):
 
 
 def test_shipped_recipes_parse_and_run(store):
-    assert set(recipe_names()) >= {"synthvlm", "fine_t2i", "datacomp"}
-    for name in recipe_names():
+    assert set(recipe_names(RECIPES)) >= {"synthvlm", "fine_t2i", "datacomp"}
+    for name in recipe_names(RECIPES):
         select(store, SelectSpec.recipe(name), overwrite=True)
         selection = read_selection(store, name)
         assert selection["attrs"]["n_kept"] == selection["kept"].sum() > 0, name
@@ -259,7 +261,7 @@ def test_shipped_recipes_parse_and_run(store):
         ("ssim_roundtrip", 0.5, None),
     ]
     assert synthvlm.steps[-1].k == 100_000
-    assert set(list_selections(store)) >= set(recipe_names())
+    assert set(list_selections(store)) >= set(recipe_names(RECIPES))
 
 
 def test_selection_arrays_are_sharded_like_the_store_and_round_trip(tmp_path):
@@ -303,8 +305,10 @@ def test_cli_select_with_a_recipe_flags_and_overwrite(store, capsys):
     argv = ["select", store.url, "--recipe", "synthvlm", "--top-k", "5", "--name", "cli", "--overwrite"]
     assert main(argv) == 0
     assert "kept 5 of 300 rows" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="selection 'cli' exists"):
-        main(["select", store.url, "--recipe", "datacomp", "--name", "cli"])
+    assert main(["select", store.url, "--recipe", "datacomp", "--name", "cli"]) == 2
+    assert capsys.readouterr().err == (
+        f"pixsift select: selection 'cli': exists in {store.url}; pass --overwrite to replace it\n"
+    )
     flags = ["--min", "clip_cosine=0.2", "--best-of-n", "--top-fraction", "0.5", "--weight", "clip_cosine=1"]
     assert main(["select", store.url, "--name", "flags", *flags]) == 0
     selection = read_selection(store, "flags")
@@ -315,3 +319,6 @@ def test_cli_select_with_a_recipe_flags_and_overwrite(store, capsys):
         "top_k",
     ]
     assert selection["attrs"]["spec"]["score"] == {"clip_cosine": 1.0}
+    cuts = {f["step"]: f["thresholds"] for f in selection["attrs"]["funnel"]}
+    assert cuts["filter:clip_cosine>=0.2"] == [{"column": "clip_cosine", "op": ">=", "value": 0.2}]
+    assert cuts["status"] == cuts["best_of_n"] == cuts["top_k"] == []

@@ -1,11 +1,9 @@
 import hashlib
 import math
 import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 
 import numpy as np
@@ -13,10 +11,13 @@ import pytest
 import zarr
 
 from engine.core.candidates import PlanEntry
+from engine.core.settings import SettingsMismatch
 from engine.io.sources import read_candidates, scan
 from engine.store.inspect import PERCENTILES, inspect, summarize
-from engine.store.run_store import PLAN_COLUMNS, ConfigMismatch, RunStore, group_hash
+from engine.store.run_store import RunStore, group_hash
+from engine.store.schema import PLAN_COLUMNS
 from tests.helpers.candidate_pools import photo, write_tar
+from tests.helpers.processes import kill_when
 
 CONFIG = {
     "clip": {"model": "ViT-B-32", "pretrained": "random"},
@@ -185,11 +186,7 @@ def test_interrupted_plan_is_redone_from_scratch(tmp_path):
         RunStore.create({url!r}, **{SETTINGS!r}).plan(endless())
     """)
     planner = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 60
-    while not os.path.exists(os.path.join(url, "key", "c", "2")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    planner.send_signal(signal.SIGKILL)
-    planner.wait()
+    kill_when(planner, lambda: os.path.exists(os.path.join(url, "key", "c", "2")), 60)
     assert zarr.open_group(url, mode="r")["key"][0] == "old0"
 
     store = RunStore.open_or_create(url, **SETTINGS)
@@ -204,7 +201,7 @@ def test_reopening_with_other_settings_names_what_differs(planned):
     same = RunStore.open_or_create(planned.url, **SETTINGS)
     assert same.done_units() == {0}
     other = {**CONFIG, "clip": {**CONFIG["clip"], "model": "ViT-L-14"}, "seed": 1}
-    with pytest.raises(ConfigMismatch) as error:
+    with pytest.raises(SettingsMismatch) as error:
         RunStore.open_or_create(planned.url, **{**SETTINGS, "config": other, "text_dim": 7})
     message = str(error.value)
     assert planned.url in message

@@ -11,7 +11,7 @@ from engine.select.dedup.metrics import pair_precision_recall
 from engine.select.dedup.semantic import SemanticSettings, semantic_groups
 from engine.select.dedup.steps import ExactDedup, SemanticDedup, exact_components, keep_best
 from engine.select.dedup.union_find import connected_components
-from engine.select.step_contract import WEIGHTED_SCORE
+from engine.store.schema import WEIGHTED_SCORE
 from tests.helpers.duplicate_photos import dct_embedding, planted_pool
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

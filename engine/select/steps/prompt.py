@@ -1,4 +1,4 @@
-"""Prompt filters for `pixsift select` (engine.steps): Fine-T2I's prompt quality, SynthVLM's caption curation.
+"""Prompt filters for `pixsift select`: Fine-T2I's prompt quality, SynthVLM's caption curation.
 
 Each is a step whose name is the drop reason: "prompt:length", "prompt:charset", "prompt:language",
 "prompt:blocklist", and "prompt:near_duplicate" (captions whose text embeddings have cosine >= 1 - eps, by
@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.select.dedup.semantic import SemanticSettings
 from engine.select.dedup.steps import SemanticDedup
 from engine.select.language import guess_language
-from engine.select.step_contract import WEIGHTED_SCORE, ColumnReader, StepResult
+from engine.select.steps.base import ColumnReader, StepResult, WholeSetStep
 
 CHUNK_ROWS = 65536
 REPLACEMENT_CHARACTER = "\ufffd"
 
 
-class _CaptionFilter:
+class _CaptionFilter(WholeSetStep):
     """A step that keeps each row by looking at its caption alone."""
 
     def keeps(self, caption: str) -> bool:
@@ -85,8 +84,9 @@ class CharsetFilter(_CaptionFilter):
 
 @dataclass(frozen=True)
 class LanguageFilter(_CaptionFilter):
-    """Keep captions whose guessed language (engine.language.guess_language) is one of `languages`; that
-    guess tells English from other scripts and from six Latin-script European languages only."""
+    """Keep captions whose guessed language (engine.select.language.guess_language) is one of
+    `languages`; that guess tells English from other scripts and from six Latin-script European languages
+    only."""
 
     languages: tuple[str, ...] = ("en",)
     name: str = "prompt:language"
@@ -122,6 +122,14 @@ class BlocklistFilter(_CaptionFilter):
             raise ValueError(f"prompt:blocklist: the blocklist file {path} has no terms")
         return cls(terms, **options)
 
+    @classmethod
+    def from_params(cls, params: dict) -> BlocklistFilter:
+        """`file = PATH` names a blocklist file instead of listing `terms`."""
+        if "file" in params:
+            params = dict(params)
+            return cls.from_file(params.pop("file"), **params)
+        return super().from_params(params)
+
     @cached_property
     def _pattern(self) -> re.Pattern:
         terms = sorted({t for t in self.terms if t.strip()}, key=len, reverse=True)
@@ -132,16 +140,12 @@ class BlocklistFilter(_CaptionFilter):
         return self._pattern.search(caption) is None
 
 
-def near_duplicate_captions(
-    settings: SemanticSettings | None = None, keep_by: str = WEIGHTED_SCORE
-) -> SemanticDedup:
+@dataclass(frozen=True)
+class NearDuplicateCaptions(SemanticDedup):
     """Captions whose text embeddings are near-duplicates: one kept per group, by `keep_by`."""
-    return SemanticDedup(
-        name="prompt:near_duplicate",
-        column="text_embedding",
-        settings=settings or SemanticSettings(),
-        keep_by=keep_by,
-    )
+
+    name: str = "prompt:near_duplicate"
+    column: str = "text_embedding"
 
 
 def _strings(step: str, key: str, values) -> tuple[str, ...]:

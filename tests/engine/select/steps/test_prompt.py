@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from engine.select import prompt_filters
 from engine.select.dedup.semantic import SemanticSettings
 from engine.select.language import guess_language
-from engine.select.prompt_filters import (
+from engine.select.steps import prompt as prompt_filters
+from engine.select.steps.prompt import (
     BlocklistFilter,
     CharsetFilter,
     LanguageFilter,
     LengthFilter,
-    near_duplicate_captions,
+    NearDuplicateCaptions,
 )
-from engine.select.step_contract import WEIGHTED_SCORE
+from engine.store.schema import WEIGHTED_SCORE
 
 
 def run(step, captions: list[str], **columns) -> np.ndarray:
@@ -126,7 +126,7 @@ def test_near_duplicate_captions_by_text_embedding():
     # Rows 0, 2, 5 paraphrase one prompt; 1 and 4 another; 3 stands alone.
     embeddings = base[[0, 1, 0, 2, 1, 0]] + 0.02 * rng.standard_normal((6, 32))
     scores = np.array([0.1, 0.5, 0.9, 0.3, 0.2, np.nan])
-    step = near_duplicate_captions(SemanticSettings(eps=0.05))
+    step = NearDuplicateCaptions(settings=SemanticSettings(eps=0.05))
     result = run(step, ["c"] * 6, text_embedding=embeddings.astype(np.float16), **{WEIGHTED_SCORE: scores})
     rows = np.arange(6) * 3
     assert step.name == "prompt:near_duplicate"
@@ -136,7 +136,7 @@ def test_near_duplicate_captions_by_text_embedding():
 
 def test_every_step_has_its_drop_reason():
     steps = [LengthFilter(), CharsetFilter(), LanguageFilter(), BlocklistFilter(["x"])]
-    steps.append(near_duplicate_captions())
+    steps.append(NearDuplicateCaptions())
     names = [step.name for step in steps]
     assert names == [
         "prompt:length",

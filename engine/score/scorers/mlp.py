@@ -1,55 +1,14 @@
-"""Per-candidate scores from a batch's embeddings and images, and the interface for extra scorers.
-
-Built-in columns: clip_cosine (raw cosine of the image and text embeddings), clip_score
-(Hessel et al.'s CLIPScore, 2.5 * max(cos, 0)) and ssim_roundtrip (SynthVLM's fidelity SSIM).
-Extra scorers are EmbeddingScorer objects; each adds a float32 column named after it.
-"""
+"""An extra scorer that is a stack of Linear layers on one CLIP embedding, loaded from a safetensors file."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
-import nvtx
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
-from engine.score.preprocess import same_size_batches
-from kernels.similarity import clip_score, cosine_pairs
-from kernels.ssim import roundtrip_ssim
-
-CLIP_SCORE_W = 2.5
-# roundtrip_ssim works on float64 copies of its input: fewer pixels per call than preprocessing.
-SSIM_MAX_ELEMENTS = 1 << 25
-
-
-@nvtx.annotate("kernels:clip")
-def clip_scores(image_emb: torch.Tensor, text_emb: torch.Tensor) -> dict[str, torch.Tensor]:
-    """{"clip_cosine", "clip_score"}: float32 (N,) for N x D image and text embeddings."""
-    return {
-        "clip_cosine": cosine_pairs(image_emb, text_emb),
-        "clip_score": clip_score(image_emb, text_emb, w=CLIP_SCORE_W),
-    }
-
-
-@nvtx.annotate("kernels:ssim")
-def ssim_roundtrip(images: list[torch.Tensor], size: int = 768, via: int = 336) -> torch.Tensor:
-    """float32 (N,): kernels.roundtrip_ssim of each uint8 3 x H x W image, images of one size per call."""
-    scores = torch.empty(len(images), dtype=torch.float32, device=images[0].device if images else "cpu")
-    for indices, batch in same_size_batches(images, SSIM_MAX_ELEMENTS) if images else ():
-        scores[indices] = roundtrip_ssim(batch, size, via)
-    return scores
-
-
-class EmbeddingScorer(Protocol):
-    """An extra score per candidate from its CLIP embeddings (an aesthetic or NSFW head, say)."""
-
-    name: str  # the run store column
-
-    def __call__(self, image_emb: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
-        """float32 (N,) from N x D image and text embeddings (float32, not normalized)."""
-        ...
+from engine.core.errors import BadInput, NotFound
 
 
 class MlpScorer:
@@ -68,9 +27,14 @@ class MlpScorer:
     def __init__(self, path: str | Path, name: str | None = None, device: torch.device | str = "cpu"):
         path = Path(path)
         self.name = name or path.stem
-        with safe_open(str(path), framework="pt", device=str(torch.device(device))) as f:
-            metadata = f.metadata() or {}
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
+        try:
+            with safe_open(str(path), framework="pt", device=str(torch.device(device))) as f:
+                metadata = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}
+        except FileNotFoundError:
+            raise NotFound(str(path), "no such scorer file") from None
+        except (OSError, SafetensorError) as e:
+            raise BadInput(str(path), f"not a safetensors file ({e})") from None
         self.input = _choice(path, metadata, "input", ("image", "text"))
         self.normalize = _choice(path, metadata, "normalize", ("true", "false")) == "true"
         self.relu = _choice(path, metadata, "activation", ("relu", "none")) == "relu"
@@ -99,7 +63,7 @@ class MlpScorer:
 def _choice(path: Path, metadata: dict, key: str, choices: tuple[str, ...]) -> str:
     value = metadata.get(key, choices[0])
     if value not in choices:
-        raise ValueError(f"MlpScorer {path}: metadata {key!r} must be one of {choices}, got {value!r}")
+        raise BadInput(str(path), f"metadata {key!r} must be one of {choices}, got {value!r}")
     return value
 
 
@@ -109,23 +73,22 @@ def _layers(path: Path, tensors: dict[str, torch.Tensor]) -> list[tuple[torch.Te
         prefix, _, rest = key.partition(".")
         index, _, kind = rest.partition(".")
         if prefix != "layers" or not index.isdigit() or kind not in ("weight", "bias"):
-            raise ValueError(
-                f"MlpScorer {path}: unexpected tensor {key!r} (expected layers.<i>.weight / .bias)"
-            )
+            raise BadInput(str(path), f"unexpected tensor {key!r} (expected layers.<i>.weight / .bias)")
         indices.add(int(index))
     if not indices:
-        raise ValueError(f"MlpScorer {path}: no layers.<i>.weight tensors")
+        raise BadInput(str(path), "no layers.<i>.weight tensors")
     layers = []
     for i in sorted(indices):
         weight, bias = tensors.get(f"layers.{i}.weight"), tensors.get(f"layers.{i}.bias")
         if weight is None or bias is None or weight.dim() != 2 or bias.shape != weight.shape[:1]:
-            raise ValueError(f"MlpScorer {path}: layer {i} needs a 2-D weight and a bias of its output size")
+            raise BadInput(str(path), f"layer {i} needs a 2-D weight and a bias of its output size")
         if layers and weight.shape[1] != layers[-1][0].shape[0]:
-            raise ValueError(
-                f"MlpScorer {path}: layer {i} takes {weight.shape[1]} inputs but the layer before gives "
-                f"{layers[-1][0].shape[0]}"
+            raise BadInput(
+                str(path),
+                f"layer {i} takes {weight.shape[1]} inputs but the layer before gives "
+                f"{layers[-1][0].shape[0]}",
             )
         layers.append((weight.float(), bias.float()))
     if layers[-1][0].shape[0] != 1:
-        raise ValueError(f"MlpScorer {path}: the last layer must have 1 output, has {layers[-1][0].shape[0]}")
+        raise BadInput(str(path), f"the last layer must have 1 output, has {layers[-1][0].shape[0]}")
     return layers

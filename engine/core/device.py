@@ -1,0 +1,23 @@
+"""Which device a stage runs on: "auto" is the GPU when there is one, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """ "auto" -> "cuda" when a GPU is visible, else "cpu"; anything else as given."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def worker_device(device: str = "auto") -> torch.device:
+    """The device this process computes on: a bare "cuda" becomes the current GPU (a worker process is
+    pinned to its own one), so tensors and decoders agree on the index."""
+    resolved = torch.device(resolve_device(device))
+    if resolved.type == "cuda" and resolved.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return resolved

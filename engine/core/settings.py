@@ -1,0 +1,45 @@
+"""The settings a stored result depends on, compared: a store (or output folder) made with other
+settings is refused, naming every difference, instead of being mixed with new results."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from engine.core.errors import BadInput
+
+
+class SettingsMismatch(BadInput):
+    """An existing store or output was made with settings that change its values."""
+
+
+def check_settings(what: str, stored: Mapping[str, Any], wanted: Mapping[str, Any], hint: str = "") -> None:
+    """Raise SettingsMismatch naming every setting in `wanted` that differs from `stored` (nested mappings
+    compared key by key, as they read back from JSON); `what` names the store, `hint` what to do."""
+    ours, theirs = _flatten(as_json(stored)), _flatten(as_json(wanted))
+    ours, theirs = defaultdict(lambda: "<absent>", ours), defaultdict(lambda: "<absent>", theirs)
+    differing = sorted(k for k in ours.keys() | theirs.keys() if ours[k] != theirs[k])
+    if differing:
+        changes = "; ".join(f"{k}: {ours[k]!r} before, {theirs[k]!r} now" for k in differing)
+        raise SettingsMismatch(
+            what,
+            f"made with other settings ({changes})",
+            hint or "use another path, or delete this one to start over",
+        )
+
+
+def as_json(value: Any) -> Any:
+    """`value` as it reads back from JSON attributes (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

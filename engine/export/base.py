@@ -1,0 +1,33 @@
+"""What every export layout is: a writer of the kept rows, in store order with their bytes, into a folder.
+
+A writer is called as `write(rows, out, job)` and returns the files it wrote (with checksums) and the rows
+it had to leave out with the reason; `job` says which store, rows and options. The layouts are registered
+in engine.export.run.WRITERS by format name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from engine.export.files import FileEntry
+from engine.store.kept_rows import ExportRow, RowError
+from engine.store.run_store import RunStore
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    store: RunStore
+    kept: np.ndarray  # the kept store rows, ascending
+    shard_size: int  # samples per shard, file or image folder
+    images: str  # parquet: "bytes" in the file or "paths" to image files
+
+
+class Writer(Protocol):
+    def __call__(
+        self, rows: Iterable[ExportRow], out: Path, job: ExportJob
+    ) -> tuple[list[FileEntry], list[RowError]]: ...

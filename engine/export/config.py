@@ -1,0 +1,25 @@
+"""Settings of `pixsift export`: which selection, where to, in which layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.core.config import Config, SettingError, setting
+
+FORMATS = ("webdataset", "parquet", "jsonl", "hf")
+IMAGE_MODES = ("bytes", "paths")
+DEFAULT_SHARD_SIZE = 1000
+
+
+@dataclass(kw_only=True)
+class ExportConfig(Config):
+    store: str = setting(positional=True, help="run store path or fsspec URL")
+    selection: str = setting(help="name of the selection in the store")
+    to: str = setting(help="export folder (created; a previous export there is replaced)")
+    format: str = setting(choices=FORMATS, help="the layout")
+    shard_size: int = setting(DEFAULT_SHARD_SIZE, min=1, help="samples per shard, file or image folder")
+    images: str = setting("bytes", choices=IMAGE_MODES, help="parquet: image bytes in the file, or paths")
+
+    def check(self) -> None:
+        if self.images == "paths" and self.format != "parquet":
+            raise SettingError("images", f"'paths' applies to the parquet format only, not {self.format}")

@@ -1,0 +1,16 @@
+"""Settings of `pixsift report`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.core.config import Config, setting
+
+
+@dataclass(kw_only=True)
+class ReportConfig(Config):
+    store: str = setting(positional=True, help="run store path or fsspec URL")
+    selection: str = setting(help="name of the selection in the store")
+    out: str | None = setting(
+        None, help="folder for report.html and the plots (default: <store>-report-<selection>)"
+    )

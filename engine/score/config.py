@@ -1,0 +1,69 @@
+"""Settings of `pixsift score`: what to score, with which models, and how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.core.config import SettingError, setting
+from engine.decode.decoders import KINDS as DECODERS
+from engine.decode.probe import MAX_PIXELS
+from engine.executors.config import ExecutorConfig
+from engine.io.paths import absolute
+
+
+@dataclass(kw_only=True)
+class ScoreConfig(ExecutorConfig):
+    inputs: list[str] = setting(
+        flag="--input",
+        affects_values=True,
+        help="tar shards (brace patterns, URLs), image folders with a captions file, or Parquet/JSONL/CSV "
+        "manifests",
+    )
+    store: str = setting(help="run store path or fsspec URL")
+    clip_model: str = setting("ViT-L-14", help="open_clip model name")
+    clip_pretrained: str | None = setting(
+        None,
+        affects_values=True,
+        help="open_clip pretrained tag (from the local hub cache) or checkpoint file",
+    )
+    clip_config: str | None = setting(
+        None, affects_values=True, help="JSON open_clip model config (registered under its file name)"
+    )
+    clip_random_init: bool = setting(False, affects_values=True, help="random weights (benchmarks)")
+    scorers: dict[str, str] = setting(
+        factory=dict,
+        affects_values=True,
+        flag="--scorer",
+        metavar="NAME=FILE",
+        help="an extra MLP scorer on the embeddings, stored as column NAME (repeatable)",
+    )
+    fidelity_size: int = setting(768, min=7, affects_values=True, help="round-trip SSIM: the reference size")
+    fidelity_via: int = setting(
+        336, min=7, affects_values=True, help="round-trip SSIM: the size it goes through"
+    )
+    max_pixels: int = setting(
+        MAX_PIXELS,
+        min=1,
+        affects_values=True,
+        help="width x height above which an image is refused from its header",
+    )
+    decoder: str = setting("auto", choices=DECODERS, help="image decoder")
+    batch_size: int = setting(256, min=1, help="images per model batch")
+    shard_rows: int = setting(4096, min=1, help="rows per work unit and Zarr shard")
+    decode_threads: int = setting(4, min=1, help="CPU decode threads per worker")
+    prefetch_batches: int = setting(2, min=1, help="batches read and decoded ahead of the model")
+
+    def check(self) -> None:
+        if (self.clip_pretrained is None) == (not self.clip_random_init):
+            raise SettingError(
+                "clip_pretrained",
+                "give exactly one of --clip-pretrained (an open_clip tag or a checkpoint file) and "
+                "--clip-random-init",
+            )
+
+    def value_settings(self, embedder_info: dict | None = None) -> dict:
+        """What the store's values depend on: these settings (inputs made absolute) and the embedder."""
+        settings = super().value_settings()
+        settings["inputs"] = [absolute(str(i)) for i in self.inputs]
+        settings["embedder"] = {k: v for k, v in (embedder_info or {}).items() if k != "autocast"}
+        return settings

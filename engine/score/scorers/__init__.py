@@ -1,0 +1,1 @@
+"""Extra scorers: a base protocol and its implementations."""

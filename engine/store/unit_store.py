@@ -1,0 +1,231 @@
+"""What the run store and the token store share: a versioned Zarr group of per-row arrays, written in
+work units, each unit marked done when it is complete.
+
+    <store>/zarr.json                group attributes: <VERSION_ATTRIBUTE>, plan_complete, ... (subclass)
+    <store>/<array>                  per-row arrays; unit arrays are sharded so that a unit owns whole shards
+    <store>/progress/unit-000012     an empty group per finished unit; attributes: start, stop, and its
+                                     counts per status and per error kind
+
+Work unit i covers rows [i * unit_rows, min(N, (i + 1) * unit_rows)): exactly one shard of every unit
+array, so units never share a stored object and any number of processes can write them at once. A unit
+writes all of its arrays, then its marker; a unit without a marker is redone whole. Only the planning
+process creates arrays and changes group attributes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import zarr
+from fsspec.core import url_to_fs
+
+from engine.core.candidates import error_kind
+from engine.core.errors import BadInput, Exists, NotFound
+from engine.core.settings import check_settings
+from engine.io.paths import absolute
+
+
+@dataclass(frozen=True)
+class Unit:
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+def units_of(n_rows: int, unit_rows: int) -> list[Unit]:
+    """The work units of `n_rows` rows in blocks of `unit_rows`."""
+    return [
+        Unit(i, start, min(n_rows, start + unit_rows)) for i, start in enumerate(range(0, n_rows, unit_rows))
+    ]
+
+
+class UnitStore:
+    """A store of rows written in work units (see the module docstring). Subclasses name their kind,
+    version, unit arrays and status values."""
+
+    KIND: ClassVar[str]  # "run store", "token store": how errors name it
+    VERSION_ATTRIBUTE: ClassVar[str]
+    VERSION: ClassVar[int]
+    STATUS: ClassVar[Mapping[Any, str]]  # stored status value of a finished row -> "ok" or "failed"
+    UNIT_ARRAYS_NAME: ClassVar[str] = "unit arrays"  # how errors name the arrays a unit writes
+
+    def __init__(self, url: str, group: zarr.Group):
+        self.url = url
+        self.group = group
+
+    # -- opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, *, read_only: bool = False) -> Self:
+        url = absolute(url)
+        try:
+            group = zarr.open_group(url, mode="r" if read_only else "r+")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
+            raise NotFound(url, f"not a pixsift {cls.KIND} (no Zarr group there)") from None
+        found = group.attrs.get(cls.VERSION_ATTRIBUTE)
+        if found != cls.VERSION:
+            raise BadInput(url, f"not a pixsift {cls.KIND} of version {cls.VERSION} (found {found!r})")
+        return cls(url, group)
+
+    @classmethod
+    def create(cls, url: str, **spec) -> Self:
+        """A new, unplanned store at `url` made to `spec`, replacing a store of this kind there."""
+        raise NotImplementedError
+
+    @classmethod
+    def wanted_settings(cls, **spec) -> dict[str, Any]:
+        """The settings a store made to `spec` records: what its values depend on."""
+        raise NotImplementedError
+
+    def stored_settings(self) -> dict[str, Any]:
+        """The settings this store was made with (as `wanted_settings` gives them)."""
+        raise NotImplementedError
+
+    @classmethod
+    def open_or_create(cls, url: str, **spec) -> Self:
+        """The store to run a job in: the planned store at `url`, refused (SettingsMismatch, naming every
+        difference) when it was made to another `spec`, or a new one when there is none or its planning was
+        interrupted. Plan it when it is not `planned`."""
+        url = absolute(url)
+        if (store := cls._planned(url)) is not None:
+            check_settings(f"{cls.KIND} {url}", store.stored_settings(), cls.wanted_settings(**spec))
+            return store
+        return cls.create(url, **spec)
+
+    @classmethod
+    def _new_group(cls, url: str, attributes: Mapping[str, Any]) -> zarr.Group:
+        """A new group at `url` with `attributes` and an empty progress group, replacing a store of this
+        kind there (never anything else)."""
+        refuse_to_replace_other_data(url, cls.VERSION_ATTRIBUTE, f"a pixsift {cls.KIND}")
+        group = zarr.open_group(url, mode="w", attributes={cls.VERSION_ATTRIBUTE: cls.VERSION, **attributes})
+        group.create_group("progress", attributes={"doc": "one group per finished work unit"})
+        return group
+
+    @classmethod
+    def _planned(cls, url: str) -> Self | None:
+        """The store at `url` if its planning finished; None if there is none or it was interrupted (a
+        store killed while it was created or planned is made again from scratch)."""
+        fs, path = url_to_fs(url)
+        if not fs.exists(f"{path.rstrip('/')}/zarr.json"):
+            return None
+        try:
+            planned = zarr.open_group(url, mode="r").attrs.get("plan_complete")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
+            return None
+        return cls.open(url) if planned else None
+
+    # -- what it holds ---------------------------------------------------------------------------
+
+    @property
+    def planned(self) -> bool:
+        return bool(self.group.attrs["plan_complete"])
+
+    @property
+    def n_rows(self) -> int:
+        return self.group.attrs["n_rows"]
+
+    @property
+    def unit_rows(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def unit_arrays(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def units(self) -> list[Unit]:
+        return units_of(self.n_rows, self.unit_rows)
+
+    def done_units(self) -> set[int]:
+        """The units whose progress marker is written."""
+        fs, root = url_to_fs(self.url)
+        # A marker is complete once its zarr.json exists (written whole); its folder alone is not enough.
+        markers = fs.glob(f"{root.rstrip('/')}/progress/unit-*/zarr.json")
+        return {int(m.rsplit("/", 2)[-2].removeprefix("unit-")) for m in markers}
+
+    def pending_units(self) -> list[int]:
+        done = self.done_units()
+        return [u.index for u in self.units() if u.index not in done]
+
+    def unit_reports(self) -> dict[int, dict[str, Any]]:
+        """The attributes of each finished unit's marker: start, stop, status and error counts."""
+        progress = self.group["progress"]
+        return {i: dict(progress[_marker_name(i)].attrs) for i in sorted(self.done_units())}
+
+    def totals(self) -> tuple[Counter, Counter]:
+        """Rows per status and failed rows per error kind, over the finished units."""
+        statuses, errors = Counter(), Counter()
+        for report in self.unit_reports().values():
+            statuses.update(report["status"])
+            errors.update(report["errors"])
+        return statuses, errors
+
+    # -- writing units ---------------------------------------------------------------------------
+
+    def write_unit(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> None:
+        """Write every unit array for all rows of `unit` (each one whole shard), then its marker."""
+        checked = self._checked(unit, columns)
+        for name, values in checked.items():
+            self.group[name][unit.start : unit.stop] = values
+        status = Counter(self.STATUS[s] for s in checked["status"].tolist())
+        errors = Counter(error_kind(e) for e in checked["error"].tolist() if e)
+        self.group["progress"].create_group(
+            _marker_name(unit.index),
+            overwrite=True,
+            attributes={
+                "start": unit.start,
+                "stop": unit.stop,
+                "status": dict(status),
+                "errors": dict(errors),
+            },
+        )
+
+    def failed(self, columns: Mapping[str, np.ndarray]) -> int:
+        """How many rows of a unit's `columns` failed."""
+        return sum(self.STATUS[s] == "failed" for s in np.asarray(columns["status"]).tolist())
+
+    def _checked(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = list(self.unit_arrays)
+        if missing := set(names) - columns.keys():
+            raise ValueError(
+                f"unit {unit.index}: {self.UNIT_ARRAYS_NAME} missing: {', '.join(sorted(missing))}"
+            )
+        if unexpected := columns.keys() - set(names):
+            extra = ", ".join(sorted(unexpected))
+            raise ValueError(f"unit {unit.index}: not {self.UNIT_ARRAYS_NAME} of this store: {extra}")
+        checked = {}
+        for name in names:
+            array = self.group[name]
+            values = np.asarray(columns[name]).astype(array.dtype, copy=False)
+            expected = (unit.rows, *array.shape[1:])
+            if values.shape != expected:
+                raise ValueError(f"unit {unit.index}: {name} has shape {values.shape}, expected {expected}")
+            checked[name] = values
+        if bad := set(checked["status"].tolist()) - set(self.STATUS):
+            raise ValueError(
+                f"unit {unit.index}: status must be one of {list(self.STATUS)}, got {sorted(bad)}"
+            )
+        return checked
+
+
+def refuse_to_replace_other_data(url: str, version_attribute: str, what: str) -> None:
+    """Refuse (Exists) unless `url` is absent, an empty folder, or a group with `version_attribute` (a
+    store of the kind `what` names, which may be replaced)."""
+    fs, path = url_to_fs(url)
+    if not fs.exists(path) or (fs.isdir(path) and not fs.ls(path)):
+        return
+    try:
+        zarr.open_group(url, mode="r").attrs[version_attribute]
+    except (FileNotFoundError, KeyError, ValueError, TypeError, zarr.errors.GroupNotFoundError):
+        raise Exists(url, f"exists and is not {what}; refusing to replace it", "use another path") from None
+
+
+def _marker_name(index: int) -> str:
+    return f"unit-{index:06d}"

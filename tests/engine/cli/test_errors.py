@@ -1,0 +1,67 @@
+"""One error path: every command turns a user error into one line, `pixsift <command>: <input>: <problem>`,
+exit status 2 and no traceback (the traceback only with --debug); a mistyped flag shows the subcommand's
+usage."""
+
+import re
+
+import pytest
+
+from engine.cli import main
+from tests.helpers.cli import user_error
+from tests.helpers.selection_stores import scored_pool, write_selection
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    pool = scored_pool(tmp_path_factory.mktemp("pool"))
+    write_selection(pool.store, "best", [0, 1])
+    return pool.store
+
+
+def test_a_missing_input_is_named_before_any_store_is_made(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = user_error(capsys, ["score", "--input", "missing.tar", "--store", "s.zarr", "--clip-random-init"])
+    assert line == "pixsift score: missing.tar: no such file or folder; check the --input paths"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_setting_in_the_config_file_names_the_file_and_key(tmp_path, capsys):
+    settings = tmp_path / "score.toml"
+    settings.write_text('inputs = ["x.tar"]\nstore = "s.zarr"\nclip_random_init = true\nworkers = -1\n')
+    line = user_error(capsys, ["score", "--config", str(settings)])
+    assert line == f"pixsift score: {settings}: workers: must be at least 0, got -1"
+    line = user_error(capsys, ["score", "--config", str(settings), "--workers", "-2"])
+    assert line == "pixsift score: --workers: must be at least 0, got -2"
+    settings.write_text('inputs = ["x.tar"]\nstore = "s.zarr"\nclip_random_init = true\ndecoder = "nvjpeg"\n')
+    line = user_error(capsys, ["score", "--config", str(settings)])
+    assert line == f"pixsift score: {settings}: decoder: must be one of auto, dali, pil, got 'nvjpeg'"
+
+
+def test_stores_and_selections_that_are_not_there(store, tmp_path, capsys):
+    export = ["export", str(tmp_path / "nope"), "--selection", "best", "--to", str(tmp_path / "x")]
+    line = user_error(capsys, [*export, "--format", "webdataset"])
+    assert line == f"pixsift export: {tmp_path / 'nope'}: not a pixsift run store (no Zarr group there)"
+    line = user_error(capsys, ["report", store.url, "--selection", "nope"])
+    assert line == f"pixsift report: {store.url}: no selection 'nope'; selections: best"
+    line = user_error(capsys, ["inspect", str(tmp_path)])
+    assert re.fullmatch(rf"pixsift inspect: {tmp_path}: not a pixsift run store .*", line)
+    assert not (tmp_path / "x").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        main(["inspect", str(tmp_path), "--debug"])
+
+
+def test_a_mistyped_flag_shows_the_subcommands_usage(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["score", "--inptu", "x.tar"])
+    err = capsys.readouterr().err
+    assert exit.value.code == 2 and err.startswith("usage: pixsift score ")
+    assert err.rstrip().endswith("pixsift score: error: unrecognized arguments: --inptu x.tar")
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert re.fullmatch(r"pixsift \d+\.\d+\.\d+\n", capsys.readouterr().out)

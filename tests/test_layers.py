@@ -1,0 +1,138 @@
+"""The house rule, checked on the source: each layer imports only the layers before it, peers never import
+each other, nothing imports the trainer but itself, and no module imports another that imports it back
+(an import inside a function counts: it is a dependency all the same).
+
+    kernels -> engine.core -> engine.io | engine.decode | engine.executors -> engine.store
+            -> engine.generate | engine.score | engine.select | engine.export | engine.report
+            -> engine (the front door) | trainer -> engine.cli
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import engine
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("kernels", "engine", "trainer")
+# (rank, group): an import goes to a lower rank, or stays inside its own group.
+LAYERS = {
+    "kernels": 0,
+    "engine.core": 1,
+    "engine.io": 2,
+    "engine.decode": 2,
+    "engine.executors": 2,
+    "engine.store": 3,
+    "engine.generate": 4,
+    "engine.score": 4,
+    "engine.select": 4,
+    "engine.export": 4,
+    "engine.report": 4,
+    "engine": 5,
+    "trainer": 5,
+    "engine.cli": 6,
+}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def group(module: str) -> str:
+    """The layer group a module belongs to: its longest prefix in LAYERS."""
+    parts = module.split(".")
+    return next(".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in LAYERS)
+
+
+def imports(path: Path, module: str, known: dict[str, Path]) -> set[str]:
+    """The project modules `module` imports anywhere in its source; `from pkg import name` counts as
+    pkg.name when that is a module, else as pkg."""
+    found = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                ).strip(".")
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        else:
+            continue
+        found.update(name for name in names if name.split(".")[0] in PACKAGES and name in known)
+    return found - {module}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {module: imports(path, module, known) for module, path in known.items()}
+
+
+def test_each_layer_imports_only_the_layers_before_it(graph):
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        here = group(module)
+        for target in sorted(targets):
+            there = group(target)
+            if there != here and LAYERS[there] >= LAYERS[here]:
+                wrong.append(f"{module} imports {target} ({there} is not before {here})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_module_cycles(graph):
+    cycles = strongly_connected(graph)
+    assert not cycles, "\n".join(" -> ".join(sorted(c)) for c in cycles)
+
+
+def test_engine_root_is_the_front_door_and_the_subpackages():
+    entries = {p.name for p in (REPO / "engine").iterdir() if p.name != "__pycache__"}
+    assert {p for p in entries if not (REPO / "engine" / p).is_dir()} == {"__init__.py"}
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None
+    assert all(
+        group(module) in LAYERS and LAYERS[group(module)] < LAYERS["engine"]
+        for module in engine._EXPORTS.values()
+    )
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's algorithm: the components of more than one module (the cycles)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
