@@ -128,6 +128,17 @@ def build_engine(model, cfg: TrainConfig, steps: int, world_size: int):
 
 
 def train(cfg: TrainConfig, resume: bool = False, say=print) -> TrainResult:
+    """Train as `cfg` says (resuming from the newest complete checkpoint when `resume`); the result."""
+    # ZeRO-3 replaces torch.nn.functional.linear for the whole process with its memory-efficient version
+    # and leaves it so; put the original back, so that nothing after training computes differently.
+    linear = torch.nn.functional.linear
+    try:
+        return _train(cfg, resume, say)
+    finally:
+        torch.nn.functional.linear = linear
+
+
+def _train(cfg: TrainConfig, resume: bool, say) -> TrainResult:
     from trainer.loss import ImageGenerationModel
     from trainer.trainable import load_janus
 
@@ -151,7 +162,7 @@ def train(cfg: TrainConfig, resume: bool = False, say=print) -> TrainResult:
     engine = build_engine(model, cfg, steps, proc.world_size)
 
     folder = cfg.checkpoint_dir
-    position = checkpoint.load(engine, folder) if resume else None
+    position = checkpoint.load(engine, folder, say) if resume else None
     step = 0 if position is None else position.step
     if position is None:
         sampler.set_epoch(0)

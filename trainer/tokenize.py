@@ -6,9 +6,9 @@ engine.executors.ray_cluster) runs the unfinished units: a worker reads each row
 row's source image) through engine.store.kept_rows and engine.store.edit_sources in a background thread,
 prepares them (trainer.image_prep) and computes their VQ codes on the device in batches (trainer.vq). A
 row whose image or source cannot be read or decoded gets status failed and the reason; a batch that runs
-out of GPU memory is encoded in halves, and a row whose image alone does not fit fails with reason `oom`.
-A unit is written whole, then marked done: a killed job rerun with the same command does only the unmarked
-units; a rerun with other settings is refused, naming them.
+out of memory (or fails) is encoded in halves, and a row whose image alone does not fit fails with reason
+`oom`. A unit is written whole, then marked done: a killed job rerun with the same command does only the
+unmarked units; a rerun with other settings is refused, naming them.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from engine.core.batches import timed_batches
 from engine.core.candidates import failure
 from engine.core.config import setting
 from engine.core.device import worker_device
-from engine.core.oom import split_on_oom
+from engine.core.isolate import isolate_failures
 from engine.core.progress import StageTimes
 from engine.executors.config import ExecutorConfig
 from engine.store.edit_sources import EditSources
 from engine.store.kept_rows import ExportRow, export_rows
+from engine.store.lock import writing
 from engine.store.run_store import RunStore
 from engine.store.schema import EDIT_TASK
 from engine.store.selection import kept_rows
@@ -70,10 +71,11 @@ class TokenizeConfig(ExecutorConfig):
 def tokenize(cfg: TokenizeConfig, progress_stream=None) -> UnitJobSummary:
     """Plan the token store (once) and run its unfinished units on the configured executor; the summary
     of this call."""
-    tokens = planned_store(cfg)
-    return run_store_job(
-        tokens, TokenizeJob(cfg), cfg, "tokenize", "tokenized", "token store", progress_stream
-    )
+    with writing(cfg.out, "token store"):
+        tokens = planned_store(cfg)
+        return run_store_job(
+            tokens, TokenizeJob(cfg), cfg, "tokenize", "tokenized", "token store", progress_stream
+        )
 
 
 def planned_store(cfg: TokenizeConfig) -> TokenStore:
@@ -228,23 +230,23 @@ class _Batch(Batch):
         with times.stage("vq"):
             images = [self.images[i] for i in good] + [self.sources[i] for i in edits]
             pixels = torch.from_numpy(np.stack(images))
-            fitted, oom = split_on_oom(
+            fitted, failed = isolate_failures(
                 lambda idx: encode_codes(loaded.vqmodel, vq_input(pixels[list(idx)].to(loaded.device))).cpu(),
                 range(len(pixels)),
                 torch.cat,
             )
         codes = np.full((len(pixels), columns["image_codes"].shape[1]), -1, np.int16)
         if fitted is not None:
-            codes[np.setdiff1d(np.arange(len(pixels)), oom)] = fitted.numpy()
+            codes[np.setdiff1d(np.arange(len(pixels)), list(failed))] = fitted.numpy()
         columns["image_codes"][rows[good]] = codes[: len(good)]
         if edits:
             columns["source_codes"][rows[edits]] = codes[len(good) :]
             columns["source_pixels"][rows[edits]] = np.stack([self.sources[i] for i in edits])
         owners = [*good, *edits]  # the row of each encoded image
-        too_big = {owners[j] for j in oom}
-        for i in too_big:
-            columns["error"][rows[i]] = failure("oom", "its image alone does not fit in GPU memory")
-        columns["status"][rows[[i for i in good if i not in too_big]]] = OK
+        for j, reason in failed.items():
+            columns["error"][rows[owners[j]]] = reason
+        broken = {owners[j] for j in failed}
+        columns["status"][rows[[i for i in good if i not in broken]]] = OK
 
 
 def _prepare_row(loaded: _Loaded, row: ExportRow, edit: bool, size: int, times: StageTimes) -> tuple:

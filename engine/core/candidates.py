@@ -7,6 +7,7 @@ to the end). Errors are strings "kind: detail" (see `failure`), so reports can c
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields
 
 WHOLE_FILE = -1
@@ -48,3 +49,9 @@ def failure(kind: str, detail: str) -> str:
 def error_kind(error: str) -> str:
     """The kind of a `failure` string; "" for no error."""
     return error.split(":", 1)[0].strip()
+
+
+def content_hash(data: bytes) -> int:
+    """The 64-bit BLAKE2b digest of `data` as a signed int64: the exact-duplicate key, and the check that an
+    image is still the one that was scored."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)

@@ -23,6 +23,18 @@ class UserError(Exception):
     def __str__(self) -> str:
         return self.line()
 
+    def __reduce__(self):
+        # Pickled as its parts (a worker process or Ray actor hands it to the driver), whatever the
+        # subclass's own constructor takes.
+        return _rebuild, (type(self), self.__dict__)
+
+
+def _rebuild(cls: type[UserError], state: dict) -> UserError:
+    error = cls.__new__(cls)
+    error.__dict__.update(state)
+    Exception.__init__(error, error.line())
+    return error
+
 
 class BadInput(UserError, ValueError):
     """An input (a setting, a spec, a file's content) that is not what it must be."""

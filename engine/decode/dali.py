@@ -20,14 +20,14 @@ import nvtx
 import torch
 
 from engine.decode.pil import decode_with_pil
-from engine.decode.probe import probe
+from engine.decode.probe import ImageLimits, jpeg_data_error, probe
 from engine.decode.result import DecodeResult, decoded, failed
 from kernels.optional import require
 
 
 class DaliDecoder:
     def __init__(
-        self, device: torch.device, max_pixels: int, threads: int, batch_size: int, hw_decoder_load: float
+        self, device: torch.device, limits: ImageLimits, threads: int, batch_size: int, hw_decoder_load: float
     ):
         require("nvidia.dali", "DALI image decoding")
         from nvidia.dali.plugin.pytorch import feed_ndarray
@@ -39,7 +39,7 @@ class DaliDecoder:
         self.gpu = device.type == "cuda"
         if self.gpu and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
-        self.device, self.max_pixels, self.threads, self.batch_size = device, max_pixels, threads, batch_size
+        self.device, self.limits, self.threads, self.batch_size = device, limits, threads, batch_size
         self.hw_decoder_load = hw_decoder_load
         self.name = "dali-mixed" if self.gpu else "dali-cpu"
         self._feed_ndarray = feed_ndarray
@@ -49,7 +49,7 @@ class DaliDecoder:
     @nvtx.annotate("decode")
     def decode(self, blobs: list[bytes]) -> list[DecodeResult]:
         with nvtx.annotate("decode:probe"):
-            probes = [probe(blob, self.max_pixels) for blob in blobs]
+            probes = [probe(blob, self.limits) for blob in blobs]
         results: list[DecodeResult | None] = [
             failed(b, p, p.error) if p.error else None for b, p in zip(blobs, probes, strict=True)
         ]
@@ -58,7 +58,8 @@ class DaliDecoder:
         for i, found in enumerate(probes):
             if found.error:
                 continue
-            if found.needs_pil:
+            # PIL decodes what DALI would not, and names what is wrong with JPEG data DALI would accept.
+            if found.needs_pil or (found.format == "jpeg" and jpeg_data_error(blobs[i])):
                 to_pil[i] = self._pool.submit(decode_with_pil, blobs[i], found, self.device)
             else:
                 to_dali.append(i)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from engine.decode.pil import PilDecoder
-from engine.decode.probe import MAX_PIXELS
+from engine.decode.probe import DEFAULT_LIMITS, ImageLimits
 from engine.decode.result import Decoder
 from kernels.optional import available
 
@@ -27,27 +27,25 @@ def make_decoder(
     kind: str = "auto",
     device: torch.device | str = "cpu",
     *,
-    max_pixels: int = MAX_PIXELS,
+    limits: ImageLimits = DEFAULT_LIMITS,
     threads: int = 4,
     batch_size: int = 256,
     hw_decoder_load: float = 0.65,
 ) -> Decoder:
     """A decoder of `kind` writing images to `device`.
 
-    max_pixels: width * height above which a blob is rejected from its header as a decompression bomb.
+    limits: the pixel count, side and aspect ratio above which a blob is rejected from its header.
     threads: CPU decode threads (DALI's pipeline threads; PIL's thread pool).
     batch_size, hw_decoder_load: DALI only; the most blobs per pipeline run, and the share of JPEG
     work nvJPEG gives the hardware decoder (A100, H100 and later) on the `mixed` backend.
     """
     if kind not in KINDS:
         raise ValueError(f"make_decoder: kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    if not (isinstance(max_pixels, int) and max_pixels > 0):
-        raise ValueError(f"make_decoder: max_pixels must be a positive integer, got {max_pixels!r}")
     if not (isinstance(threads, int) and threads > 0):
         raise ValueError(f"make_decoder: threads must be a positive integer, got {threads!r}")
     device = torch.device(device)
     if kind == "dali" or (kind == "auto" and available("nvidia.dali")):
         from engine.decode.dali import DaliDecoder
 
-        return DaliDecoder(device, max_pixels, threads, batch_size, hw_decoder_load)
-    return PilDecoder(device, max_pixels, threads)
+        return DaliDecoder(device, limits, threads, batch_size, hw_decoder_load)
+    return PilDecoder(device, limits, threads)

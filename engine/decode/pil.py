@@ -1,6 +1,7 @@
 """Decode one blob to 8-bit RGB with PIL, under the conversion rules every pixsift decoder follows.
 
 - EXIF orientation is applied (as DALI does by default), so H x W is the image as displayed.
+- JPEG data that libjpeg flags (corrupt, or cut short and patched with an end marker) is an error.
 - Grayscale, 1-bit and palette images: PIL's convert("RGB").
 - CMYK (and YCCK) JPEG: PIL's CMYK -> RGB conversion.
 - 16-bit PNG: the high byte of each sample (v >> 8), which is how PIL reads 16-bit RGB PNGs.
@@ -18,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import nvtx
+import simplejpeg
 import torch
 from PIL import ImageOps
 
-from engine.decode.probe import OPENERS, ImageProbe, failure_reason, has_alpha, probe
+from engine.decode.probe import OPENERS, ImageLimits, ImageProbe, failure_reason, has_alpha, probe
 from engine.decode.result import DecodeResult, decoded, failed
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
@@ -29,7 +31,12 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryE
 
 
 def pil_rgb(blob: bytes, probe: ImageProbe) -> np.ndarray:
-    """H x W x 3 uint8 of a blob that `probe` accepted; raises one of DECODE_ERRORS."""
+    """H x W x 3 uint8 of a blob that `probe` accepted; raises one of DECODE_ERRORS.
+
+    RGB and gray JPEGs decode with libjpeg-turbo through simplejpeg, strictly (data libjpeg flags as
+    corrupt is an error, not a gray patch) and bit for bit as PIL decodes them."""
+    if probe.format == "jpeg" and probe.mode in ("RGB", "L"):
+        return oriented(simplejpeg.decode_jpeg(blob, colorspace="RGB", strict=True), probe.orientation)
     image = ImageOps.exif_transpose(OPENERS[probe.format](io.BytesIO(blob)))
     if image.mode in SIXTEEN_BIT_MODES:
         gray = (np.asarray(image) >> 8).astype(np.uint8)
@@ -41,11 +48,25 @@ def pil_rgb(blob: bytes, probe: ImageProbe) -> np.ndarray:
     return np.array(image.convert("RGB"))  # a writable copy, for torch.from_numpy
 
 
+def oriented(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """H x W x C pixels as an EXIF `orientation` (1-8) displays them, as PIL's exif_transpose turns them."""
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }.get(orientation)
+    return np.ascontiguousarray(turned(pixels)) if turned else pixels
+
+
 class PilDecoder:
     name = "pil"
 
-    def __init__(self, device: torch.device, max_pixels: int, threads: int):
-        self.device, self.max_pixels = device, max_pixels
+    def __init__(self, device: torch.device, limits: ImageLimits, threads: int):
+        self.device, self.limits = device, limits
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pil-decode")
 
     @nvtx.annotate("decode")
@@ -53,7 +74,7 @@ class PilDecoder:
         return list(self._pool.map(self._decode_one, blobs))
 
     def _decode_one(self, blob: bytes) -> DecodeResult:
-        return decode_with_pil(blob, probe(blob, self.max_pixels), self.device)
+        return decode_with_pil(blob, probe(blob, self.limits), self.device)
 
     def close(self) -> None:
         self._pool.shutdown()

@@ -10,6 +10,7 @@ import traceback
 
 import torch
 
+from engine.core.errors import UserError
 from engine.core.progress import Progress
 from engine.executors.base import Job, ReportCollector, RunResult, UnitReport
 
@@ -70,6 +71,8 @@ def _run_processes(job: Job, shares: list[list[int]], collect: ReportCollector) 
         else:
             for p in procs:
                 p.terminate()
+            if isinstance(msg[2], UserError):  # the user's to fix: one line, as from this process
+                raise msg[2]
             raise RuntimeError(f"worker {msg[1]} failed:\n{msg[2]}")
     for p in procs:
         p.join()
@@ -82,6 +85,8 @@ def _worker(job: Job, rank: int, units: list[int], reports) -> None:
     try:
         job.run_units(units, rank, reports.put)
         reports.put(("done", rank))
+    except UserError as e:
+        reports.put(("error", rank, e))
     except BaseException:
         reports.put(("error", rank, traceback.format_exc()))
     finally:

@@ -34,7 +34,7 @@ import os
 from collections import deque
 from dataclasses import replace
 
-from engine.core.errors import BadInput
+from engine.core.errors import BadInput, UserError
 from engine.core.progress import Progress
 from engine.executors.base import Job, ReportCollector, RunResult, UnitReport, run_unit
 from kernels.optional import require
@@ -145,6 +145,8 @@ class _Scheduler:
                     idle.append(self._new_actor())
                     continue
                 except ray.exceptions.RayTaskError as e:
+                    if isinstance(e.cause, UserError):  # the user's to fix: one line, as from the driver
+                        raise e.cause from None
                     raise RuntimeError(f"work unit {unit} failed on {self.labels[actor]}:\n{e}") from e
                 self.labels[actor] = report.worker
                 self.collect(report)

@@ -16,7 +16,9 @@ time or the machine, so exporting the same selection twice gives identical files
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,16 +87,19 @@ def export(
     )
     store = RunStore.open(cfg.store, read_only=True)
     kept = kept_rows(store, cfg.selection)
-    out = _empty_folder(Path(cfg.to))
+    out = Path(cfg.to)
+    _check_replaceable(out)
+    partial = _partial_folder(out)
     read_errors: list[RowError] = []
     readable = _readable(export_rows(store, cfg.selection, kept), read_errors)
     files, write_errors = WRITERS[cfg.format](
-        readable, out, ExportJob(store, kept, cfg.shard_size, cfg.images)
+        readable, partial, ExportJob(store, kept, cfg.shard_size, cfg.images)
     )
     summary = ExportSummary(
         out, cfg.format, len(kept), files, sorted(read_errors + write_errors, key=lambda e: e.row)
     )
-    _write_manifest(summary, store, cfg.selection, cfg.shard_size, cfg.images)
+    _write_manifest(summary, partial, store, cfg.selection, cfg.shard_size, cfg.images)
+    _replace(out, partial)
     return summary
 
 
@@ -107,8 +112,8 @@ def _readable(rows: Iterable[ExportRow], errors: list[RowError]) -> Iterator[Exp
             yield row
 
 
-def _empty_folder(out: Path) -> Path:
-    """`out`, created or emptied; a folder is emptied only when it holds nothing but a previous export."""
+def _check_replaceable(out: Path) -> None:
+    """Refuse a folder that is not empty and does not hold a previous export (which is replaced)."""
     if out.exists() and any(out.iterdir()):
         if not (out / MANIFEST).is_file() or any(not _export_name(p.name) for p in out.iterdir()):
             raise Exists(
@@ -116,16 +121,35 @@ def _empty_folder(out: Path) -> Path:
                 "the export folder is not empty and does not hold a pixsift export",
                 "use another --to",
             )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+
+
+def _partial_folder(out: Path) -> Path:
+    """A new folder beside `out` that the export is written into, after removing those a killed export
+    left; readers never see half an export."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for left in out.parent.glob(f".{out.name}.partial-*"):
+        shutil.rmtree(left, ignore_errors=True)
+    partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex}"
+    partial.mkdir()
+    return partial
+
+
+def _replace(out: Path, partial: Path) -> None:
+    """Put the finished export in place of `out` (a previous export there is removed after)."""
+    old = out.parent / f".{out.name}.partial-{uuid.uuid4().hex}-old"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(partial, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _export_name(name: str) -> bool:
     return name in _EXPORT_NAMES or any(Path(name).match(p) for p in _EXPORT_PATTERNS)
 
 
-def _write_manifest(summary: ExportSummary, store: RunStore, selection: str, shard_size: int, images: str):
+def _write_manifest(
+    summary: ExportSummary, folder: Path, store: RunStore, selection: str, shard_size: int, images: str
+):
     manifest = {
         "pixsift_export": MANIFEST_VERSION,
         "format": summary.format,
@@ -139,4 +163,4 @@ def _write_manifest(summary: ExportSummary, store: RunStore, selection: str, sha
         "files": [asdict(f) for f in summary.files],
         "errors": [asdict(e) for e in summary.errors],
     }
-    (summary.out / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")

@@ -58,6 +58,12 @@ class GenerateConfig(ExecutorConfig):
     )
     captions_per_shard: int = setting(256, min=1, affects_values=True, help="prompts per work unit and shard")
     batch_size: int = setting(8, min=1, help="images per pipeline call")
+    batch_invariant: bool = setting(
+        False,
+        affects_values=True,
+        help="one image per pipeline call inside a batch: an image then never depends on its batch, bit for "
+        "bit (otherwise it may differ by one 8-bit level on the CPU)",
+    )
     compile: bool = setting(False, help="torch.compile the denoiser")
     vae_slicing: bool = setting(False, help="decode the batch's latents one image at a time")
     vae_tiling: bool = setting(False, help="decode latents in tiles (large images)")

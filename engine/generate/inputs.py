@@ -2,9 +2,9 @@
 
 Rows come from JSONL, Parquet or CSV (engine.io.rows). t2i rows: `caption` (or `text`, `prompt`), optional
 `id` (or `key`), `category`, `style`. edit rows: `source` (or `image`: a path, relative to the file's
-folder or absolute), `instruction` (or the caption fields), optional `id`/`key`, `source_key` (default:
-the source's path), `category`, `style`. A row without an id is named `<file name>#<row>` (rows counted
-from 1).
+folder or absolute), `instruction` (or the caption fields), optional `id`/`key`, `source_key` (default: a
+copy of the source in the output's `sources/` folder), `category`, `style`. A row without an id is named
+`<file name>#<row>` (rows counted from 1).
 
 A row that cannot be generated (not valid UTF-8, not JSON, an empty caption, a caption longer than the
 text encoder's context, a missing or unreadable source image) becomes a reject with the reason; the
@@ -25,6 +25,7 @@ from PIL import Image
 from engine.core.batches import batched
 from engine.io.records import CAPTION_FIELDS, caption_of
 from engine.io.rows import read_rows
+from engine.io.text import as_text
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,10 @@ def _prompt(
     path = os.path.normpath(folder / source)
     if problem := _unreadable_image(path):
         return None, problem
-    source_key = record.get("source_key") or path
-    return Prompt(index, prompt.id, text, **meta, source=path, source_key=str(source_key)), ""
+    source_key, key_error = as_text(record.get("source_key"), "source_key", f"row {row}")
+    if key_error:
+        return None, key_error
+    return Prompt(index, prompt.id, text, **meta, source=path, source_key=source_key), ""
 
 
 def _unreadable_image(path: str) -> str:

@@ -12,17 +12,19 @@ the missing shards.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from itertools import groupby, islice
+from dataclasses import dataclass, replace
+from itertools import groupby
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from engine.core.batches import batched
 from engine.core.progress import Progress, StageTimes, format_seconds, stage_line
-from engine.executors.local import UnitReport
+from engine.executors.base import UnitReport
 from engine.generate.config import GenerateConfig
 from engine.generate.inputs import (
     Prompt,
@@ -35,9 +37,11 @@ from engine.generate.inputs import (
 )
 from engine.generate.pipeline import Generator, load_tokenizers
 from engine.generate.shards import encode_image, remove_partials, sample_key, shard_path, write_shard
+from engine.store.lock import writing
 
 REJECTS_FILE = "rejects.jsonl"
 PLAN_FILE = "plan.jsonl"  # the accepted prompts, in order: what the workers read
+SOURCES_DIR = "sources"  # edit: a copy of each source image, beside the shards
 
 
 @dataclass(frozen=True)
@@ -72,30 +76,31 @@ class GenerateSummary:
 
 def generate(cfg: GenerateConfig, progress_stream=None) -> GenerateSummary:
     """Plan the job, write the rejects, and generate the shards not written yet; the summary of this call."""
-    out = Path(cfg.out)
-    cfg.claim_output()
-    remove_partials(out)
-    accepted, rejects = _plan(cfg, out)
-    per_shard = cfg.captions_per_shard
-    units = -(-accepted // per_shard)
-    todo = sum(
-        min(per_shard, accepted - unit * per_shard) * cfg.images_per_caption
-        for unit in range(units)
-        if not shard_path(out, unit).exists()
-    )
-    progress = Progress("generate", todo, noun="images")
-    if progress_stream is not None:
-        progress.stream = progress_stream
-    result = cfg.run(GenerateJob(cfg, units), progress)
-    return GenerateSummary(
-        result.rows,
-        result.wall_seconds,
-        result.stage_seconds,
-        result.units,
-        units,
-        rejects,
-        out / REJECTS_FILE,
-    )
+    with writing(cfg.out, "output folder"):
+        out = Path(cfg.out)
+        cfg.claim_output()
+        remove_partials(out)
+        accepted, rejects = _plan(cfg, out)
+        per_shard = cfg.captions_per_shard
+        units = -(-accepted // per_shard)
+        todo = sum(
+            min(per_shard, accepted - unit * per_shard) * cfg.images_per_caption
+            for unit in range(units)
+            if not shard_path(out, unit).exists()
+        )
+        progress = Progress("generate", todo, noun="images")
+        if progress_stream is not None:
+            progress.stream = progress_stream
+        result = cfg.run(GenerateJob(cfg, units), progress)
+        return GenerateSummary(
+            result.rows,
+            result.wall_seconds,
+            result.stage_seconds,
+            result.units,
+            units,
+            rejects,
+            out / REJECTS_FILE,
+        )
 
 
 def _plan(cfg: GenerateConfig, out: Path) -> tuple[int, int]:
@@ -112,10 +117,27 @@ def _plan(cfg: GenerateConfig, out: Path) -> tuple[int, int]:
                 rejects.write(item.json_line() + "\n")
             else:
                 accepted += 1
-                plan.write(item.json_line() + "\n")
+                plan.write(_with_own_source(item, out).json_line() + "\n")
     os.replace(plan_partial, out / PLAN_FILE)
     os.replace(rejects_partial, out / REJECTS_FILE)
     return accepted, rejected
+
+
+def _with_own_source(prompt: Prompt, out: Path) -> Prompt:
+    """An edit prompt whose source is a copy inside the output folder, `sources/<content hash>.<ext>`, and
+    whose source_key names that copy (unless the row gave one): the shards then carry everything their
+    edits need, and a store scored from them finds each source inside its inputs."""
+    if not prompt.source:
+        return prompt
+    data = Path(prompt.source).read_bytes()
+    name = f"{hashlib.sha256(data).hexdigest()[:32]}{Path(prompt.source).suffix.lower()}"
+    copy = out / SOURCES_DIR / name
+    if not copy.exists():
+        copy.parent.mkdir(exist_ok=True)
+        partial = copy.with_name(f".{name}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, copy)
+    return replace(prompt, source=str(copy), source_key=prompt.source_key or f"{SOURCES_DIR}/{name}")
 
 
 class GenerateJob:
@@ -172,8 +194,7 @@ class GenerateJob:
         """Batches of at most batch_size images; editing batches hold sources of one size only."""
         with_sources = ((image, self._source(image.prompt)) for image in images)
         for _, same_size in groupby(with_sources, key=_source_size):
-            while batch := list(islice(same_size, self.cfg.batch_size)):
-                yield batch
+            yield from batched(same_size, self.cfg.batch_size)
 
     def _source(self, prompt: Prompt) -> Image.Image | None:
         if self.cfg.task != "edit":

@@ -85,7 +85,16 @@ class Generator:
         self._time_components()
 
     def __call__(self, captions: list[str], seeds: list[int], images: list[Image.Image] | None = None):
-        # CPU generators: the same seed gives the same initial noise on every device and batch layout.
+        """One image per caption and seed. The seed fixes the initial noise on every device and in every
+        batch, but a batched matrix product may round differently from a single one (CPU GEMM blocking
+        follows the batch size): an image can differ by one 8-bit level with its batch, unless
+        `batch_invariant`, which runs the pipeline one image at a time."""
+        if self.cfg.batch_invariant and len(captions) > 1:
+            return [
+                picture
+                for i in range(len(captions))
+                for picture in self(captions[i : i + 1], seeds[i : i + 1], images and images[i : i + 1])
+            ]
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         kwargs = dict(self._fixed, prompt=captions, generator=generators, output_type="pil")
         if self.cfg.negative_prompt is not None:

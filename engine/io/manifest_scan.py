@@ -4,8 +4,10 @@ Columns: `image` (a path relative to the manifest's folder, an absolute path or 
 (or `text`, `prompt`), optionally `key` and the metadata columns of engine.io.records. A folder of
 images is the same thing with its manifest inside, named captions.jsonl, .parquet or .csv.
 
-The key is the `key` column when present, else the `image` value as written. A row whose image is
-a local file that does not exist gets a `missing_file` error; remote images are checked when read.
+The key is the `key` column when present, else the `image` value as written; a key that rows share
+gets `#<n>` appended from its second row on, and a `duplicate_key` error. A row whose image is a local
+file outside the manifest's folder gets an `outside_input` error (unless the run allows it), one that
+does not exist a `missing_file` error; remote images are checked when read.
 A row that cannot be parsed still gets an entry (`bad_row`), keyed `<manifest name>#<row>`; rows
 are numbered from 1 (JSONL: the line number).
 """
@@ -16,11 +18,12 @@ import os
 import posixpath
 from collections.abc import Iterator
 
+import numpy as np
 from fsspec.core import url_to_fs
 
-from engine.core.candidates import META_FIELDS, WHOLE_FILE, PlanEntry, failure
+from engine.core.candidates import META_FIELDS, WHOLE_FILE, PlanEntry, content_hash, failure
 from engine.core.errors import BadInput
-from engine.io.paths import is_local
+from engine.io.paths import input_root, inside, is_local
 from engine.io.records import CAPTION_FIELDS, caption_of, make_entry
 from engine.io.rows import SUFFIXES, read_rows
 
@@ -38,9 +41,14 @@ def caption_file_of(directory: str) -> str:
     return posixpath.join(directory, found[0])
 
 
-def scan_manifest(path: str) -> Iterator[PlanEntry]:
+def scan_manifest(path: str, allow_outside: bool = False) -> Iterator[PlanEntry]:
+    """The entries of the manifest at `path`. A local image that lies outside the manifest's folder (by
+    an absolute path, `..`, or a link) is refused (`outside_input`) unless `allow_outside`."""
     name = posixpath.basename(path)
     folder = posixpath.dirname(path)
+    roots = [input_root(path)]
+    repeated = _repeated_keys(path)
+    seen: dict[int, int] = {}
     for found in read_rows(path, columns=_COLUMNS, required="image"):
         row, record, error = found.number, found.record, found.error
         where = f"{path} row {row}"
@@ -48,22 +56,38 @@ def scan_manifest(path: str) -> Iterator[PlanEntry]:
         key = record.get("key")
         if image in (None, ""):
             key = str(key) if key not in (None, "") else f"{name}#{row}"
-            yield make_entry(
-                key,
-                caption_of(record),
-                path,
-                0,
-                0,
-                record,
-                where,
-                error or failure("bad_row", f"{where} has no image path"),
-            )
+            error = error or failure("bad_row", f"{where} has no image path")
+            yield make_entry(key, caption_of(record), path, 0, 0, record, where, error)
             continue
         image = str(image)
         source = image if "://" in image or posixpath.isabs(image) else posixpath.join(folder, image)
         if is_local(source):
             source = os.path.normpath(source)
+        if not error and is_local(source) and not allow_outside and not inside(source, roots):
+            error = failure("outside_input", f"{where}: image {source} is outside the manifest's folder")
         if not error and is_local(source) and not os.path.isfile(source):
             error = failure("missing_file", f"{where}: image {source} does not exist")
         key = str(key) if key not in (None, "") else image
+        if (digest := _key_hash(key)) in repeated:
+            seen[digest] = seen.get(digest, 0) + 1
+            if seen[digest] > 1:
+                error = error or failure("duplicate_key", f"{where}: key {key!r} appears again")
+                key = f"{key}#{seen[digest]}"
         yield make_entry(key, caption_of(record), source, 0, WHOLE_FILE, record, where, error)
+
+
+def _repeated_keys(path: str) -> set[int]:
+    """The hashes of the keys that more than one row of the manifest has (a first pass, 8 bytes a row)."""
+    hashes = []
+    for found in read_rows(path, columns=("key", "image"), required="image"):
+        key = found.record.get("key")
+        image = found.record.get("image")
+        key = key if key not in (None, "") else image
+        if key not in (None, ""):
+            hashes.append(_key_hash(str(key)))
+    values, counts = np.unique(np.array(hashes, dtype=np.int64), return_counts=True)
+    return set(values[counts > 1].tolist())
+
+
+def _key_hash(key: str) -> int:
+    return content_hash(key.encode("utf-8", "replace"))

@@ -55,6 +55,25 @@ def is_local(path: str) -> bool:
     return "://" not in path
 
 
+def input_root(pattern: str) -> str:
+    """The folder an input (a path or pattern, as given) draws from: the folder itself, or the folder of
+    its files, up to the first brace or glob character. Files named by metadata must lie inside it."""
+    path = absolute(pattern)
+    if not is_local(path):
+        return path
+    cut = min((i for i, c in enumerate(path) if c in "{*?["), default=len(path))
+    fixed = path[:cut]
+    if cut == len(path) and os.path.isdir(path):
+        return os.path.realpath(path)
+    return os.path.realpath(os.path.dirname(fixed) if not fixed.endswith("/") else fixed)
+
+
+def inside(path: str, roots: list[str]) -> bool:
+    """Whether the local `path`, its links followed, lies inside one of the local folders `roots`."""
+    real = os.path.realpath(absolute(path))
+    return any(os.path.commonpath([real, root]) == root for root in roots if is_local(root))
+
+
 def _existing(path: str) -> str:
     found = absolute(path)
     if is_local(found) and not os.path.exists(found):

@@ -1,8 +1,10 @@
 """A caption record (a manifest row, a WebDataset .json member) to a `PlanEntry`'s caption and metadata.
 
 The caption is the first present of `caption`, `text`, `prompt`; the metadata columns are `group`,
-`task`, `category`, `style`, `source_key` (kept as strings) and `seed` (an integer); other fields are
-ignored. Text that is not valid UTF-8 is kept with U+FFFD in place of the bad bytes, and flagged.
+`task`, `category`, `style`, `source_key` (strings; an integer is taken as its digits) and `seed` (an
+integer); other fields are ignored. A caption that is not text (a number, NaN, a list, a table) is a
+missing caption; metadata that is not text is `bad_meta`; lone surrogates are replaced and flagged
+(engine.io.text).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.core.candidates import META_STR_FIELDS, PlanEntry, failure
+from engine.io.text import as_text, clean_text
 
 CAPTION_FIELDS = ("caption", "text", "prompt")
 
@@ -29,13 +32,21 @@ def make_entry(
     where: str,
     error: str = "",
 ) -> PlanEntry:
-    """The entry, flagged with the first problem found: `error` as given, a missing caption, bad metadata."""
-    caption = "" if caption is None else str(caption)
-    if not error and not caption.strip():
-        error = failure("missing_caption", f"{where} has no caption ({', '.join(CAPTION_FIELDS)} or .txt)")
+    """The entry, flagged with the first problem found: `error` as given, a bad key, a missing caption,
+    bad metadata."""
+    key, key_error = clean_text(str(key), f"{where} key")
+    caption, caption_error = as_text(caption, "caption", where, "missing_caption", numbers=False)
+    if not caption_error and not caption.strip():
+        caption_error = failure(
+            "missing_caption", f"{where} has no caption ({', '.join(CAPTION_FIELDS)} or .txt)"
+        )
+    meta, meta_errors = {}, []
+    for name in META_STR_FIELDS:
+        meta[name], meta_error = as_text(record.get(name), name, where)
+        meta_errors.append(meta_error)
     seed, seed_error = _seed(record.get("seed"), where)
-    meta = {name: "" if record.get(name) is None else str(record[name]) for name in META_STR_FIELDS}
-    return PlanEntry(key, caption, source, offset, length, **meta, seed=seed, error=error or seed_error)
+    first = next((e for e in (error, key_error, caption_error, *meta_errors, seed_error) if e), "")
+    return PlanEntry(key, caption, source, offset, length, **meta, seed=seed, error=first)
 
 
 def _seed(value: Any, where: str) -> tuple[int, str]:

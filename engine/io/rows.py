@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 from engine.core.candidates import failure
 from engine.core.errors import BadInput
 from engine.io.paths import open_binary
+from engine.io.text import decode_utf8, parse_json
 
 SUFFIXES = (".jsonl", ".parquet", ".csv")
 _PARQUET_BATCH = 4096
@@ -56,26 +56,15 @@ def read_rows(
         yield from reader(f, path, None if columns is None else list(columns), required, tuple(text))
 
 
-def decode_utf8(raw: bytes, where: str) -> tuple[str, str]:
-    """The text and "" when `raw` is valid UTF-8; else the text with U+FFFD replacements and the error."""
-    try:
-        return raw.decode("utf-8"), ""
-    except UnicodeDecodeError as e:
-        return raw.decode("utf-8", "replace"), failure(
-            "bad_utf8", f"{where} is not valid UTF-8 (byte {e.start})"
-        )
-
-
 def _jsonl_rows(f, path: str, columns, required, text) -> Iterator[Row]:
     for number, raw in enumerate(f, 1):
         if not raw.strip():
             continue
         where = f"{path} row {number}"
         line, error = decode_utf8(raw, where)
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield Row(number, {}, failure("bad_row", f"{where} is not JSON: {e}"), line.rstrip("\n"))
+        record, json_error = parse_json(line, where)
+        if json_error:
+            yield Row(number, {}, json_error.replace("bad_json", "bad_row", 1), line.rstrip("\n"))
             continue
         if not isinstance(record, dict):
             yield Row(number, {}, failure("bad_row", f"{where} is not a JSON object"), line.rstrip("\n"))
@@ -101,7 +90,8 @@ def _parquet_rows(f, path: str, columns, required, text) -> Iterator[Row]:
 
 
 def _csv_rows(f, path: str, columns, required, text) -> Iterator[Row]:
-    reader = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", errors="surrogateescape", newline=""))
+    # utf-8-sig: Excel starts its CSV files with a byte-order mark, which would rename the first column.
+    reader = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline=""))
     _require(required, reader.fieldnames or [], path)
     for number, record in enumerate(reader, 1):
         fields = {k: v for k, v in record.items() if isinstance(k, str) and isinstance(v, str) and v}

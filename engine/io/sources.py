@@ -19,14 +19,17 @@ from engine.io.paths import expand_inputs, open_binary
 from engine.io.rows import is_table
 from engine.io.tar_scan import scan_tar, shard_name
 
+MAX_BYTES = 1 << 28  # 256 MiB: larger than any image of a pool; a larger file is not read
 
-def scan(inputs: list[str]) -> Iterator[PlanEntry]:
+
+def scan(inputs: list[str], allow_outside: bool = False) -> Iterator[PlanEntry]:
     """Every candidate of the inputs: inputs in the given order after expansion, members in file order."""
-    return scan_paths(expand_inputs(inputs))
+    return scan_paths(expand_inputs(inputs), allow_outside)
 
 
-def scan_paths(paths: list[str]) -> Iterator[PlanEntry]:
-    """Every candidate of the expanded input `paths`, in order."""
+def scan_paths(paths: list[str], allow_outside: bool = False) -> Iterator[PlanEntry]:
+    """Every candidate of the expanded input `paths`, in order; manifests may name images outside their
+    folder only when `allow_outside`."""
     shards: dict[str, str] = {}
     for path in paths:
         if path.endswith(".tar"):
@@ -36,9 +39,9 @@ def scan_paths(paths: list[str]) -> Iterator[PlanEntry]:
                 )
             yield from scan_tar(path)
         elif is_table(path):
-            yield from scan_manifest(path)
+            yield from scan_manifest(path, allow_outside)
         elif _is_folder(path):
-            yield from scan_manifest(caption_file_of(path))
+            yield from scan_manifest(caption_file_of(path), allow_outside)
         else:
             raise BadInput(path, "not a .tar shard, a folder or a .jsonl/.parquet/.csv manifest")
 
@@ -48,8 +51,9 @@ def _is_folder(path: str) -> bool:
     return fs.isdir(fs_path)
 
 
-def read_candidates(entries: Iterable[PlanEntry]) -> Iterator[Candidate]:
-    """Each entry with its bytes, in the given order; a failed read gives the candidate a `read` error.
+def read_candidates(entries: Iterable[PlanEntry], max_bytes: int = MAX_BYTES) -> Iterator[Candidate]:
+    """Each entry with its bytes, in the given order; a failed read gives the candidate a `read` error, and
+    an image of more than `max_bytes` is not read (`too_large`).
 
     A source is opened once for a run of consecutive entries in it, so a plan's order (tar members
     in offset order) reads each shard front to back.
@@ -61,6 +65,11 @@ def read_candidates(entries: Iterable[PlanEntry]) -> Iterator[Candidate]:
                 yield Candidate.of(entry)
                 continue
             try:
+                size = reader.size(entry.source, entry.offset, entry.length)
+                if size > max_bytes:
+                    too_large = f"{entry.source}: {size:,} bytes, more than max_bytes {max_bytes:,}"
+                    yield Candidate.of(entry, error=failure("too_large", too_large))
+                    continue
                 data = reader.read(entry.source, entry.offset, entry.length)
             except Exception as e:  # noqa: BLE001 -- any failure reading one candidate is that candidate's error
                 yield Candidate.of(entry, error=failure("read", f"{entry.source}: {type(e).__name__}: {e}"))
@@ -82,7 +91,19 @@ class _RangeReader:
         self._file = None
         self._open_error: Exception | None = None
 
+    def size(self, source: str, offset: int, length: int) -> int:
+        """The bytes a read would return: `length`, or the rest of the file."""
+        if length != WHOLE_FILE:
+            return length
+        self._open(source)
+        return self._file.size - offset
+
     def read(self, source: str, offset: int, length: int) -> bytes:
+        self._open(source)
+        self._file.seek(offset)
+        return self._file.read(length)
+
+    def _open(self, source: str) -> None:
         if source != self._source:
             self.close()
             self._source = source
@@ -92,8 +113,6 @@ class _RangeReader:
                 self._open_error = e
         if self._open_error is not None:
             raise self._open_error
-        self._file.seek(offset)
-        return self._file.read(length)
 
     def close(self) -> None:
         if self._file is not None:

@@ -13,7 +13,6 @@ twice in one shard (a sample split by other members) gets `#<n>` appended and a 
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
 import tarfile
@@ -24,7 +23,7 @@ from engine.core.candidates import PlanEntry, failure
 from engine.core.errors import BadInput
 from engine.io.paths import open_binary
 from engine.io.records import caption_of, make_entry
-from engine.io.rows import decode_utf8
+from engine.io.text import decode_utf8, parse_json
 
 IMAGE_EXTENSIONS = frozenset(
     {"jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "jp2", "ppm", "pgm", "pnm"}
@@ -93,7 +92,7 @@ def _file_members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         if info is None:
             return
         tar.members.clear()  # only the current header is needed, and a shard may hold millions
-        if info.isfile():
+        if info.isfile() or info.issym() or info.islnk():  # links get a row saying so (_entry)
             yield info
 
 
@@ -120,6 +119,12 @@ def _entry(tar: tarfile.TarFile, sample: _Sample, shard: str, path: str, seen: d
         key = f"{key}#{seen[sample.key] + 1}"
     seen[sample.key] += 1
 
+    links = [
+        f"{sample.key}.{ext} -> {info.linkname}" for ext, info in sample.members.items() if not info.isfile()
+    ]
+    if links:
+        error = error or failure("link_member", f"{path}: {', '.join(links)}: links are not read")
+        return make_entry(key, None, path, 0, 0, {}, where, error)
     record, caption, text_error = _caption_record(tar, sample, where)
     image = next((info for ext, info in sample.members.items() if ext in IMAGE_EXTENSIONS), None)
     if image is None:
@@ -137,11 +142,8 @@ def _caption_record(tar: tarfile.TarFile, sample: _Sample, where: str) -> tuple[
     if "json" in sample.members:
         raw, error = _read(tar, sample.members["json"], f"{where}.json")
         text, utf8_error = decode_utf8(raw, f"{where}.json")
-        error = error or utf8_error
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as e:
-            error = error or failure("bad_json", f"{where}.json: {e}")
+        record, json_error = parse_json(text, f"{where}.json")
+        error = error or utf8_error or json_error
         if not isinstance(record, dict):
             error, record = error or failure("bad_json", f"{where}.json is not a JSON object"), {}
     caption = caption_of(record)

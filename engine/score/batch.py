@@ -3,13 +3,11 @@ extra scorers on the device, then the unit's numpy columns."""
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 
-from engine.core.candidates import Candidate, failure
-from engine.core.oom import split_on_oom
+from engine.core.candidates import Candidate, content_hash, failure
+from engine.core.isolate import isolate_failures
 from engine.core.progress import StageTimes
 from engine.decode.result import DecodeResult
 from engine.score.embed import ClipEmbedder
@@ -45,9 +43,10 @@ class BatchScorer:
                 scores[extra.name] = extra(image_emb, text_emb)
         return {"image_embedding": image_emb, "text_embedding": text_emb, **scores}
 
-    def split_on_oom(self, images, captions, times) -> tuple[dict[str, torch.Tensor] | None, list[int]]:
-        """Scores, retrying halves on GPU out-of-memory; also the indices of images that alone do not fit."""
-        return split_on_oom(
+    def isolating(self, images, captions, times) -> tuple[dict[str, torch.Tensor] | None, dict[int, str]]:
+        """Scores, retrying halves on an error (out of memory, say); also the images that fail alone, by
+        index, with their reason."""
+        return isolate_failures(
             lambda idx: self([images[i] for i in idx], [captions[i] for i in idx], times),
             range(len(images)),
             lambda parts: {k: torch.cat([p[k] for p in parts]) for k in parts[0]},
@@ -93,18 +92,13 @@ def fill_columns(
     if not good:
         return
     images = [decoded[i].image for i in good]
-    scores, oom = scorer.split_on_oom(images, [candidates[i].caption for i in good], times)
-    for j in oom:
-        v["error"][start + good[j]] = failure("oom", "the image alone does not fit in GPU memory")
-    scored = [i for j, i in enumerate(good) if j not in set(oom)]
+    scores, failed = scorer.isolating(images, [candidates[i].caption for i in good], times)
+    for j, reason in failed.items():
+        v["error"][start + good[j]] = reason
+    scored = [i for j, i in enumerate(good) if j not in failed]
     if scores is None:
         return
     rows = np.asarray(scored) + start
     for name, tensor in scores.items():
         v[name][rows] = tensor.float().cpu().numpy()
     v["status"][rows] = "ok"
-
-
-def content_hash(data: bytes) -> int:
-    """The 64-bit BLAKE2b digest of `data` as a signed int64."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from engine.core.config import SettingError, setting
 from engine.decode.decoders import KINDS as DECODERS
-from engine.decode.probe import MAX_PIXELS
+from engine.decode.probe import MAX_ASPECT, MAX_PIXELS, MAX_SIDE, ImageLimits
 from engine.executors.config import ExecutorConfig
 from engine.io.paths import absolute
+from engine.io.sources import MAX_BYTES
 
 
 @dataclass(kw_only=True)
@@ -47,6 +48,16 @@ class ScoreConfig(ExecutorConfig):
         affects_values=True,
         help="width x height above which an image is refused from its header",
     )
+    max_side: int = setting(MAX_SIDE, min=1, affects_values=True, help="longest image side accepted")
+    max_aspect: float = setting(
+        MAX_ASPECT, min=1.0, affects_values=True, help="largest long side / short side accepted"
+    )
+    max_bytes: int = setting(
+        MAX_BYTES, min=1, affects_values=True, help="files and tar members larger than this are not read"
+    )
+    allow_outside_paths: bool = setting(
+        False, affects_values=True, help="let a manifest name images outside its own folder"
+    )
     decoder: str = setting("auto", choices=DECODERS, help="image decoder")
     batch_size: int = setting(256, min=1, help="images per model batch")
     shard_rows: int = setting(4096, min=1, help="rows per work unit and Zarr shard")
@@ -67,3 +78,7 @@ class ScoreConfig(ExecutorConfig):
         settings["inputs"] = [absolute(str(i)) for i in self.inputs]
         settings["embedder"] = {k: v for k, v in (embedder_info or {}).items() if k != "autocast"}
         return settings
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(self.max_pixels, self.max_side, self.max_aspect)

@@ -28,6 +28,7 @@ from engine.score.batch import BatchScorer, fill_columns, unit_columns
 from engine.score.config import ScoreConfig
 from engine.score.embed import ClipEmbedder
 from engine.score.scorers.mlp import MlpScorer
+from engine.store.lock import writing
 from engine.store.run_store import RunStore
 from engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
 from engine.store.unit_store import Unit
@@ -37,12 +38,13 @@ def score(cfg: ScoreConfig, progress_stream=None) -> UnitJobSummary:
     """Plan the job (once) and run its unfinished units on the configured executor; the summary of
     this call."""
     paths = expand_inputs(cfg.inputs)  # a missing input is named before any model loads or store is made
-    in_process = cfg.runs_in_process()
-    # In-process runs keep the driver's model; other workers load their own on their device.
-    embedder = load_embedder(cfg, cfg.resolved_device() if in_process else "cpu")
-    store = planned_store(cfg, embedder, paths)
-    job = ScoreJob(cfg, embedder if in_process else None)
-    return run_store_job(store, job, cfg, "score", "scored", "store", progress_stream)
+    with writing(cfg.store, "run store"):
+        in_process = cfg.runs_in_process()
+        # In-process runs keep the driver's model; other workers load their own on their device.
+        embedder = load_embedder(cfg, cfg.resolved_device() if in_process else "cpu")
+        store = planned_store(cfg, embedder, paths)
+        job = ScoreJob(cfg, embedder if in_process else None)
+        return run_store_job(store, job, cfg, "score", "scored", "store", progress_stream)
 
 
 def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | None = None) -> RunStore:
@@ -58,7 +60,7 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
         config=cfg.value_settings(embedder.describe()),
     )
     if not store.planned:
-        store.plan(scan_paths(paths))
+        store.plan(scan_paths(paths, cfg.allow_outside_paths))
     return store
 
 
@@ -110,7 +112,7 @@ class ScoreJob(StoreUnitJob[RunStore]):
         decoder = make_decoder(
             cfg.decoder,
             device,
-            max_pixels=cfg.max_pixels,
+            limits=cfg.image_limits,
             threads=cfg.decode_threads,
             batch_size=cfg.batch_size,
         )
@@ -120,7 +122,8 @@ class ScoreJob(StoreUnitJob[RunStore]):
         loaded.decoder.close()
 
     def read(self, loaded: _Loaded, store: RunStore, unit: Unit) -> Iterator[_Decoded]:
-        for start, batch, times in timed_batches(read_candidates(store.read_plan(unit)), self.cfg.batch_size):
+        candidates = read_candidates(store.read_plan(unit), self.cfg.max_bytes)
+        for start, batch, times in timed_batches(candidates, self.cfg.batch_size):
             readable = [i for i, c in enumerate(batch) if not c.error]
             with times.stage("decode"):
                 results = loaded.decoder.decode([batch[i].data for i in readable]) if readable else []

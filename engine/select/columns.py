@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ class ScoreTerm:
         if "weight" not in table:
             raise SpecError(f"{where} {column}: needs a 'weight'")
         numbers = {k: float(number(table, k, f"{where} {column}")) for k in table}
+        if numbers.get("min", -math.inf) > numbers.get("max", math.inf):
+            raise SpecError(f"{where} {column}: min {numbers['min']} is above max {numbers['max']}")
         return cls(column, **numbers)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from engine.select.ranking import MAX_ROWS
 from engine.select.spec import SelectSpec
 from engine.select.steps.base import SpecError, Step
 from engine.select.steps.filters import RowFilter, StatusOk, apply_row_filters
+from engine.store.lock import writing
 from engine.store.run_store import RunStore
 from engine.store.schema import VOCABULARY_COLUMNS, WEIGHTED_SCORE
 from engine.store.selection import SelectionWriter, check_writable
@@ -121,7 +122,11 @@ def select(
 ) -> SelectionResult:
     """Run `spec` over the store and write `selections/<name>` (the spec's name by default)."""
     store = store if isinstance(store, RunStore) else RunStore.open(store)
-    name = name or spec.name
+    with writing(store.url, "run store"):
+        return _select(store, spec, name or spec.name, overwrite)
+
+
+def _select(store: RunStore, spec: SelectSpec, name: str, overwrite: bool) -> SelectionResult:
     check_writable(store, name, overwrite)
     steps: list[Step] = [StatusOk(), *spec.steps]
     check_columns(store, spec)

@@ -30,6 +30,7 @@ from engine.select.steps.base import SpecError, Step, check_keys
 from engine.select.steps.filters import StatusOk
 
 RECIPES = "engine.select"  # the package whose recipes/ folder holds the shipped specs
+MAX_STEPS = 254  # reason codes are uint8: 0 is kept, 1 is status, then one per step
 
 DEFAULT_SCORE = {"clip_cosine": {"weight": 1.0, "min": 0.0}, "ssim_roundtrip": {"weight": 0.5}}  # SynthVLM
 
@@ -58,6 +59,10 @@ class SelectSpec:
             raise SpecError(f"{where}: 'steps' must be a list of [[steps]] tables")
         for i, step in enumerate(table.get("steps", []), start=1):
             steps.extend(steps_from_table(step, f"{where} step {i}"))
+        if len(steps) > MAX_STEPS:
+            raise SpecError(
+                f"{where}: {len(steps)} steps; a selection records at most {MAX_STEPS} (uint8 reasons)"
+            )
         reasons = [StatusOk().reason] + [s.reason for s in steps]
         if repeated := sorted({r for r in reasons if reasons.count(r) > 1}):
             raise SpecError(f"{where}: two steps drop rows as {', '.join(repeated)}; merge or remove one")

@@ -2,6 +2,8 @@
 
 Streams over work units: per unit only the kept rows' values are kept, and their image bytes are re-read
 from (source, offset, length) with `engine.io.sources.read_candidates`, front to back through each source.
+Bytes that are not those the row was scored with (their content hash differs: the file was replaced) are
+not used: the row gets a `changed` error instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.candidates import PlanEntry
+from engine.core.candidates import PlanEntry, content_hash, failure
 from engine.io.sources import read_candidates
 from engine.store.run_store import RunStore
 from engine.store.schema import WEIGHTED_SCORE
@@ -23,7 +25,7 @@ from engine.store.selection import selection_group
 PLAN_FIELDS = ("key", "caption", "group", "task", "category", "style", "source_key", "seed")
 IMAGE_FIELDS = ("width", "height", "format")
 SELECTION_FIELDS = {WEIGHTED_SCORE: "float32", "dup_group": "int64"}
-_LOCATION = ("source", "offset", "length")
+_LOCATION = ("source", "offset", "length", "content_hash")
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,25 @@ def export_rows(store: RunStore, selection: str, rows: np.ndarray) -> Iterator[E
         ]
         entries = [
             PlanEntry(record["key"], record["caption"], source, offset, length)
-            for record, source, offset, length in zip(records, *(values[f] for f in _LOCATION), strict=True)
+            for record, source, offset, length, _ in zip(
+                records, *(values[f] for f in _LOCATION), strict=True
+            )
         ]
-        for row, record, candidate in zip(
-            rows[lo:hi].tolist(), records, read_candidates(entries), strict=True
+        for row, record, candidate, scored in zip(
+            rows[lo:hi].tolist(), records, read_candidates(entries), values["content_hash"], strict=True
         ):
-            yield ExportRow(index, row, _json_safe(record), candidate.data, candidate.error)
+            error = candidate.error or _changed(candidate, scored)
+            yield ExportRow(index, row, _json_safe(record), b"" if error else candidate.data, error)
             index += 1
+
+
+def _changed(candidate, scored: int) -> str:
+    """An error when the bytes read are not those the row was scored with (0: never read, not checked)."""
+    if scored and content_hash(candidate.data) != scored:
+        return failure(
+            "changed", f"{candidate.source}: the image's bytes differ from those scored (content_hash)"
+        )
+    return ""
 
 
 def _json_safe(record: dict[str, Any]) -> dict[str, Any]:

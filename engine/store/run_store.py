@@ -19,7 +19,6 @@ A work unit is one shard of S rows: the score columns are its unit arrays.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
@@ -29,7 +28,7 @@ import numpy as np
 import zarr
 
 from engine.core.batches import batched
-from engine.core.candidates import PlanEntry
+from engine.core.candidates import PlanEntry, content_hash
 from engine.core.settings import as_json
 from engine.io.paths import absolute
 from engine.store.schema import (
@@ -189,9 +188,7 @@ class RunStore(UnitStore):
 
 def group_hash(group: str) -> int:
     """The group's stable id: its 64-bit BLAKE2b digest as a signed int64, or -1 for no group ("")."""
-    if not group:
-        return -1
-    return int.from_bytes(hashlib.blake2b(group.encode(), digest_size=8).digest(), "little", signed=True)
+    return content_hash(group.encode()) if group else -1
 
 
 def _layout(

@@ -170,7 +170,11 @@ class UnitStore:
     # -- writing units ---------------------------------------------------------------------------
 
     def write_unit(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> None:
-        """Write every unit array for all rows of `unit` (each one whole shard), then its marker."""
+        """Write every unit array for all rows of `unit` (each one whole shard), then its marker. A store
+        removed while the job ran is not written again piece by piece: the job stops, saying so."""
+        fs, root = url_to_fs(self.url)
+        if not fs.exists(f"{root.rstrip('/')}/zarr.json"):
+            raise NotFound(self.url, f"the {self.KIND} was removed while the job ran", "run the job again")
         checked = self._checked(unit, columns)
         for name, values in checked.items():
             self.group[name][unit.start : unit.stop] = values

@@ -7,10 +7,11 @@ from engine.cli import main
 
 def user_error(capsys, argv: list[str]) -> str:
     """The one line `pixsift argv` prints for a user error, checking that it exits 2, prints nothing to
-    stdout and no traceback."""
+    stdout and no traceback: before it, stderr may hold only the job's progress lines."""
     capsys.readouterr()
     assert main(argv) == 2
     captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and not captured.out, captured
-    return lines[0]
+    *before, line = captured.err.splitlines()
+    assert not captured.out and line.startswith(f"pixsift {argv[0]}: "), captured
+    assert all(" rows (" in b and not b.startswith("pixsift ") for b in before), captured
+    return line

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.core.candidates import PlanEntry
+from engine.core.candidates import PlanEntry, content_hash
 from engine.store.run_store import RunStore
 from engine.store.selection import write_selection as stored_selection
 from tests.helpers.candidate_pools import photo, photo_names, write_tar
@@ -66,7 +66,7 @@ def scored_pool(tmp: Path, *, shard_rows: int = 4, edits: dict[int, str] | None 
         image_dim=4,
         text_dim=4,
         extra_columns=["aesthetic"],
-        config={"test": "selection_stores"},
+        config={"test": "selection_stores", "inputs": [str(tmp)]},
     )
     store.plan(plan)
     for unit in store.units():
@@ -96,7 +96,7 @@ def _scores(store: RunStore, unit, blobs: list[bytes]) -> dict[str, np.ndarray]:
         "height": np.full(n, 64),
         "byte_size": np.array([len(b) for b in blobs]),
         "format": np.array(["png" if b.startswith(b"\x89PNG") else "jpeg" for b in blobs]),
-        "content_hash": rows + 1,
+        "content_hash": np.array([content_hash(b) for b in blobs]),
     }
     return {c.name: columns[c.name] for c in store.score_columns}
 

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +32,13 @@ pytest.importorskip("deepspeed")
 pytest.importorskip("peft")
 
 warnings.filterwarnings("ignore", message=".*reduce_scatter_tensor.*", category=FutureWarning)
+
+
+class Planted:
+    """Pickled, it runs code when loaded: what an attacker would put in a checkpoint folder."""
+
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('a planted pickle ran')",))
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +107,26 @@ def test_zero2_matches_plain_pytorch_and_resume_continues_the_curve(tiny):
     folder = cfg.checkpoint_dir
     assert sorted(p.name for p in folder.glob("step-*")) == ["step-00000004", "step-00000006"]  # keep_last 2
 
-    # Killed after the step-4 checkpoint (mid-epoch 1): that is the newest complete one.
-    shutil.rmtree(folder / "step-00000006")
-    (folder / "latest").write_text("step-00000004")
-    resumed = train(cfg, resume=True)
+    # Killed inside the step-6 save, after DeepSpeed's files and before the marker that completes it:
+    # the step-4 checkpoint (mid-epoch 1) is the newest complete one, and the resume says so.
+    (folder / "step-00000006" / "pixsift-complete.json").unlink()
+    said = []
+    resumed = train(cfg, resume=True, say=said.append)
+    assert any("step-00000006" in line and "incomplete" in line for line in said)
     assert resumed.losses == pytest.approx(result.losses[4:], rel=1e-6)
     assert [r["loss"] for r in read_log(cfg.log_path)] == pytest.approx(result.losses, rel=1e-6)
+
+    # A planted pickle in the newest checkpoint is refused before anything of it runs.
+    torch.save({"module": Planted()}, folder / "step-00000006" / "mp_rank_00_model_states.pt")
+    checkpoint_files = json.loads((folder / "step-00000006" / "pixsift-complete.json").read_text())["files"]
+    checkpoint_files["mp_rank_00_model_states.pt"] = (
+        (folder / "step-00000006" / "mp_rank_00_model_states.pt").stat().st_size
+    )
+    (folder / "step-00000006" / "pixsift-complete.json").write_text(
+        json.dumps({"step": 6, "files": checkpoint_files})
+    )
+    with pytest.raises(BadInput, match="refusing to load a checkpoint file"):
+        train(cfg, resume=True)
 
     with pytest.raises(FileExistsError, match="pass --resume"):
         train(cfg)
@@ -140,9 +160,7 @@ def test_a_run_killed_with_sigkill_resumes_on_the_uninterrupted_curve(tiny):
     }
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     latest = out / "checkpoints" / "latest"
-    # Polled slowly: a kill in the moment between DeepSpeed writing `latest` and pixsift writing the RNG
-    # states leaves a checkpoint that cannot be resumed (issue 15).
-    kill_when(job, lambda: latest.is_file() and latest.read_text() >= "step-00000009", 120, poll=0.05)
+    kill_when(job, lambda: latest.is_file() and latest.read_text() >= "step-00000009", 120)
     steps_before_kill = len(read_log(out / "train_log.jsonl"))
     assert 9 <= steps_before_kill < len(uninterrupted)
 

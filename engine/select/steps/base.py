@@ -119,9 +119,13 @@ def check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
 
 
 def number(table: dict[str, Any], key: str, where: str, kind: str = "number"):
-    """table[key], checked to be a `kind`: number, count (an integer >= 0) or fraction (in [0, 1])."""
+    """table[key], checked to be a `kind`: a finite number, a count (an integer >= 0) or a fraction (in
+    [0, 1]); NaN is none of them."""
     value = table[key]
-    ok = isinstance(value, int) if kind == "count" else isinstance(value, int | float)
+    if kind == "count":
+        ok = isinstance(value, int)
+    else:
+        ok = isinstance(value, int | float) and math.isfinite(value)
     in_range = {"number": True, "count": ok and value >= 0, "fraction": ok and 0 <= value <= 1}[kind]
     if isinstance(value, bool) or not ok or not in_range:
         raise SpecError(f"{where}: '{key}' must be a {kind}, got {value!r}")

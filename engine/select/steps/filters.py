@@ -83,4 +83,7 @@ class Bound(RowFilter):
         if "min" not in table and "max" not in table:
             raise SpecError(f"{where}: a filter needs 'min', 'max' or both")
         ops = {"min": ">=", "max": "<="}
-        return tuple(cls(table["column"], ops[k], number(table, k, where)) for k in ops if k in table)
+        bounds = tuple(cls(table["column"], ops[k], number(table, k, where)) for k in ops if k in table)
+        if len(bounds) == 2 and bounds[0].value > bounds[1].value:
+            raise SpecError(f"{where}: min {bounds[0].value} is above max {bounds[1].value}: no row can pass")
+        return bounds

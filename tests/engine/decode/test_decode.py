@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from engine.decode.decoders import make_decoder
+from engine.decode.probe import ImageLimits
 from tests.helpers.image_blobs import BAD, BLOBS, GOOD, JPEG, NAMES
 
 
@@ -62,6 +63,8 @@ def test_dali_bisects_to_the_blob_it_cannot_decode(monkeypatch):
     from engine.decode import dali as decode_dali
 
     decoder = make_decoder("dali", "cpu", threads=2)
+    # A blob only DALI refuses: the strict JPEG check, which would send this one to PIL first, passes it.
+    monkeypatch.setattr(decode_dali, "jpeg_data_error", lambda blob: "")
     runs, handed_to_pil = [], []
     real_run, real_pil = decode_dali.DaliDecoder._run, decode_dali.decode_with_pil
     monkeypatch.setattr(
@@ -80,7 +83,7 @@ def test_dali_bisects_to_the_blob_it_cannot_decode(monkeypatch):
 
 
 def test_max_pixels_rejects_from_the_header():
-    decoder = make_decoder("pil", "cpu", max_pixels=100_000)
+    decoder = make_decoder("pil", "cpu", limits=ImageLimits(max_pixels=100_000))
     (result,) = decoder.decode([JPEG])
     assert result.error == "decompression bomb: 512x512 = 2.6e5 pixels > max_pixels 1.0e5"
     decoder.close()

@@ -164,3 +164,49 @@ def test_refuses_other_data_and_bad_options(pool, tmp_path):
 
 def test_every_format_has_one_writer():
     assert tuple(WRITERS) == FORMATS
+
+
+def test_edit_sources_outside_the_inputs_are_never_exported(tmp_path, monkeypatch):
+    """Metadata naming /etc/passwd, or a path that climbs out of the inputs, exports nothing of it."""
+    tmp = tmp_path / "pool"
+    monkeypatch.chdir(tmp_path)
+    escapes = {1: "/etc/passwd", 3: "../../../../../../../../etc/hostname", 5: str(tmp_path / "secret.txt")}
+    (tmp_path / "secret.txt").write_text("not for the dataset")
+    pool = scored_pool(tmp, edits=escapes)
+    write_selection(pool.store, "best", list(range(12)))
+    summary = export(pool.store.url, "best", tmp_path / "out", "jsonl")
+    errors = {e.row: e.error for e in summary.errors}
+    assert sorted(errors) == [1, 3, 5]
+    assert all("a file outside the inputs the store was scored from" in e for e in errors.values())
+    exported_bytes = b"".join(p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    for leaked in (Path("/etc/passwd").read_bytes(), b"not for the dataset"):
+        assert leaked not in exported_bytes
+
+
+def test_an_image_replaced_after_scoring_is_left_out_with_the_reason(tmp_path):
+    pool = scored_pool(tmp_path / "pool")
+    write_selection(pool.store, "best", list(range(12)))
+    replaced = str(pool.store.arrays["source"][0])  # a loose file
+    Path(replaced).write_bytes(pool.images[key_of(pool, 2)])  # another photograph, another hash
+    summary = export(pool.store.url, "best", tmp_path / "out", "webdataset")
+    assert [(e.row, e.error.split(":")[0]) for e in summary.errors] == [(0, "changed")]
+    assert "differ from those scored" in summary.errors[0].error
+
+
+def test_a_killed_export_leaves_no_half_export_and_a_rerun_replaces_its_partial(pool, tmp_path, monkeypatch):
+    from engine.export import run
+
+    out = tmp_path / "out"
+
+    def killed(rows, folder, job):
+        next(iter(rows))
+        raise KeyboardInterrupt  # as a kill would stop it, after a row
+
+    monkeypatch.setitem(run.WRITERS, "webdataset", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export(pool.store.url, "best", out, "webdataset")
+    assert not out.exists() and len(list(tmp_path.glob(".out.partial-*"))) == 1
+    monkeypatch.undo()
+    summary = export(pool.store.url, "best", out, "webdataset")
+    assert (out / "manifest.json").is_file() and summary.n_exported == len(KEPT)
+    assert list(tmp_path.glob(".out.partial-*")) == []

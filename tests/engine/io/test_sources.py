@@ -259,7 +259,10 @@ def test_manifest_with_relative_absolute_missing_and_bad_rows(tmp_path):
         json.dumps({"key": "k8", "image": "../photos/chelsea.jpg", "caption": "c", "seed": "x"}).encode(),
     ]
     manifest.write_bytes(b"\n".join(lines) + b"\n")
-    entries = list(scan([str(manifest)]))
+    refused = list(scan([str(manifest)]))  # by default a manifest names only images in its folder
+    assert [error_kind(e.error) for e in refused[:3]] == ["outside_input"] * 3
+    assert "photos/astronaut.jpg is outside the manifest's folder" in refused[0].error
+    entries = list(scan([str(manifest)], allow_outside=True))
     assert [(e.key, error_kind(e.error)) for e in entries] == [
         ("../photos/astronaut.jpg", ""),
         (str(tmp_path / "photos/chelsea.jpg"), ""),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
+import signal
 import subprocess
+import time
 
 import numpy as np
 import open_clip
@@ -20,6 +23,7 @@ from engine.score.embed import ClipEmbedder
 from engine.score.job import score
 from kernels.ssim import roundtrip_ssim
 from tests.helpers.candidate_pools import write_tar
+from tests.helpers.cli import user_error
 from tests.helpers.image_blobs import BAD
 from tests.helpers.processes import kill_when
 from tests.helpers.scoring import (
@@ -198,3 +202,69 @@ def test_unknown_config_keys_are_named(tmp_path):
     settings.write_text('inputs = ["x.tar"]\nstore = "s"\nclip_modle = "ViT-B-32"\n')
     with pytest.raises(ValueError, match="unknown settings clip_modle"):
         ScoreConfig.load(settings)
+
+
+def test_an_image_that_breaks_the_kernels_fails_only_its_row(tmp_path, tiny_config, monkeypatch):
+    inputs = good_pool(tmp_path / "pool")
+    real_call = BatchScorer.__call__
+
+    def breaks_on_the_wide_one(self, images, captions, times):
+        if any(image.shape[-1] == 200 for image in images):
+            raise ValueError("a kernel bug that this image alone triggers")
+        return real_call(self, images, captions, times)
+
+    monkeypatch.setattr(BatchScorer, "__call__", breaks_on_the_wide_one)
+    summary = score(score_config(inputs, tmp_path / "store", tiny_config), io.StringIO())
+    got = read_store(tmp_path / "store")
+    broken = got["width"] == 200
+    assert summary.statuses == {"ok": len(PHOTOS) - 1, "failed": 1}
+    assert got["error"][broken][0] == "score: ValueError: a kernel bug that this image alone triggers"
+
+
+def test_a_store_removed_while_the_job_runs_stops_it_with_one_line(
+    tmp_path, tiny_config, monkeypatch, capsys
+):
+    from engine.store.run_store import RunStore
+
+    inputs = good_pool(tmp_path / "pool")
+    store = tmp_path / "store"
+    real_write = RunStore.write_unit
+    written = []
+
+    def removed_after_the_first_unit(self, unit, columns):
+        if written:
+            shutil.rmtree(store)
+        written.append(unit.index)
+        return real_write(self, unit, columns)
+
+    monkeypatch.setattr(RunStore, "write_unit", removed_after_the_first_unit)
+    args = ["score", "--input", *inputs, "--store", str(store), "--clip-config", str(tiny_config)]
+    line = user_error(capsys, [*args, "--clip-random-init", "--shard-rows", "2", "--device", "cpu"])
+    assert line == f"pixsift score: {store}: the run store was removed while the job ran; run the job again"
+    assert not store.exists()  # nothing was written into the void
+
+
+def test_two_scores_of_one_store_never_share_it(tmp_path, tiny_config, resume_pool):
+    inputs, clean = resume_pool
+    store = tmp_path / "store"
+    command = score_command(inputs, store, tiny_config)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / ".store.pixsift-lock"
+    deadline = time.monotonic() + 120
+    while not (lock.exists() and f'"pid": {first.pid}' in lock.read_text()):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.01)
+    first.send_signal(signal.SIGSTOP)  # holding the lock, as a long job would
+    try:
+        second = subprocess.run(command, capture_output=True, text=True)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert second.returncode == 2 and second.stdout == ""
+    assert second.stderr.startswith(
+        f"pixsift score: {store}: another pixsift job is writing this run store (pid {first.pid} "
+    )
+    out, err = first.communicate(timeout=240)
+    assert first.returncode == 0, err
+    got = read_store(store)
+    for name in clean:
+        np.testing.assert_array_equal(got[name], clean[name], err_msg=name)

@@ -301,6 +301,27 @@ def test_spec_errors_name_the_input_and_the_problem(store, tmp_path):
         SelectSpec.from_table({"steps": [{"type": "prompt", "name": "length", "window": 3}]}, "x")
 
 
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"score": {"clip_cosine": NAN}}, r"x \[score\] clip_cosine: 'weight' must be a number, got nan"),
+        ({"steps": [{"type": "filter", "column": "clip_cosine", "min": NAN}]}, "'min' must be a number"),
+        ({"steps": [{"type": "filter", "column": "cos", "min": 0.5, "max": 0.2}]}, "min 0.5 is above max"),
+        ({"score": {"clip_cosine": {"weight": 1, "min": 1, "max": 0}}}, "min 1.0 is above max 0.0"),
+        ({"steps": 5}, "'steps' must be a list of"),
+        ({"steps": [5]}, "x step 1: 'type' must be one of"),
+        ({"steps": [{"type": "filter", "column": "clip_cosine", "min": i / 1000} for i in range(255)]},
+         "255 steps; a selection records at most 254"),
+    ],
+)  # fmt: skip
+def test_specs_that_cannot_mean_anything_are_refused_before_running(table, message):
+    with pytest.raises(SpecError, match=message):
+        SelectSpec.from_table(table, "x")
+
+
 def test_cli_select_with_a_recipe_flags_and_overwrite(store, capsys):
     argv = ["select", store.url, "--recipe", "synthvlm", "--top-k", "5", "--name", "cli", "--overwrite"]
     assert main(argv) == 0
