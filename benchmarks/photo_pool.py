@@ -3,7 +3,9 @@
 Each distinct image is a random crop of one of scikit-image's photographs, flipped or not, with its
 colour, contrast and brightness changed, resized to `size` x `size` and saved as JPEG (quality 90).
 A pool of N candidates is a JSONL manifest whose rows cycle over the distinct files, so a pool of
-100K candidates needs only a few hundred files on disk.
+100K candidates needs only a few hundred files on disk. Captions name the photograph's subject; with
+`images_per_caption` each group of that many consecutive candidates shares one caption of its own, as
+the N images of a best-of-N pool share the caption they were generated from.
 """
 
 from __future__ import annotations
@@ -26,16 +28,27 @@ SUBJECTS = {
 }
 
 
-def make_pool(folder: Path, candidates: int, distinct: int = 256, size: int = 1024, seed: int = 0) -> Path:
+def make_pool(
+    folder: Path,
+    candidates: int,
+    distinct: int = 256,
+    size: int = 1024,
+    seed: int = 0,
+    images_per_caption: int | None = None,
+) -> Path:
     """Write `distinct` JPEGs and a manifest of `candidates` rows into `folder` (reused when present)."""
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = folder / f"pool-{candidates}.jsonl"
+    shared = f"-per-caption-{images_per_caption}" if images_per_caption else ""
+    manifest = folder / f"pool-{candidates}-of-{distinct}{shared}.jsonl"
     if manifest.exists():
         return manifest
     names = _images(folder, distinct, size, seed)
     with manifest.open("w") as f:
         for i in range(candidates):
             name, subject = names[i % len(names)]
+            if images_per_caption:
+                group = i // images_per_caption
+                subject = f"{SUBJECTS[PHOTOS[group % len(PHOTOS)]]}, take {group}"
             f.write(json.dumps({"key": f"c{i:09d}", "image": name, "caption": subject}) + "\n")
     return manifest
 

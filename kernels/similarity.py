@@ -34,23 +34,29 @@ PAIR_BLOCK_N = 32
 REFERENCE_CHUNK = 4096
 
 
-def cosine_pairs(a: torch.Tensor, b: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
+def cosine_pairs(
+    a: torch.Tensor, b: torch.Tensor, *, backend: str = "auto", check_finite: bool = True
+) -> torch.Tensor:
     """Cosine similarity of each row of `a` (N x D) with the same row of `b`: float32 (N,).
 
     See the module docstring for the zero-norm convention. The Triton kernel reads each row once.
+    check_finite=False returns a non-finite score where an input row is not finite instead of raising:
+    no wait for the device, for callers that check the results on the host.
     """
-    return _pair_scores("cosine_pairs", a, b, scale=1.0, clamp=False, backend=backend)
+    return _pair_scores("cosine_pairs", a, b, 1.0, False, backend, check_finite)
 
 
-def clip_score(a: torch.Tensor, b: torch.Tensor, w: float = 2.5, *, backend: str = "auto") -> torch.Tensor:
+def clip_score(
+    a: torch.Tensor, b: torch.Tensor, w: float = 2.5, *, backend: str = "auto", check_finite: bool = True
+) -> torch.Tensor:
     """CLIPScore of each row pair: w * max(cos(a_i, b_i), 0), float32 (N,).
 
     `a` and `b` are image and text embeddings (N x D) in either order; w=2.5 is Hessel et al.'s
-    CLIPScore, w=100 torchmetrics', w=1 the raw clipped cosine.
+    CLIPScore, w=100 torchmetrics', w=1 the raw clipped cosine. check_finite: as cosine_pairs.
     """
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not (w > 0 and math.isfinite(w)):
         raise ValueError(f"clip_score: w must be a positive finite number, got {w!r}")
-    return _pair_scores("clip_score", a, b, scale=float(w), clamp=True, backend=backend)
+    return _pair_scores("clip_score", a, b, float(w), True, backend, check_finite)
 
 
 def topk_cosine(
@@ -93,7 +99,7 @@ def topk_cosine(
 
 
 def _pair_scores(
-    op: str, a: torch.Tensor, b: torch.Tensor, scale: float, clamp: bool, backend: str
+    op: str, a: torch.Tensor, b: torch.Tensor, scale: float, clamp: bool, backend: str, check_finite: bool
 ) -> torch.Tensor:
     check_tensor(op, "a", a, DTYPES, 2)
     check_tensor(op, "b", b, DTYPES, 2)
@@ -102,7 +108,7 @@ def _pair_scores(
         raise ValueError(f"{op}: a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     run = pair_scores_triton if _pick_backend(op, backend, a) == "triton" else pair_scores_reference
     scores = run(a, b, scale, clamp)
-    if not torch.isfinite(scores).all():
+    if check_finite and not torch.isfinite(scores).all():
         _raise_bad_values(op, {"a": a, "b": b})
     return scores
 

@@ -9,24 +9,47 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import nvtx
+import torch
 
 
 class StageTimes:
-    """Wall seconds per named stage; each stage is also an NVTX range, so `nsys profile` shows it."""
+    """Seconds per named stage; each stage is also an NVTX range, so `nsys profile` shows it.
 
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
+    With a CUDA `device` a stage is timed by CUDA events on the current stream, read when `seconds` is
+    asked for (once the work is done, say after a unit's results were copied back): what the device
+    spent, and timing never makes the host wait for the device. Otherwise it is wall-clock time.
+    """
+
+    def __init__(self, device: torch.device | str | None = None) -> None:
+        self._seconds: dict[str, float] = defaultdict(float)
+        self._pending: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
+        self._cuda = device is not None and torch.device(device).type == "cuda"
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        for name, start, end in self._pending:
+            end.synchronize()
+            self._seconds[name] += start.elapsed_time(end) / 1000
+        self._pending.clear()
+        return self._seconds
 
     @contextmanager
     def stage(self, name: str):
-        start = time.perf_counter()
         with nvtx.annotate(name, domain="pixsift"):
-            yield
-        self.seconds[name] += time.perf_counter() - start
+            if self._cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                yield
+                end.record()
+                self._pending.append((name, start, end))
+            else:
+                started = time.perf_counter()
+                yield
+                self._seconds[name] += time.perf_counter() - started
 
     def merge(self, other: dict[str, float]) -> None:
         for name, s in other.items():
-            self.seconds[name] += s
+            self._seconds[name] += s
 
 
 @dataclass

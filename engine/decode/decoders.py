@@ -1,14 +1,16 @@
-"""Image decoding: blobs in, 8-bit RGB tensors on the scoring device out, one result per blob.
+"""Image decoding: blobs in, 8-bit RGB tensors out, one result per blob.
 
     decoder = make_decoder("auto", torch.device("cuda"))
     results = decoder.decode(blobs)   # list[DecodeResult], same length and order as blobs
+    decoder.device                    # where the images are: the GPU decoders' device, or the CPU
 
-"auto" is DALI when it is installed (nvJPEG through DALI's `mixed` backend on a CUDA device, DALI's
-CPU pipeline otherwise), else PIL. A bad blob never fails the batch: it gets `image=None` and a
-specific `error`. Every decoder screens headers first (engine.decode.probe) and follows the same
-conversion rules (engine.decode.pil), so a blob gives the same pixels and the same reason on every
-path; JPEG pixels differ by the decoder's IDCT only (none between DALI's CPU path and PIL, which
-share libjpeg-turbo).
+"auto" is DALI when it is installed (nvJPEG through DALI's `mixed` backend on a CUDA device, DALI's CPU
+pipeline otherwise), else on a CUDA device nvJPEG through torchvision, else PIL on a thread pool. PIL's
+images stay on the CPU: the caller uploads them a batch at a time (engine.decode.upload). A bad blob
+never fails the batch: it gets `image=None` and a specific `error`. Every decoder screens headers first
+(engine.decode.probe) and follows the same conversion rules (engine.decode.pil), so a blob gives the
+same pixels and the same reason on every path; JPEG pixels differ by the decoder's IDCT only (none
+between DALI's CPU path and PIL, which share libjpeg-turbo).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from engine.decode.probe import DEFAULT_LIMITS, ImageLimits
 from engine.decode.result import Decoder
 from kernels.optional import available
 
-KINDS = ("auto", "dali", "pil")
+KINDS = ("auto", "dali", "nvjpeg", "pil")
 
 
 def make_decoder(
@@ -32,20 +34,27 @@ def make_decoder(
     batch_size: int = 256,
     hw_decoder_load: float = 0.65,
 ) -> Decoder:
-    """A decoder of `kind` writing images to `device`.
+    """A decoder of `kind` for images scored on `device`.
 
     limits: the pixel count, side and aspect ratio above which a blob is rejected from its header.
-    threads: CPU decode threads (DALI's pipeline threads; PIL's thread pool).
-    batch_size, hw_decoder_load: DALI only; the most blobs per pipeline run, and the share of JPEG
-    work nvJPEG gives the hardware decoder (A100, H100 and later) on the `mixed` backend.
+    threads: CPU decode threads (DALI's pipeline threads; the PIL thread pool, also the GPU decoders'
+    pool for what they hand to PIL).
+    batch_size: DALI and nvJPEG, the most blobs per batched run. hw_decoder_load: DALI only, the share
+    of JPEG work nvJPEG gives the hardware decoder (A100, H100 and later) on the `mixed` backend.
     """
     if kind not in KINDS:
         raise ValueError(f"make_decoder: kind must be one of {', '.join(KINDS)}; got {kind!r}")
     if not (isinstance(threads, int) and threads > 0):
         raise ValueError(f"make_decoder: threads must be a positive integer, got {threads!r}")
     device = torch.device(device)
-    if kind == "dali" or (kind == "auto" and available("nvidia.dali")):
+    if kind == "auto":
+        kind = "dali" if available("nvidia.dali") else "nvjpeg" if device.type == "cuda" else "pil"
+    if kind == "dali":
         from engine.decode.dali import DaliDecoder
 
         return DaliDecoder(device, limits, threads, batch_size, hw_decoder_load)
-    return PilDecoder(device, limits, threads)
+    if kind == "nvjpeg":
+        from engine.decode.nvjpeg import NvjpegDecoder
+
+        return NvjpegDecoder(device, limits, threads, batch_size)
+    return PilDecoder(limits, threads)

@@ -63,10 +63,13 @@ def oriented(pixels: np.ndarray, orientation: int) -> np.ndarray:
 
 
 class PilDecoder:
-    name = "pil"
+    """PIL on a thread pool; the images stay on the CPU (a view of the decoded H x W x 3 memory)."""
 
-    def __init__(self, device: torch.device, limits: ImageLimits, threads: int):
-        self.device, self.limits = device, limits
+    name = "pil"
+    device = torch.device("cpu")
+
+    def __init__(self, limits: ImageLimits, threads: int):
+        self.limits = limits
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pil-decode")
 
     @nvtx.annotate("decode")

@@ -25,7 +25,8 @@ class DecodeResult:
 
 
 class Decoder(Protocol):
-    name: str  # "dali-mixed", "dali-cpu" or "pil": recorded in the run store
+    name: str  # "dali-mixed", "dali-cpu", "nvjpeg" or "pil": recorded in the run store
+    device: torch.device  # where the decoded images are
 
     def decode(self, blobs: list[bytes]) -> list[DecodeResult]: ...
 

@@ -41,7 +41,7 @@ class ExecutorConfig(Config):
 
     def runs_in_process(self) -> bool:
         """Whether the units run in this process (the driver's models can be reused)."""
-        return self.executor == "local" and self._local_workers() == 1
+        return self.executor == "local" and self.local_workers() == 1
 
     def run(self, job: Job, progress: Progress) -> RunResult:
         """Run `job`'s pending units on the configured executor."""
@@ -56,7 +56,7 @@ class ExecutorConfig(Config):
                 device=self.device,
                 cpus_per_worker=self.ray_cpus_per_worker,
             )
-        return run_local(job, progress, self._local_workers())
+        return run_local(job, progress, self.local_workers())
 
-    def _local_workers(self) -> int:
+    def local_workers(self) -> int:
         return self.workers or default_workers(self.resolved_device())

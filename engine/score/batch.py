@@ -1,25 +1,28 @@
-"""One batch of decoded candidates to their store columns: CLIP embeddings, the kernels' scores and the
-extra scorers on the device, then the unit's numpy columns."""
+"""One prepared batch to its store columns: CLIP embeddings, the kernels' scores and the extra scorers on
+the device, then the unit's numpy columns."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from engine.core.candidates import Candidate, content_hash, failure
+from engine.core.candidates import failure
 from engine.core.isolate import isolate_failures
 from engine.core.progress import StageTimes
-from engine.decode.result import DecodeResult
 from engine.score.embed import ClipEmbedder
+from engine.score.inputs import ScoreInputs
 from engine.score.kernel_scores import clip_scores, ssim_roundtrip
+from engine.score.prepare import Prepared
 from engine.score.preprocess import clip_batch
 from engine.score.scorers.base import EmbeddingScorer
 from engine.store.run_store import RunStore
 from engine.store.unit_store import Unit
 
+NOT_FINITE = failure("score", "the model gave non-finite values for this image or its caption")
+
 
 class BatchScorer:
-    """Embeddings and scores for a batch of decoded images and their captions, on the device."""
+    """Embeddings and scores of a batch's images and captions, on the device."""
 
     def __init__(
         self, embedder: ClipEmbedder, extra: list[EmbeddingScorer], fidelity_size: int, fidelity_via: int
@@ -28,27 +31,35 @@ class BatchScorer:
         self.extra = extra
         self.fidelity = (fidelity_size, fidelity_via)
 
-    def __call__(
-        self, images: list[torch.Tensor], captions: list[str], times: StageTimes
-    ) -> dict[str, torch.Tensor]:
-        with times.stage("preprocess"):
-            pixels = clip_batch(images, self.embedder.preprocess)
+    def __call__(self, inputs: ScoreInputs, times: StageTimes) -> dict[str, torch.Tensor]:
+        """float32 tensors by column, a row per image; non-finite where the model gave non-finite values
+        (nothing here waits for the device)."""
+        pixels, fidelity = inputs.pixels, inputs.fidelity
+        if pixels is None:
+            if inputs.ready is not None:
+                inputs.ready()
+            with times.stage("preprocess"):
+                pixels = clip_batch(inputs.images, self.embedder.preprocess)
         with times.stage("embed"):
             image_emb = self.embedder.encode_images(pixels)
-            text_emb = self.embedder.encode_texts(captions)
+            text_emb = self.embedder.encode_tokens(inputs.tokens)[inputs.rows.to(image_emb.device)]
         with times.stage("kernels"):
             scores = clip_scores(image_emb, text_emb)
-            scores["ssim_roundtrip"] = ssim_roundtrip(images, *self.fidelity)
+            if fidelity is None:
+                fidelity = ssim_roundtrip(inputs.images, *self.fidelity)
+            scores["ssim_roundtrip"] = fidelity.to(image_emb.device)
             for extra in self.extra:
                 scores[extra.name] = extra(image_emb, text_emb)
         return {"image_embedding": image_emb, "text_embedding": text_emb, **scores}
 
-    def isolating(self, images, captions, times) -> tuple[dict[str, torch.Tensor] | None, dict[int, str]]:
+    def isolating(
+        self, inputs: ScoreInputs, times: StageTimes
+    ) -> tuple[dict[str, torch.Tensor] | None, dict[int, str]]:
         """Scores, retrying halves on an error (out of memory, say); also the images that fail alone, by
         index, with their reason."""
         return isolate_failures(
-            lambda idx: self([images[i] for i in idx], [captions[i] for i in idx], times),
-            range(len(images)),
+            lambda idx: self(inputs.subset(idx) if len(idx) < len(inputs) else inputs, times),
+            range(len(inputs)),
             lambda parts: {k: torch.cat([p[k] for p in parts]) for k in parts[0]},
         )
 
@@ -67,38 +78,36 @@ def unit_columns(store: RunStore, unit: Unit) -> dict[str, np.ndarray]:
     return values
 
 
-def fill_columns(
-    v: dict[str, np.ndarray],
-    start: int,
-    candidates: list[Candidate],
-    decoded: dict[int, DecodeResult],
-    scorer: BatchScorer,
-    times: StageTimes,
-) -> None:
-    """Rows [start, start + len(candidates)) of a unit's columns `v`: what the read and the decode found,
-    then the scores of the images that decoded."""
-    for i, cand in enumerate(candidates):
+def fill_columns(v: dict[str, np.ndarray], batch: Prepared, scorer: BatchScorer, times: StageTimes) -> None:
+    """Rows [batch.first, batch.first + len(batch.candidates)) of a unit's columns `v`: what the read,
+    the decode and the preparation found, then the scores of the images that were prepared."""
+    start = batch.first
+    for i, cand in enumerate(batch.candidates):
         row = start + i
-        result = decoded.get(i)
         v["error"][row] = cand.error
-        if cand.data:
-            v["content_hash"][row] = content_hash(cand.data)
-        if result is not None:
+        if batch.hashes[i] is not None:
+            v["content_hash"][row] = batch.hashes[i]
+        if (result := batch.decoded.get(i)) is not None:
             v["width"][row], v["height"][row] = result.width, result.height
             v["byte_size"][row], v["format"][row] = result.byte_size, result.format
-            if not result.ok:
+            if result.error:
                 v["error"][row] = failure("decode", result.error)
-    good = [i for i, r in sorted(decoded.items()) if r.ok]
-    if not good:
+    for i, reason in batch.failed.items():
+        v["error"][start + i] = reason
+    if batch.inputs is None:
         return
-    images = [decoded[i].image for i in good]
-    scores, failed = scorer.isolating(images, [candidates[i].caption for i in good], times)
+    scores, failed = scorer.isolating(batch.inputs, times)
     for j, reason in failed.items():
-        v["error"][start + good[j]] = reason
-    scored = [i for j, i in enumerate(good) if j not in failed]
+        v["error"][start + batch.good[j]] = reason
     if scores is None:
         return
-    rows = np.asarray(scored) + start
-    for name, tensor in scores.items():
-        v[name][rows] = tensor.float().cpu().numpy()
-    v["status"][rows] = "ok"
+    scored = [j for j in range(len(batch.good)) if j not in failed]
+    values = {name: tensor.float().cpu().numpy() for name, tensor in scores.items()}
+    finite = np.ones(len(scored), dtype=bool)
+    for array in values.values():
+        finite &= np.isfinite(array.reshape(len(scored), -1)).all(axis=1)
+    rows = start + np.asarray([batch.good[j] for j in scored], dtype=np.int64)
+    for name, array in values.items():
+        v[name][rows[finite]] = array[finite]
+    v["status"][rows[finite]] = "ok"
+    v["error"][rows[~finite]] = NOT_FINITE

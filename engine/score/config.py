@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from engine.core.config import SettingError, setting
@@ -10,6 +11,7 @@ from engine.decode.probe import MAX_ASPECT, MAX_PIXELS, MAX_SIDE, ImageLimits
 from engine.executors.config import ExecutorConfig
 from engine.io.paths import absolute
 from engine.io.sources import MAX_BYTES
+from kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
 
 
 @dataclass(kw_only=True)
@@ -58,10 +60,17 @@ class ScoreConfig(ExecutorConfig):
     allow_outside_paths: bool = setting(
         False, affects_values=True, help="let a manifest name images outside its own folder"
     )
+    text_prefix: str = setting(
+        "",
+        affects_values=True,
+        help='put before every caption; "A photo depicts " is Hessel et al.\'s CLIPScore prompt',
+    )
     decoder: str = setting("auto", choices=DECODERS, help="image decoder")
     batch_size: int = setting(256, min=1, help="images per model batch")
     shard_rows: int = setting(4096, min=1, help="rows per work unit and Zarr shard")
-    decode_threads: int = setting(4, min=1, help="CPU decode threads per worker")
+    decode_threads: int = setting(
+        0, min=0, help="CPU threads per worker that decode and prepare images (0: this machine's cores)"
+    )
     prefetch_batches: int = setting(2, min=1, help="batches read and decoded ahead of the model")
 
     def check(self) -> None:
@@ -77,7 +86,17 @@ class ScoreConfig(ExecutorConfig):
         settings = super().value_settings()
         settings["inputs"] = [absolute(str(i)) for i in self.inputs]
         settings["embedder"] = {k: v for k, v in (embedder_info or {}).items() if k != "autocast"}
+        settings["ssim_roundtrip"] = ROUNDTRIP_PROCEDURE
         return settings
+
+    def cpu_threads(self) -> int:
+        """The threads each worker decodes and prepares images with: decode_threads, else the CPUs a Ray
+        actor reserves, else this machine's cores shared among the workers that run on it."""
+        if self.decode_threads:
+            return self.decode_threads
+        if self.executor == "ray":
+            return max(1, round(self.ray_cpus_per_worker))
+        return max(1, (os.cpu_count() or 1) // self.local_workers())
 
     @property
     def image_limits(self) -> ImageLimits:

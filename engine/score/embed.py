@@ -4,6 +4,9 @@
     pixels = engine.score.preprocess.clip_batch(images, embedder.preprocess)
     image_emb, text_emb = embedder.encode_images(pixels), embedder.encode_texts(captions)
 
+    tokens, rows = embedder.tokenize(captions)        # on a CPU thread: each distinct caption once
+    text_emb = embedder.encode_tokens(tokens)[rows]    # on the device
+
 Weights come from exactly one of:
 - `pretrained` = a tag of open_clip's registry, resolved in the Hugging Face cache only: nothing is
   downloaded unless HF_HUB_OFFLINE is set to 0/false (pixsift reads it as on when unset);
@@ -15,7 +18,10 @@ optionally preprocess_cfg) under its file stem, which is then the model name.
 
 Outputs are float32 N x D and not normalized. Captions are tokenized with the model's own tokenizer
 (open_clip.get_tokenizer), which cuts a caption longer than the context (77 tokens for most models)
-and keeps the end-of-text token: only the caption's start is embedded.
+and keeps the end-of-text token: only the caption's start is embedded. `text_prefix` is put before
+every caption ("A photo depicts " is Hessel et al.'s CLIPScore prompt). Each distinct caption of a call
+is encoded once, at the length of the longest one where the text tower allows it
+(engine.score.text_tower).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import torch
 
 from engine.core.errors import BadInput, NotFound
 from engine.score.preprocess import ClipPreprocess
+from engine.score.text_tower import TextTower
 
 HUB_ERRORS_TO_REPORT = (OSError, ValueError)  # huggingface_hub's not-found and HTTP errors subclass these
 
@@ -48,6 +55,7 @@ class ClipEmbedder:
         text_batch_size: int = 1024,
         seed: int = 0,
         cache_dir: str | os.PathLike | None = None,
+        text_prefix: str = "",
     ):
         preprocess_cfg = {}
         if config_file is not None:
@@ -86,6 +94,8 @@ class ClipEmbedder:
         self.model = model.eval().requires_grad_(False)
         self.preprocess = ClipPreprocess.from_open_clip(open_clip.get_model_preprocess_cfg(self.model))
         self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.text_prefix = text_prefix
+        self.text_tower = TextTower(self.model)
         self.dim = int(open_clip.get_model_config(model_name)["embed_dim"])  # both towers project to it
 
     @nvtx.annotate("embed:image")
@@ -99,11 +109,24 @@ class ClipEmbedder:
             )
         return self._batched(self.model.encode_image, pixels.to(self.device), self.image_batch_size)
 
-    @nvtx.annotate("embed:text")
     def encode_texts(self, captions: list[str]) -> torch.Tensor:
         """float32 N x dim; captions past the context length are cut (see the module docstring)."""
-        tokens = self.tokenizer(list(captions)).to(self.device)
-        return self._batched(self.model.encode_text, tokens, self.text_batch_size)
+        tokens, rows = self.tokenize(captions)
+        return self.encode_tokens(tokens)[rows.to(self.device)]
+
+    def tokenize(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens, rows): the distinct captions' tokens (CPU int64, D x length) and for each caption the
+        row of its tokens (int64, N). CPU work, for a thread ahead of the device."""
+        position = {caption: i for i, caption in enumerate(dict.fromkeys(captions))}
+        rows = torch.tensor([position[c] for c in captions], dtype=torch.int64)
+        tokens = self.tokenizer([self.text_prefix + c for c in position])
+        return self.text_tower.trim(tokens), rows
+
+    @nvtx.annotate("embed:text")
+    def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """float32 D x dim of tokenize's tokens."""
+        tokens = tokens.to(self.device, non_blocking=True)
+        return self._batched(self.text_tower.encode, tokens, self.text_batch_size)
 
     def describe(self) -> dict:
         """What produced the embeddings, for the run store's attributes."""

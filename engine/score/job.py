@@ -2,35 +2,37 @@
 
 The driver plans the job once (engine.io.sources scans the inputs, engine.store.run_store writes one row
 per candidate), then an executor runs the unfinished work units: worker processes on this machine, or
-actors on a Ray cluster (engine.executors). Inside a worker a background thread reads and decodes the
-next batches while the current one is embedded and scored, so decode overlaps the GPU
-(engine.store.unit_job). A batch that runs out of GPU memory is split in halves and retried; an image
-that alone does not fit gets a failed row. A unit is written whole, then marked done: a killed job
-restarted with the same command redoes only unmarked units and ends with the same values.
+actors on a Ray cluster (engine.executors). Inside a worker a background thread and a pool of threads
+read, decode and prepare the next batches (engine.score.prepare) while the current one is embedded and
+scored, across unit boundaries (engine.store.unit_job). A batch that runs out of memory is split in
+halves and retried; an image that alone does not fit gets a failed row. A unit is written whole, then
+marked done with the decoder that read it: a killed job restarted with the same command redoes only
+unmarked units and ends with the same values.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from engine.core.batches import timed_batches
-from engine.core.candidates import Candidate
 from engine.core.device import worker_device
 from engine.core.progress import StageTimes
 from engine.decode.decoders import make_decoder
-from engine.decode.result import Decoder, DecodeResult
 from engine.io.paths import expand_inputs
 from engine.io.sources import read_candidates, scan_paths
 from engine.score.batch import BatchScorer, fill_columns, unit_columns
 from engine.score.config import ScoreConfig
 from engine.score.embed import ClipEmbedder
+from engine.score.prepare import Prepared, Preparer
 from engine.score.scorers.mlp import MlpScorer
 from engine.store.lock import writing
 from engine.store.run_store import RunStore
-from engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
+from engine.store.unit_job import StoreUnitJob, UnitJobSummary, run_store_job
 from engine.store.unit_store import Unit
 
 
@@ -72,6 +74,7 @@ def load_embedder(cfg: ScoreConfig, device: str) -> ClipEmbedder:
         config_file=cfg.clip_config,
         device=device,
         image_batch_size=cfg.batch_size,
+        text_prefix=cfg.text_prefix,
     )
 
 
@@ -79,20 +82,15 @@ def load_embedder(cfg: ScoreConfig, device: str) -> ClipEmbedder:
 class _Loaded:
     """What a worker loads once and keeps for all the units it runs."""
 
-    decoder: Decoder
+    device: torch.device
+    preparer: Preparer
     scorer: BatchScorer
-
-
-@dataclass
-class _Decoded(Batch):
-    candidates: list[Candidate]
-    decoded: dict[int, DecodeResult]  # index in the batch -> result, for the candidates that were read
 
 
 class ScoreJob(StoreUnitJob[RunStore]):
     """The score stage as an executor job: the models load where it runs (or it keeps the driver's)."""
 
-    prefetch_thread = "pixsift-read-decode"
+    prefetch_thread = "pixsift-read-prepare"
 
     def __init__(self, cfg: ScoreConfig, embedder: ClipEmbedder | None = None):
         super().__init__(cfg)
@@ -109,30 +107,34 @@ class ScoreJob(StoreUnitJob[RunStore]):
         device = worker_device(cfg.device)
         embedder = self._embedder or load_embedder(cfg, str(device))
         scorers = [MlpScorer(path, name, device) for name, path in cfg.scorers.items()]
+        threads = cfg.cpu_threads()
         decoder = make_decoder(
-            cfg.decoder,
-            device,
-            limits=cfg.image_limits,
-            threads=cfg.decode_threads,
-            batch_size=cfg.batch_size,
+            cfg.decoder, device, limits=cfg.image_limits, threads=threads, batch_size=cfg.batch_size
         )
-        return _Loaded(decoder, BatchScorer(embedder, scorers, cfg.fidelity_size, cfg.fidelity_via))
+        print(f"score: decoding with {decoder.name} on {device}, {threads} CPU threads", file=sys.stderr)
+        fidelity = (cfg.fidelity_size, cfg.fidelity_via)
+        preparer = Preparer(decoder, embedder, fidelity, device, threads)
+        return _Loaded(device, preparer, BatchScorer(embedder, scorers, *fidelity))
 
     def release(self, loaded: _Loaded) -> None:
-        loaded.decoder.close()
+        loaded.preparer.close()
+        loaded.preparer.decoder.close()
 
-    def read(self, loaded: _Loaded, store: RunStore, unit: Unit) -> Iterator[_Decoded]:
+    def unit_info(self, loaded: _Loaded) -> dict:
+        return {"decoder": loaded.preparer.decoder.name}
+
+    def stage_device(self, loaded: _Loaded) -> torch.device:
+        return loaded.device
+
+    def read(self, loaded: _Loaded, store: RunStore, unit: Unit) -> Iterator[Prepared]:
         candidates = read_candidates(store.read_plan(unit), self.cfg.max_bytes)
         for start, batch, times in timed_batches(candidates, self.cfg.batch_size):
-            readable = [i for i, c in enumerate(batch) if not c.error]
-            with times.stage("decode"):
-                results = loaded.decoder.decode([batch[i].data for i in readable]) if readable else []
-            yield _Decoded(start, dict(times.seconds), batch, dict(zip(readable, results, strict=True)))
+            yield loaded.preparer.prepare(start, batch, times)
 
     def new_columns(self, store: RunStore, unit: Unit) -> dict[str, np.ndarray]:
         return unit_columns(store, unit)
 
     def fill(
-        self, loaded: _Loaded, columns: dict[str, np.ndarray], batch: _Decoded, times: StageTimes
+        self, loaded: _Loaded, columns: dict[str, np.ndarray], batch: Prepared, times: StageTimes
     ) -> None:
-        fill_columns(columns, batch.first, batch.candidates, batch.decoded, loaded.scorer, times)
+        fill_columns(columns, batch, loaded.scorer, times)

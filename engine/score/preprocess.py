@@ -1,13 +1,15 @@
-"""Batched preprocessing on the device, the same for every decoder: variable-size uint8 RGB images in.
+"""Preprocessing for the CLIP model, the same for every decoder: variable-size uint8 RGB images in.
 
-clip_batch reproduces open_clip's own (PIL-based) eval transform for a model: resize with PIL's
-antialiased filter (horizontal pass, then vertical, each stored as uint8 as PIL does), center crop
-or pad, scale to [0, 1], normalize. Against open_clip's transform on the same pixels
-(tests/test_preprocess_embed.py), when both sides shrink or both grow, as in the "shortest" mode
-nearly every model uses: at most 1 uint8 level, in up to 0.15% of values (bicubic) or 1.1%
-(bilinear). When one side grows and the other shrinks (possible with "squash" and "longest")
-Pillow's one-call resize also differs from its own two passes run one after the other, by up to
-about 10 levels in under 0.1% of values (400x600 -> 300x700, bicubic).
+clip_batch (a batch, on the device) and clip_pixels (one image, on a CPU thread) reproduce open_clip's
+own (PIL-based) eval transform for a model: resize with PIL's antialiased filter (horizontal pass, then
+vertical, each stored as uint8 as PIL does), center crop or pad, scale to [0, 1], normalize. On the CPU
+a shrinking pass is torch's uint8 kernel (fixed point, as PIL's, about 10x faster than float); on a
+GPU, and for a growing pass, it is float, rounded to uint8 after each pass. Against open_clip's
+transform on the same pixels (tests/engine/score/test_preprocess_embed.py), when both sides shrink or
+both grow, as in the "shortest" mode nearly every model uses: at most 1 uint8 level, in up to 0.4% of
+values (bicubic) or 1.1% (bilinear). When one side grows and the other shrinks (possible with "squash"
+and "longest") Pillow's one-call resize also differs from its own two passes run one after the other,
+by up to about 10 levels in under 0.1% of values (400x600 -> 300x700, bicubic).
 
 same_size_batches groups images of one size into uint8 batches for ops that need N x C x H x W, such
 as kernels.roundtrip_ssim (engine.score.kernel_scores).
@@ -15,6 +17,7 @@ as kernels.roundtrip_ssim (engine.score.kernel_scores).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,10 +69,31 @@ def clip_batch(images: list[torch.Tensor], spec: ClipPreprocess) -> torch.Tensor
     """float32 N x 3 x H x W model input from uint8 3 x h x w images (all on one device)."""
     pixels = torch.empty((len(images), 3, *spec.size), dtype=torch.float32, device=images[0].device)
     for indices, batch in same_size_batches(images):
-        pixels[indices] = _clip_pixels(batch.float(), spec)
-    mean = torch.tensor(spec.mean, device=pixels.device).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, device=pixels.device).view(1, 3, 1, 1)
+        pixels[indices] = _clip_pixels(_for_resize(batch), spec).float()
+    return _normalized(pixels, spec)
+
+
+def clip_pixels(image: torch.Tensor, spec: ClipPreprocess) -> torch.Tensor:
+    """float32 3 x H x W model input of one uint8 3 x h x w CPU image; equal to its row of clip_batch."""
+    return _normalized(_clip_pixels(image[None], spec).float(), spec)[0]
+
+
+def _for_resize(batch: torch.Tensor) -> torch.Tensor:
+    # torch resizes uint8 with antialiasing on the CPU only, fastest with the channels last.
+    if batch.device.type == "cpu":
+        return batch.contiguous(memory_format=torch.channels_last)
+    return batch.float()
+
+
+def _normalized(pixels: torch.Tensor, spec: ClipPreprocess) -> torch.Tensor:
+    mean, std = _constants(spec, pixels.device)
     return (pixels / 255 - mean) / std
+
+
+@functools.lru_cache(maxsize=16)
+def _constants(spec: ClipPreprocess, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's mean and std as 1 x 3 x 1 x 1 tensors on `device`, copied there once."""
+    return tuple(torch.tensor(v, device=device).view(1, 3, 1, 1) for v in (spec.mean, spec.std))
 
 
 def same_size_batches(
@@ -95,7 +119,8 @@ def same_size_batches(
 
 
 def _clip_pixels(x: torch.Tensor, spec: ClipPreprocess) -> torch.Tensor:
-    """open_clip's resize and crop of same-size images: float values in [0, 255], rounded as PIL's uint8."""
+    """open_clip's resize and crop of same-size images (uint8 on the CPU, float elsewhere): values in
+    [0, 255], rounded as PIL's uint8."""
     h, w = x.shape[-2:]
     target_h, target_w = spec.size
     if spec.resize_mode == "squash":
@@ -136,7 +161,16 @@ def _pil_resize(x: torch.Tensor, size: tuple[int, int], interpolation: str) -> t
 
 
 def _resize_rounded(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode=mode, antialias=True, align_corners=False).round_().clamp_(0, 255)
+    def resized(x):
+        return F.interpolate(x, size=size, mode=mode, antialias=True, align_corners=False)
+
+    if x.dtype != torch.uint8:
+        return resized(x).round_().clamp_(0, 255)
+    # torch's uint8 kernel rounds its weights coarser than PIL: within 1 level when shrinking, but up to
+    # 2 when growing (bicubic), where the float pass stays within 1.
+    if size[0] <= x.shape[-2] and size[1] <= x.shape[-1]:
+        return resized(x)
+    return resized(x.float()).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _center_crop_or_pad(x: torch.Tensor, size: tuple[int, int], fill: int) -> torch.Tensor:

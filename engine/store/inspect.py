@@ -54,6 +54,7 @@ class StoreSummary:
     status: Counter = field(default_factory=Counter)  # "ok", "failed", NOT_SCORED
     errors: Counter = field(default_factory=Counter)  # error kind of failed rows
     plan_errors: Counter = field(default_factory=Counter)  # error kind found by the scan
+    decoders: Counter = field(default_factory=Counter)  # finished units by the decoder that read them
     scores: list[ScoreStats] = field(default_factory=list)
 
 
@@ -62,6 +63,7 @@ def summarize(store: RunStore) -> StoreSummary:
     summary = StoreSummary(store.n_rows, store.planned, len(units), len(store.done_units()))
     float_columns = [c.name for c in store.score_columns if c.dtype == "float32"] if store.planned else []
     summary.scores = [ScoreStats(name) for name in float_columns]
+    summary.decoders.update(r.get("decoder", "unrecorded") for r in store.unit_reports().values())
     for unit in units:
         rows = slice(unit.start, unit.stop)
         summary.plan_errors.update(error_kind(e) for e in store.arrays["plan_error"][rows].tolist() if e)
@@ -104,6 +106,7 @@ def inspect(url: str) -> str:
         _counts("rows by status", summary.status),
         _counts("failed rows by error kind", summary.errors),
         _counts("rows with a scan error, by kind", summary.plan_errors),
+        _counts("units by decoder", summary.decoders),
         "",
         _table(
             ["score", "values", "nan", "min", "mean", *(f"p{q}" for q in PERCENTILES), "max"],

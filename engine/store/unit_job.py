@@ -11,6 +11,7 @@ pending units on the configured executor and sums up the store.
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,6 +73,14 @@ class StoreUnitJob(Generic[Store]):
         """Fill the rows of `batch` in `columns`, on the device."""
         raise NotImplementedError
 
+    def unit_info(self, loaded: Any) -> dict[str, Any]:
+        """What the unit's done marker records about how it was made (the decoder, say)."""
+        return {}
+
+    def stage_device(self, loaded: Any) -> Any:
+        """The device `fill` times its stages on (CUDA events there), or None for the wall clock."""
+        return None
+
     # -- the job ---------------------------------------------------------------------------------
 
     def pending_units(self) -> list[int]:
@@ -87,7 +96,7 @@ class StoreUnitJob(Generic[Store]):
         if self._loaded is None:
             self._loaded = self.load(store)
         loaded = self._loaded
-        columns, times = None, StageTimes()
+        columns, times = None, StageTimes(self.stage_device(loaded))
         for unit, batch in prefetch(
             self._batches(loaded, store, units), self.cfg.prefetch_batches, self.prefetch_thread
         ):
@@ -96,10 +105,12 @@ class StoreUnitJob(Generic[Store]):
                 times.merge(batch.seconds)
                 self.fill(loaded, columns, batch, times)
                 continue
-            with times.stage("write"):
-                store.write_unit(unit, columns)
-            emit(UnitReport(rank, unit.index, unit.rows, store.failed(columns), dict(times.seconds)))
-            columns, times = None, StageTimes()
+            seconds = dict(times.seconds)  # the unit's device work is done: its columns are on the host
+            started = time.perf_counter()
+            store.write_unit(unit, columns, self.unit_info(loaded))
+            seconds["write"] = seconds.get("write", 0.0) + time.perf_counter() - started
+            emit(UnitReport(rank, unit.index, unit.rows, store.failed(columns), seconds))
+            columns, times = None, StageTimes(self.stage_device(loaded))
 
     def close(self) -> None:
         if self._loaded is not None:

@@ -169,9 +169,12 @@ class UnitStore:
 
     # -- writing units ---------------------------------------------------------------------------
 
-    def write_unit(self, unit: Unit, columns: Mapping[str, np.ndarray]) -> None:
-        """Write every unit array for all rows of `unit` (each one whole shard), then its marker. A store
-        removed while the job ran is not written again piece by piece: the job stops, saying so."""
+    def write_unit(
+        self, unit: Unit, columns: Mapping[str, np.ndarray], info: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write every unit array for all rows of `unit` (each one whole shard), then its marker, which also
+        records `info` (how the unit was made). A store removed while the job ran is not written again
+        piece by piece: the job stops, saying so."""
         fs, root = url_to_fs(self.url)
         if not fs.exists(f"{root.rstrip('/')}/zarr.json"):
             raise NotFound(self.url, f"the {self.KIND} was removed while the job ran", "run the job again")
@@ -188,6 +191,7 @@ class UnitStore:
                 "stop": unit.stop,
                 "status": dict(status),
                 "errors": dict(errors),
+                **(info or {}),
             },
         )
 

@@ -40,6 +40,11 @@ class SsimConfig:
     center: float  # subtracted from inputs before taking moments (data_range / 2)
     gray: bool  # inputs have 3 channels, reduced to PIL luma before the window
     want_map: bool
+    serial: bool = False  # CPU backends: run on the calling thread only
+
+    @property
+    def uniform(self) -> bool:
+        return len(set(self.taps)) == 1
 
     @property
     def win_size(self) -> int:
@@ -74,6 +79,7 @@ def make_config(
     covariance: str,
     gray: bool,
     reduction: str,
+    serial: bool = False,
 ) -> SsimConfig:
     check_choice("window", window, WINDOWS)
     check_choice("padding", padding, PADDINGS)
@@ -104,6 +110,7 @@ def make_config(
         center=data_range / 2.0,
         gray=gray,
         want_map=reduction == "none",
+        serial=serial,
     )
 
 

@@ -1,10 +1,15 @@
-"""SSIM on the CPU: one fused numba kernel, parallel over (plane, block of output rows).
+"""SSIM on the CPU: one fused numba kernel, parallel over (plane, block of output rows), or on the calling
+thread alone with `serial` (for callers that run images on threads of their own; it releases the GIL).
 
 Each task walks its rows once: it loads an input row (gray / centre / padding applied on load), filters
 it horizontally into a ring of `win_size` rows of the five moments, and as soon as the ring holds a
 full window, filters vertically and turns the result into one row of the SSIM map. Everything is
 float64, so it differs from `ssim_reference` by float64 rounding only; the per-task sums are added
 in a fixed order, so the result does not depend on the number of threads.
+
+uint8 images under a uniform window without padding (scikit-image's default, and the round trip's)
+take a faster exact path: the window sums of x, y, x^2, y^2 and xy are integers, kept as running
+sums (a row enters the window, the one above it leaves), and only the SSIM formula is float64.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class _Params(NamedTuple):
     center: float
     gray: bool
     want_map: bool
+    box: bool  # the exact integer path (see the module docstring)
 
 
 def ssim_numba(x: torch.Tensor, y: torch.Tensor, cfg: SsimConfig):
@@ -42,9 +48,13 @@ def ssim_numba(x: torch.Tensor, y: torch.Tensor, cfg: SsimConfig):
     ssim_map = np.empty(map_shape, dtype=np.float32)
     partial_sums = np.empty(n * out_c * tasks_per_plane)
     taps = np.asarray(cfg.taps, dtype=np.float64)
-    params = _Params(taps, cfg.cov_norm, cfg.c1, cfg.c2, cfg.center, cfg.gray, cfg.want_map)
+    box = x.dtype == torch.uint8 and cfg.uniform and cfg.padding == "valid" and not cfg.gray
+    params = _Params(taps, cfg.cov_norm, cfg.c1, cfg.c2, cfg.center, cfg.gray, cfg.want_map, box)
     rows, cols = _source_index(h, out_h, cfg), _source_index(w, out_w, cfg)
-    _ssim_tasks(_as_numpy(x), _as_numpy(y), rows, cols, params, ssim_map, partial_sums)
+    # Window sums of squares of uint8 stay below 2**31 in int32 up to 13 x 13 windows.
+    sums_like = np.zeros(1, np.int32 if cfg.win_size <= 13 else np.int64)
+    run = _ssim_tasks_serial if cfg.serial else _ssim_tasks
+    run(_as_numpy(x), _as_numpy(y), rows, cols, params, ssim_map, partial_sums, sums_like)
     means = partial_sums.reshape(n, -1).sum(axis=1) / (out_c * out_h * out_w)
     return torch.from_numpy(means.astype(np.float32)), torch.from_numpy(ssim_map) if cfg.want_map else None
 
@@ -71,15 +81,29 @@ def _source_index(size: int, out_size: int, cfg: SsimConfig) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True)
-def _ssim_tasks(x, y, rows, cols, params, ssim_map, partial_sums):
+def _ssim_tasks(x, y, rows, cols, params, ssim_map, partial_sums, sums_like):
+    for task in prange(partial_sums.size):
+        partial_sums[task] = _ssim_task(task, x, y, rows, cols, params, ssim_map, partial_sums, sums_like)
+
+
+@njit(nogil=True, cache=True)
+def _ssim_tasks_serial(x, y, rows, cols, params, ssim_map, partial_sums, sums_like):
+    for task in range(partial_sums.size):
+        partial_sums[task] = _ssim_task(task, x, y, rows, cols, params, ssim_map, partial_sums, sums_like)
+
+
+@njit(cache=True)
+def _ssim_task(task, x, y, rows, cols, params, ssim_map, partial_sums, sums_like):
+    """The sum of the SSIM map over one task's block of output rows of one plane."""
     out_h = rows.size - params.taps.size + 1
     out_c = 1 if params.gray else x.shape[1]
     tasks_per_plane = partial_sums.size // (x.shape[0] * out_c)
-    for task in prange(partial_sums.size):
-        image, channel = divmod(task // tasks_per_plane, out_c)
-        first = (task % tasks_per_plane) * ROWS_PER_TASK
-        last = min(first + ROWS_PER_TASK, out_h)
-        partial_sums[task] = _ssim_rows(x, y, image, channel, first, last, rows, cols, params, ssim_map)
+    image, channel = divmod(task // tasks_per_plane, out_c)
+    first = (task % tasks_per_plane) * ROWS_PER_TASK
+    last = min(first + ROWS_PER_TASK, out_h)
+    if params.box:
+        return _box_rows(x, y, image, channel, first, last, params, ssim_map, sums_like)
+    return _ssim_rows(x, y, image, channel, first, last, rows, cols, params, ssim_map)
 
 
 @njit(cache=True)
@@ -173,3 +197,61 @@ def _ssim_row(moments, params, column_sums):
         value = num / den
         moments[0, j] = value
         column_sums[j] += value
+
+
+@njit(cache=True)
+def _box_rows(x, y, image, channel, first, last, params, ssim_map, sums_like):
+    """_ssim_rows for uint8 planes, a uniform window and no padding: exact integer running window sums."""
+    win = params.taps.size
+    out_w = x.shape[3] - win + 1
+    ring = np.zeros((win, MOMENTS, out_w), sums_like.dtype)  # slot r % win: row r's horizontal sums
+    sums = np.zeros((MOMENTS, out_w), sums_like.dtype)
+    values = np.empty(out_w)
+    for r in range(first, first + win - 1):
+        _row_sums(x, y, image, channel, r, win, ring[r % win])
+        sums += ring[r % win]
+    total = 0.0
+    for top in range(first, last):
+        slot = ring[(top + win - 1) % win]
+        if top > first:
+            sums -= slot  # row top - 1 leaves the window
+        _row_sums(x, y, image, channel, top + win - 1, win, slot)
+        sums += slot
+        _box_ssim_row(sums, win * win, params, values)
+        for j in range(out_w):
+            total += values[j]
+        if params.want_map:
+            ssim_map[image, channel, top] = values
+    return total
+
+
+@njit(cache=True)
+def _row_sums(x, y, image, channel, row, win, out):
+    """Sums over `win` consecutive pixels of one input row of x, y, x^2, y^2 and xy."""
+    out[:] = 0
+    for k in range(win):
+        for j in range(out.shape[1]):
+            u = np.int32(x[image, channel, row, j + k])
+            v = np.int32(y[image, channel, row, j + k])
+            out[0, j] += u
+            out[1, j] += v
+            out[2, j] += u * u
+            out[3, j] += v * v
+            out[4, j] += u * v
+
+
+@njit(cache=True)
+def _box_ssim_row(sums, n, params, values):
+    """SSIM of each pixel of a row from its window sums: var_x = cov_norm * (n sum x^2 - (sum x)^2) / n^2."""
+    norm = params.cov_norm / (n * n)
+    c1, c2 = params.c1, params.c2
+    for j in range(values.size):
+        sx = np.float64(sums[0, j])
+        sy = np.float64(sums[1, j])
+        mx = sx / n
+        my = sy / n
+        var_x = (n * np.float64(sums[2, j]) - sx * sx) * norm
+        var_y = (n * np.float64(sums[3, j]) - sy * sy) * norm
+        cov = (n * np.float64(sums[4, j]) - sx * sy) * norm
+        num = (2.0 * mx * my + c1) * (2.0 * cov + c2)
+        values[j] = num / ((mx * mx + my * my + c1) * (var_x + var_y + c2))

@@ -47,3 +47,24 @@ def test_result_does_not_depend_on_thread_count():
         numba.set_num_threads(before)
     assert torch.equal(one_thread[0], two_threads[0])
     assert torch.equal(one_thread[1], two_threads[1])
+
+
+@pytest.mark.parametrize(("win_size", "covariance"), [(7, "sample"), (15, "population")])
+def test_exact_integer_path_over_many_row_tasks_matches_reference(win_size, covariance):
+    # uint8, uniform window, no padding: integer running sums (int32 to 13 x 13 windows, int64 past it)
+    x, y = _pair((2, 1, 300, 131), seed=2)
+    cfg = make_config(x, None, "uniform", win_size, 1.5, "valid", covariance, False, "none")
+    assert cfg.out_size(300, 131)[0] > 4 * ROWS_PER_TASK
+    means, ssim_map = ssim_numba(x, y, cfg)
+    ref_means, ref_map = ssim_reference(x, y, cfg)
+    torch.testing.assert_close(ssim_map, ref_map, rtol=0, atol=1e-6)
+    torch.testing.assert_close(means, ref_means, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("window", ["uniform", "gaussian"])
+def test_serial_equals_parallel(window):
+    x, y = _pair((2, 1, 200, 97), seed=3)
+    parallel = make_config(x, None, window, 7, 1.5, "valid", "sample", False, "none")
+    serial = make_config(x, None, window, 7, 1.5, "valid", "sample", False, "none", serial=True)
+    for got, expected in zip(ssim_numba(x, y, serial), ssim_numba(x, y, parallel), strict=True):
+        assert torch.equal(got, expected)

@@ -32,9 +32,9 @@ def test_a_bad_setting_in_the_config_file_names_the_file_and_key(tmp_path, capsy
     assert line == f"pixsift score: {settings}: workers: must be at least 0, got -1"
     line = user_error(capsys, ["score", "--config", str(settings), "--workers", "-2"])
     assert line == "pixsift score: --workers: must be at least 0, got -2"
-    settings.write_text('inputs = ["x.tar"]\nstore = "s.zarr"\nclip_random_init = true\ndecoder = "nvjpeg"\n')
+    settings.write_text('inputs = ["x.tar"]\nstore = "s.zarr"\nclip_random_init = true\ndecoder = "gpu"\n')
     line = user_error(capsys, ["score", "--config", str(settings)])
-    assert line == f"pixsift score: {settings}: decoder: must be one of auto, dali, pil, got 'nvjpeg'"
+    assert line == f"pixsift score: {settings}: decoder: must be one of auto, dali, nvjpeg, pil, got 'gpu'"
 
 
 def test_stores_and_selections_that_are_not_there(store, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""One batch holding every format, mode and kind of bad input, decoded by DALI's CPU pipeline and by PIL."""
+"""One batch holding every format, mode and kind of bad input, decoded by DALI's CPU pipeline, by PIL, and
+by the nvJPEG decoder's code on the CPU (torchvision's decode_jpeg on a CPU device takes nvJPEG's place)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import pytest
 import torch
 
 from engine.decode.decoders import make_decoder
-from engine.decode.probe import ImageLimits
+from engine.decode.probe import ImageLimits, probe
 from tests.helpers.image_blobs import BAD, BLOBS, GOOD, JPEG, NAMES
 
 
-@pytest.fixture(scope="module", params=["dali", "pil"])
+@pytest.fixture(scope="module", params=["dali", "nvjpeg", "pil"])
 def decoder(request):
     decoder = make_decoder(request.param, "cpu", threads=2)
     yield decoder
@@ -59,26 +60,56 @@ def test_format_and_header_size_are_reported(results):
     assert (bomb.width, bomb.height) == (50_000, 50_000)
 
 
-def test_dali_bisects_to_the_blob_it_cannot_decode(monkeypatch):
-    from engine.decode import dali as decode_dali
+@pytest.mark.parametrize("kind", ["dali", "nvjpeg"])
+def test_a_batched_decoder_bisects_to_the_blob_it_cannot_decode(kind, monkeypatch):
+    from engine.decode import batched
 
-    decoder = make_decoder("dali", "cpu", threads=2)
-    # A blob only DALI refuses: the strict JPEG check, which would send this one to PIL first, passes it.
-    monkeypatch.setattr(decode_dali, "jpeg_data_error", lambda blob: "")
+    decoder = make_decoder(kind, "cpu", threads=2)
+    # A blob only the batch refuses: the strict JPEG check, which would send it to PIL first, passes it.
+    monkeypatch.setattr(batched, "jpeg_data_error", lambda blob: "")
     runs, handed_to_pil = [], []
-    real_run, real_pil = decode_dali.DaliDecoder._run, decode_dali.decode_with_pil
+    real_run, real_pil = type(decoder).run, batched.decode_with_pil
     monkeypatch.setattr(
-        decode_dali.DaliDecoder, "_run", lambda self, blobs: runs.append(len(blobs)) or real_run(self, blobs)
+        type(decoder), "run", lambda self, blobs: runs.append(len(blobs)) or real_run(self, blobs)
     )
     monkeypatch.setattr(
-        decode_dali, "decode_with_pil", lambda *args: handed_to_pil.append(args) or real_pil(*args)
+        batched, "decode_with_pil", lambda *args: handed_to_pil.append(args) or real_pil(*args)
     )
     blobs = [JPEG] * 5 + [BAD["jpeg corrupt huffman table"][0]] + [JPEG] * 10
     results = decoder.decode(blobs)
     assert [r.ok for r in results] == [True] * 5 + [False] + [True] * 10
     assert results[5].error.startswith("undecodable JPEG: ")
     assert runs[0] == 16 and len(runs) <= 1 + 2 * 4  # a failed run, then two halves per level
-    assert len(handed_to_pil) == 1  # only the blob DALI refused, for its reason
+    assert len(handed_to_pil) == 1  # only the blob the batch refused, for its reason
+    decoder.close()
+
+
+def test_nvjpeg_fails_a_whole_batch_as_the_gpu_does_and_loses_only_the_bad_blob(monkeypatch):
+    # On a GPU, nvJPEG returns nothing for a batch with one bad blob in it; here the same on the CPU.
+    from engine.decode import batched
+    from engine.decode.nvjpeg import NvjpegDecoder
+
+    poison = JPEG[:-2] + b"\x00\xff\xd9"  # decodes on its own; the fake device refuses any batch with it
+    real_run = NvjpegDecoder.run
+
+    def whole_batch_fails(self, blobs):
+        if poison in blobs:
+            raise RuntimeError("nvjpeg: decode failed for the batch")
+        return real_run(self, blobs)
+
+    monkeypatch.setattr(NvjpegDecoder, "run", whole_batch_fails)
+    monkeypatch.setattr(batched, "jpeg_data_error", lambda blob: "")
+    decoder = make_decoder("nvjpeg", "cpu", threads=2, batch_size=8)
+    results = decoder.decode([JPEG] * 11 + [poison] + [JPEG] * 3)
+    assert [r.ok for r in results] == [True] * 15  # PIL decodes the one the batch refused
+    assert all(torch.equal(r.image, results[0].image) for r in results[:11])
+    decoder.close()
+
+
+def test_nvjpeg_hands_what_it_does_not_take_to_pil():
+    decoder = make_decoder("nvjpeg", "cpu")
+    takes = {name: decoder.takes(blob, probe(blob)) for name, (blob, *_) in GOOD.items()}
+    assert takes["jpeg rgb"] and not takes["png rgba"] and not takes["webp lossy"]
     decoder.close()
 
 
@@ -95,6 +126,17 @@ def test_auto_is_dali_when_installed():
     decoder.close()
 
 
+@pytest.mark.parametrize(("device", "expected"), [("cuda", "nvjpeg"), ("cpu", "pil")])
+def test_auto_without_dali_is_nvjpeg_on_cuda_and_pil_on_the_cpu(device, expected, monkeypatch):
+    from engine.decode import decoders
+
+    monkeypatch.setattr(decoders, "available", lambda module: False)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)  # no CUDA call is made building it
+    decoder = make_decoder("auto", device)
+    assert decoder.name == expected
+    decoder.close()
+
+
 def test_unknown_kind_is_refused():
-    with pytest.raises(ValueError, match="kind must be one of auto, dali, pil; got 'nvjpeg'"):
-        make_decoder("nvjpeg")
+    with pytest.raises(ValueError, match="kind must be one of auto, dali, nvjpeg, pil; got 'vips'"):
+        make_decoder("vips")

@@ -4,6 +4,7 @@ executor's shards, and a resume that writes only the missing one."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -51,8 +52,22 @@ def pool(tmp_path_factory, tiny_config):
     """15 candidates in 5 units of 3, and the store the local executor makes of them."""
     folder = tmp_path_factory.mktemp("ray")
     inputs = good_pool(folder / "pool", copies=3)
-    score(settings(inputs, folder / "local", tiny_config), io.StringIO())
+    with one_thread():
+        score(settings(inputs, folder / "local", tiny_config), io.StringIO())
     return inputs, read_store(folder / "local")
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch on one thread, as in the Ray actors of 0.5 CPUs (OMP_NUM_THREADS=1): CPU matmuls and
+    convolutions round differently on other thread counts (an embedding moves in its last bits, a
+    generated pixel by one level)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def assert_equal_stores(got: dict, want: dict) -> None:
@@ -98,7 +113,7 @@ class DiesWhileWriting:
         return True
 
 
-def _write_wrong_values_and_exit(store: RunStore, unit, columns) -> None:
+def _write_wrong_values_and_exit(store: RunStore, unit, columns, info=None) -> None:
     store.arrays["clip_score"][unit.start : unit.stop] = -1.0
     store.arrays["status"][unit.start : unit.stop] = np.array(["ok"] * unit.rows)
     os._exit(1)
@@ -161,14 +176,8 @@ def generated(tmp_path_factory, tiny_sd) -> tuple[Path, Path, Path]:
     captions = write_jsonl(
         folder / "captions.jsonl", [{"caption": f"picture number {i}", "id": f"p{i}"} for i in range(4)]
     )
-    # On one thread, as in the Ray actors of 0.5 CPUs (OMP_NUM_THREADS=1): CPU convolutions round
-    # differently on other thread counts, and a pixel can move by one level.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         generate(t2i_config(captions, folder / "local", pipeline, **ONE_PER_SHARD), io.StringIO())
-    finally:
-        torch.set_num_threads(threads)
     return captions, pipeline, folder / "local"
 
 

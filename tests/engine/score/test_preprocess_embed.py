@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 
 import numpy as np
@@ -19,6 +20,7 @@ from engine.score.kernel_scores import clip_scores, ssim_roundtrip
 from engine.score.preprocess import ClipPreprocess, clip_batch
 from engine.score.scorers.mlp import MlpScorer
 from kernels.ssim import roundtrip_ssim
+from tests.conftest import TINY_CLIP_CONFIG
 
 PHOTOS = [
     skimage.data.astronaut(),  # 512 x 512
@@ -32,6 +34,9 @@ CAPTIONS = ["an astronaut in a white suit", "a cup of coffee", "a cat", "a man w
 # Largest difference from open_clip's PIL transform, in uint8 levels, and the share of values that
 # differ at all (measured: up to 0.15% for bicubic, 1.1% for bilinear).
 MAX_LEVELS, MAX_SHARE_DIFFERENT = 1.0, 0.02
+# A caption encoded at its batch's longest length against the full context (engine.score.text_tower):
+# GEMMs of other shapes round differently, by at most 1.2e-6 measured on values of size 1.
+TEXT_ATOL = 1e-5
 
 
 def open_clip_transform(cfg: dict):
@@ -106,7 +111,8 @@ def test_embeddings_equal_open_clip(embedder, reference):
         expected_images = model.encode_image(pixels)
         expected_texts = model.encode_text(open_clip.get_tokenizer(embedder.model_name)(CAPTIONS))
     torch.testing.assert_close(embedder.encode_images(pixels), expected_images, rtol=0, atol=0)
-    torch.testing.assert_close(embedder.encode_texts(CAPTIONS), expected_texts, rtol=0, atol=0)
+    # at the captions' own length, not the context's: the same to float rounding
+    torch.testing.assert_close(embedder.encode_texts(CAPTIONS), expected_texts, rtol=0, atol=TEXT_ATOL)
     ours = embedder.encode_images(clip_batch(IMAGES, embedder.preprocess))
     assert F.cosine_similarity(ours, expected_images).min() > 0.9999
 
@@ -233,3 +239,50 @@ def test_mlp_scorer_names_a_bad_file(tmp_path):
     save_file({"layers.0.weight": torch.zeros(4, 8), "layers.0.bias": torch.zeros(4)}, path)
     with pytest.raises(ValueError, match="bad.safetensors: the last layer must have 1 output, has 4"):
         MlpScorer(path)
+
+
+def _tower_model(tmp_path, name: str, custom_text: bool = False, **text_cfg):
+    config = json.loads(TINY_CLIP_CONFIG.read_text())
+    config["text_cfg"].update(text_cfg)
+    config["custom_text"] = custom_text
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(config))
+    return ClipEmbedder(config_file=path, random_init=True)
+
+
+CAPTION_LENGTHS = ["a", "a cat", "a tabby cat on a red sofa by the window", "a cat", " ".join(["word"] * 30)]
+
+
+@pytest.mark.parametrize("custom_text", [False, True], ids=["CLIP", "CustomTextCLIP"])
+def test_text_at_the_longest_caption_length_equals_the_full_context(tmp_path, custom_text):
+    embedder = _tower_model(tmp_path, "tower", custom_text)
+    assert isinstance(embedder.model, open_clip.CustomTextCLIP if custom_text else open_clip.CLIP)
+    tokens, rows = embedder.tokenize(CAPTION_LENGTHS)
+    assert embedder.text_tower.trims and tokens.shape == (4, 16)  # the 30-word caption fills the context
+    full = embedder.model.encode_text(embedder.tokenizer(CAPTION_LENGTHS))
+    short = embedder.tokenize(CAPTION_LENGTHS[:4])[0]
+    assert short.shape == (3, 12)  # 3 distinct captions, the longest 10 words + start and end tokens
+    torch.testing.assert_close(embedder.encode_texts(CAPTION_LENGTHS), full, rtol=0, atol=TEXT_ATOL)
+    torch.testing.assert_close(embedder.encode_texts(CAPTION_LENGTHS[:4]), full[:4], rtol=0, atol=TEXT_ATOL)
+
+
+def test_each_distinct_caption_is_encoded_once(embedder):
+    captions = ["a cat", "a dog", "a cat", "a cat", "a dog"]
+    tokens, rows = embedder.tokenize(captions)
+    assert tokens.shape[0] == 2 and rows.tolist() == [0, 1, 0, 0, 1]
+    each = torch.cat([embedder.encode_texts([c]) for c in captions])
+    torch.testing.assert_close(embedder.encode_texts(captions), each, rtol=0, atol=TEXT_ATOL)
+
+
+def test_a_tower_that_attends_both_ways_runs_at_the_full_context(tmp_path):
+    embedder = _tower_model(tmp_path, "bidirectional", True, no_causal_mask=True, pool_type="last")
+    tokens, _ = embedder.tokenize(["a cat", "a dog"])
+    assert not embedder.text_tower.trims and tokens.shape[1] == 16
+    full = embedder.model.encode_text(embedder.tokenizer(["a cat", "a dog"]))
+    torch.testing.assert_close(embedder.encode_texts(["a cat", "a dog"]), full, rtol=0, atol=0)
+
+
+def test_text_prefix_goes_before_every_caption(tiny_config, embedder):
+    prefixed = ClipEmbedder(config_file=tiny_config, random_init=True, text_prefix="A photo depicts ")
+    expected = embedder.encode_texts(["A photo depicts " + c for c in CAPTIONS])
+    torch.testing.assert_close(prefixed.encode_texts(CAPTIONS), expected, rtol=0, atol=0)

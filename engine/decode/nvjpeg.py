@@ -1,0 +1,37 @@
+"""nvJPEG decoding without DALI: torchvision.io.decode_jpeg(..., device="cuda"), a batch per call, bad
+blobs isolated as engine.decode.batched describes. JPEGs only: PNG, WebP and the JPEGs nvJPEG would not
+show as PIL does (alpha-less CMYK, EXIF-rotated) decode with PIL on the CPU pool.
+
+torchvision marks its image decoders deprecated from 0.29 in favour of TorchCodec; they still decode,
+and they are what the GPU images these runs borrow ship (torchvision 0.26). On a CPU `device` the same
+calls decode with libjpeg-turbo, which is how the tests run this path without a GPU.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from engine.decode.batched import BatchedDecoder
+from engine.decode.probe import ImageLimits, ImageProbe
+
+
+class NvjpegDecoder(BatchedDecoder):
+    name = "nvjpeg"
+
+    def __init__(self, device: torch.device, limits: ImageLimits, threads: int, batch_size: int):
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        super().__init__(device, limits, threads, batch_size)
+
+    def takes(self, blob: bytes, found: ImageProbe) -> bool:
+        return found.format == "jpeg" and found.orientation == 1 and super().takes(blob, found)
+
+    def run(self, blobs: list[bytes]) -> list[torch.Tensor]:
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        data = [torch.frombuffer(bytearray(blob), dtype=torch.uint8) for blob in blobs]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torchvision 0.29+, once per call
+            return decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)

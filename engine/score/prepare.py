@@ -1,0 +1,114 @@
+"""The CPU side of scoring, ahead of the device: on the read thread and a pool of threads sized to the
+machine (numba, PIL, torch's CPU resize and hashlib release the GIL), across unit boundaries
+(engine.store.unit_job runs `read` on its own thread).
+
+For each batch: read the candidates (engine.io.sources), decode them (engine.decode), hash them, tokenize
+their captions (each distinct caption once), and then
+- on a CPU device, each image's model input (engine.score.preprocess.clip_pixels) and round-trip SSIM
+  (kernels.ssim.roundtrip_ssim, on the calling thread): the model step gets ready tensors, runs at the
+  same time, and the decoded images are freed here;
+- on a GPU, the images: uploaded in one copy per batch when the decoder left them on the CPU
+  (engine.decode.upload), preprocessed and round-tripped batched on the device.
+An image that cannot be prepared fails its row alone, with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from engine.core.candidates import Candidate, content_hash
+from engine.core.isolate import isolate_failures
+from engine.core.progress import StageTimes
+from engine.decode.result import Decoder, DecodeResult
+from engine.score.embed import ClipEmbedder
+from engine.score.inputs import ScoreInputs
+from engine.score.preprocess import clip_pixels
+from engine.store.unit_job import Batch
+from kernels.ssim import roundtrip_ssim
+
+
+@dataclass
+class Prepared(Batch):
+    candidates: list[Candidate]
+    decoded: dict[int, DecodeResult]  # index in the batch -> its decode result (on the CPU, without image)
+    hashes: list[int | None]  # content hash of each candidate read, None for those that were not
+    good: list[int]  # the batch indices of the images in `inputs`, in order
+    inputs: ScoreInputs | None  # None when no image of the batch is left to score
+    failed: dict[int, str]  # batch index -> why its decoded image could not be prepared
+
+
+class Preparer:
+    def __init__(
+        self,
+        decoder: Decoder,
+        embedder: ClipEmbedder,
+        fidelity: tuple[int, int],
+        device: torch.device,
+        threads: int,
+    ):
+        self.decoder, self.embedder, self.fidelity, self.device = decoder, embedder, fidelity, device
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pixsift-prepare")
+        self._uploader = None
+        if device.type == "cuda" and decoder.device.type == "cpu":
+            from engine.decode.upload import Uploader
+
+            self._uploader = Uploader(device)
+
+    def prepare(self, first: int, candidates: list[Candidate], times: StageTimes) -> Prepared:
+        readable = [i for i, c in enumerate(candidates) if not c.error]
+        with times.stage("decode"):
+            results = self.decoder.decode([candidates[i].data for i in readable]) if readable else []
+        decoded = dict(zip(readable, results, strict=True))
+        good = [i for i in readable if decoded[i].ok]
+        with times.stage("prepare"):
+            hashes = list(self._pool.map(lambda c: content_hash(c.data) if c.data else None, candidates))
+            if self.device.type == "cpu":
+                good, prepared, failed = self._prepared_on_cpu(good, decoded)
+            else:
+                prepared, failed = self._on_device([decoded[i].image for i in good]), {}
+            inputs = None
+            if good:
+                tokens, rows = self.embedder.tokenize([candidates[i].caption for i in good])
+                inputs = ScoreInputs(tokens, rows, **prepared)
+        return Prepared(first, dict(times.seconds), candidates, decoded, hashes, good, inputs, failed)
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def _prepared_on_cpu(self, good: list[int], decoded: dict[int, DecodeResult]):
+        """(the images prepared, their model inputs and fidelity, why the others failed); the decoded
+        images are freed."""
+        results = dict(zip(good, self._pool.map(self._on_cpu, [decoded[i].image for i in good]), strict=True))
+        for i in good:
+            decoded[i] = dataclasses.replace(decoded[i], image=None)
+        failed = {i: reason for i, (_, reason) in results.items() if reason}
+        kept = [results[i][0] for i in good if i not in failed]
+        prepared = {}
+        if kept:
+            prepared = {
+                "pixels": torch.stack([p for p, _ in kept]),
+                "fidelity": torch.cat([f for _, f in kept]),
+            }
+        return [i for i in good if i not in failed], prepared, failed
+
+    def _on_device(self, images: list[torch.Tensor]) -> dict:
+        if self._uploader is None or not images:
+            return {"images": images}
+        uploaded = self._uploader.upload(images)
+        return {"images": uploaded.images, "ready": uploaded.wait}
+
+    def _on_cpu(self, image: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, str]:
+        """(model input, round-trip SSIM) of one image, or why it failed."""
+
+        def prepare(_):
+            size, via = self.fidelity
+            return clip_pixels(image, self.embedder.preprocess), roundtrip_ssim(
+                image[None], size, via, serial=True
+            )
+
+        result, failed = isolate_failures(prepare, [0], lambda parts: parts[0])
+        return result, failed.get(0, "")
