@@ -4,8 +4,9 @@
     results = decoder.decode(blobs)   # list[DecodeResult], same length and order as blobs
     decoder.device                    # where the images are: the GPU decoders' device, or the CPU
 
-"auto" is DALI when it is installed (nvJPEG through DALI's `mixed` backend on a CUDA device, DALI's CPU
-pipeline otherwise), else on a CUDA device nvJPEG through torchvision, else PIL on a thread pool. PIL's
+"auto" on a CUDA device is DALI when it is installed (nvJPEG through DALI's `mixed` backend), else nvJPEG
+through torchvision; on the CPU it is PIL on a thread pool (DALI's CPU pipeline, `dali`, decodes with the
+same libjpeg-turbo but measured slower beside a model on the same cores: bench_peers). PIL's
 images stay on the CPU: the caller uploads them a batch at a time (engine.decode.upload). A bad blob
 never fails the batch: it gets `image=None` and a specific `error`. Every decoder screens headers first
 (engine.decode.probe) and follows the same conversion rules (engine.decode.pil), so a blob gives the
@@ -48,7 +49,7 @@ def make_decoder(
         raise ValueError(f"make_decoder: threads must be a positive integer, got {threads!r}")
     device = torch.device(device)
     if kind == "auto":
-        kind = "dali" if available("nvidia.dali") else "nvjpeg" if device.type == "cuda" else "pil"
+        kind = "pil" if device.type != "cuda" else "dali" if available("nvidia.dali") else "nvjpeg"
     if kind == "dali":
         from engine.decode.dali import DaliDecoder
 

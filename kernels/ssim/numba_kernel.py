@@ -207,51 +207,60 @@ def _box_rows(x, y, image, channel, first, last, params, ssim_map, sums_like):
     ring = np.zeros((win, MOMENTS, out_w), sums_like.dtype)  # slot r % win: row r's horizontal sums
     sums = np.zeros((MOMENTS, out_w), sums_like.dtype)
     values = np.empty(out_w)
+    column_sums = np.zeros(out_w)  # per column, so that the rows' sums vectorise
     for r in range(first, first + win - 1):
         _row_sums(x, y, image, channel, r, win, ring[r % win])
         sums += ring[r % win]
-    total = 0.0
     for top in range(first, last):
         slot = ring[(top + win - 1) % win]
         if top > first:
             sums -= slot  # row top - 1 leaves the window
         _row_sums(x, y, image, channel, top + win - 1, win, slot)
         sums += slot
-        _box_ssim_row(sums, win * win, params, values)
-        for j in range(out_w):
-            total += values[j]
+        _box_ssim_row(sums, win * win, params, values, column_sums)
         if params.want_map:
             ssim_map[image, channel, top] = values
-    return total
+    return column_sums.sum()
 
 
 @njit(cache=True)
 def _row_sums(x, y, image, channel, row, win, out):
     """Sums over `win` consecutive pixels of one input row of x, y, x^2, y^2 and xy."""
-    out[:] = 0
+    # One moment at a time over 1-D rows: loops the compiler vectorises.
+    xs, ys = x[image, channel, row], y[image, channel, row]
+    sx, sy, sxx, syy, sxy = out[0], out[1], out[2], out[3], out[4]
+    sx[:] = 0
+    sy[:] = 0
+    sxx[:] = 0
+    syy[:] = 0
+    sxy[:] = 0
     for k in range(win):
-        for j in range(out.shape[1]):
-            u = np.int32(x[image, channel, row, j + k])
-            v = np.int32(y[image, channel, row, j + k])
-            out[0, j] += u
-            out[1, j] += v
-            out[2, j] += u * u
-            out[3, j] += v * v
-            out[4, j] += u * v
+        for j in range(sx.size):
+            u = np.int32(xs[j + k])
+            v = np.int32(ys[j + k])
+            sx[j] += u
+            sy[j] += v
+            sxx[j] += u * u
+            syy[j] += v * v
+            sxy[j] += u * v
 
 
-@njit(cache=True)
-def _box_ssim_row(sums, n, params, values):
+# fastmath (vectorised division): the sums are finite integers and both denominators positive.
+@njit(cache=True, fastmath=True)
+def _box_ssim_row(sums, n, params, values, column_sums):
     """SSIM of each pixel of a row from its window sums: var_x = cov_norm * (n sum x^2 - (sum x)^2) / n^2."""
     norm = params.cov_norm / (n * n)
     c1, c2 = params.c1, params.c2
+    sx_, sy_, sxx, syy, sxy = sums[0], sums[1], sums[2], sums[3], sums[4]
     for j in range(values.size):
-        sx = np.float64(sums[0, j])
-        sy = np.float64(sums[1, j])
+        sx = np.float64(sx_[j])
+        sy = np.float64(sy_[j])
         mx = sx / n
         my = sy / n
-        var_x = (n * np.float64(sums[2, j]) - sx * sx) * norm
-        var_y = (n * np.float64(sums[3, j]) - sy * sy) * norm
-        cov = (n * np.float64(sums[4, j]) - sx * sy) * norm
+        var_x = (n * np.float64(sxx[j]) - sx * sx) * norm
+        var_y = (n * np.float64(syy[j]) - sy * sy) * norm
+        cov = (n * np.float64(sxy[j]) - sx * sy) * norm
         num = (2.0 * mx * my + c1) * (2.0 * cov + c2)
-        values[j] = num / ((mx * mx + my * my + c1) * (var_x + var_y + c2))
+        value = num / ((mx * mx + my * my + c1) * (var_x + var_y + c2))
+        values[j] = value
+        column_sums[j] += value

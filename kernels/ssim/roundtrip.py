@@ -11,6 +11,9 @@ float luma weights), PIL's float mode up to float rounding.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -49,7 +52,7 @@ def roundtrip_ssim(
         if data_range not in (None, 255, 255.0):
             raise ValueError(f"roundtrip_ssim: uint8 images have data_range 255, got {data_range!r}")
         data_range = 255.0
-        reference, roundtrip = roundtrip_pair_8bit(images, size, via)
+        reference, roundtrip = roundtrip_pair_8bit(images, size, via, serial)
     elif data_range is None:
         raise ValueError(f"roundtrip_ssim: data_range is required for {images.dtype} images")
     else:
@@ -70,16 +73,26 @@ def roundtrip_ssim(
     )
 
 
-def roundtrip_pair_8bit(images: torch.Tensor, size: int, via: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reference and the round trip of uint8 images, N x 1 x size x size uint8 each."""
+def roundtrip_pair_8bit(
+    images: torch.Tensor, size: int, via: int, serial: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference and the round trip of uint8 images, N x 1 x size x size uint8 each; on the CPU the
+    images go to threads side by side unless `serial`."""
     if images.device.type == "cpu":
         from kernels.ssim.resize_cpu import roundtrip_gray
 
-        # N x H x W x C (a view, and no copy when the images are decoded H x W x C memory, as pixsift's are)
+        # N x H x W x C: a view, free for channels-last images (decoded H x W x C, as pixsift's are)
         pixels = images.permute(0, 2, 3, 1).numpy()
-        pairs = [
-            roundtrip_gray(image[..., 0] if image.shape[-1] == 1 else image, size, via) for image in pixels
-        ]
+
+        def pair(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return roundtrip_gray(image[..., 0] if image.shape[-1] == 1 else image, size, via)
+
+        threads = 1 if serial else min(len(pixels), os.cpu_count() or 1)
+        if threads > 1:
+            with ThreadPoolExecutor(threads, thread_name_prefix="pixsift-roundtrip") as pool:
+                pairs = list(pool.map(pair, pixels))
+        else:
+            pairs = [pair(image) for image in pixels]
         return tuple(torch.from_numpy(np.stack(planes)[:, None]) for planes in zip(*pairs, strict=True))
     reference = resize_8bit(images, size)
     roundtrip = resize_8bit(resize_8bit(reference, via), size)

@@ -1,5 +1,5 @@
 """PIL's 8-bit bilinear resize and RGB -> L, bit for bit: the integer torch ops (any device) and the CPU
-path (PIL's horizontal pass, numba's vertical pass), on fresh random and real images of odd sizes."""
+path (numba's passes, or Pillow's own call), on fresh random and real images of odd sizes."""
 
 import numpy as np
 import pytest
@@ -11,8 +11,10 @@ from kernels.ssim.resize import luma_8bit, resize_8bit
 from kernels.ssim.resize_cpu import luma, resize
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU"))]
-# (input height, width) -> output side: down, up, both at once, one side unchanged, tiny
+# (input height, width) -> output side: down, up, both at once, one side unchanged, tiny, squares down and
+# up (both passes in numba, the horizontal one over 4 rows at a time and a remainder)
 CASES = [((37, 53), 29), ((21, 16), 45), ((64, 23), 40), ((31, 31), 31), ((40, 30), 30), ((9, 8), 7)]
+CASES += [((53, 53), 29), ((18, 18), 45), ((1024, 1024), 768)]
 
 
 def _random(shape, seed):

@@ -120,21 +120,22 @@ def test_max_pixels_rejects_from_the_header():
     decoder.close()
 
 
-def test_auto_is_dali_when_installed():
+def test_auto_on_the_cpu_is_pil_even_with_dali_installed():
     decoder = make_decoder("auto", "cpu")
-    assert decoder.name == "dali-cpu"
+    assert decoder.name == "pil"
     decoder.close()
 
 
-@pytest.mark.parametrize(("device", "expected"), [("cuda", "nvjpeg"), ("cpu", "pil")])
-def test_auto_without_dali_is_nvjpeg_on_cuda_and_pil_on_the_cpu(device, expected, monkeypatch):
-    from engine.decode import decoders
+@pytest.mark.parametrize(("installed", "expected"), [(False, "nvjpeg"), (True, "dali")])
+def test_auto_on_cuda_is_dali_when_installed_else_nvjpeg(installed, expected, monkeypatch):
+    from engine.decode import dali, decoders, nvjpeg
 
-    monkeypatch.setattr(decoders, "available", lambda module: False)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)  # no CUDA call is made building it
-    decoder = make_decoder("auto", device)
-    assert decoder.name == expected
-    decoder.close()
+    made = {}
+    monkeypatch.setattr(decoders, "available", lambda module: installed)
+    monkeypatch.setattr(dali, "DaliDecoder", lambda *args: made.setdefault("kind", "dali"))
+    monkeypatch.setattr(nvjpeg, "NvjpegDecoder", lambda *args: made.setdefault("kind", "nvjpeg"))
+    make_decoder("auto", "cuda")
+    assert made == {"kind": expected}
 
 
 def test_unknown_kind_is_refused():
