@@ -23,20 +23,17 @@ stage runs the model eagerly; the tower's share of the matmul rate is in the tab
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from benchmarks import harness
-from benchmarks.photo_pool import make_pool
+from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
 
-POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"
 CONTENDERS = ("pixsift", "peer", "peer-clip")
 
 
@@ -80,19 +77,7 @@ def peer(manifest: Path, model_name: str, batch_size: int, workers: int, device:
 
 
 def pixsift(manifest: Path, model_name: str, batch_size: int, workers: int, device: str, ssim: bool) -> dict:
-    from engine.score.config import ScoreConfig
-    from engine.score.job import score
-
-    with tempfile.TemporaryDirectory() as store:
-        cfg = ScoreConfig(
-            inputs=[str(manifest)],
-            store=store,
-            clip_model=model_name,
-            clip_random_init=True,
-            device=device,
-            batch_size=batch_size,
-        )
-        summary = score(cfg, io.StringIO())
+    summary = score_pool(manifest, clip_model=model_name, device=device, batch_size=batch_size)
     # The job's own clock starts after the model is loaded, as the peer's does.
     return {"images": summary.rows, "seconds": summary.wall_seconds, "stages": summary.stage_seconds}
 

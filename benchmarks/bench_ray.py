@@ -16,22 +16,17 @@ far behind with one GPU actor. Without a GPU all figures are CPU figures, and th
 
 from __future__ import annotations
 
-import io
 import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from benchmarks import harness
-from benchmarks.photo_pool import make_pool
-from engine.score.config import ScoreConfig
-from engine.score.job import score
+from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
 from engine.store.unit_job import UnitJobSummary
 from kernels.optional import require
 
-POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"
 TINY_CLIP = Path(__file__).resolve().parent / "configs" / "tiny-clip.json"
 SETTLE_S = 2.0  # the last run's actors exit in the background; on a small machine they would slow the next
 
@@ -60,21 +55,17 @@ def measure(args, executor: str, workers: int) -> dict:
 
 def run(args, candidates: int, executor: str, workers: int) -> UnitJobSummary:
     manifest = make_pool(POOL_DIR / str(args.size), candidates, min(candidates, 256), args.size)
-    with tempfile.TemporaryDirectory() as store:
-        cfg = ScoreConfig(
-            inputs=[str(manifest)],
-            store=store,
-            clip_config=str(TINY_CLIP),
-            clip_random_init=True,
-            fidelity_size=args.size,
-            fidelity_via=args.size // 2,
-            batch_size=args.batch_size,
-            shard_rows=args.shard_rows,
-            executor=executor,
-            workers=workers,
-        )
-        time.sleep(SETTLE_S)
-        return score(cfg, io.StringIO())
+    time.sleep(SETTLE_S)
+    return score_pool(
+        manifest,
+        clip_config=str(TINY_CLIP),
+        fidelity_size=args.size,
+        fidelity_via=args.size // 2,
+        batch_size=args.batch_size,
+        shard_rows=args.shard_rows,
+        executor=executor,
+        workers=workers,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,12 +19,10 @@ figures are CPU figures.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import resource
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,29 +30,19 @@ from pathlib import Path
 import torch
 
 from benchmarks import harness
-from benchmarks.photo_pool import make_pool
-from engine.score.config import ScoreConfig
-from engine.score.job import score
+from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
 
-POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"
 TINY_CLIP = Path(__file__).resolve().parent / "configs" / "tiny-clip.json"
 MODELS = {"ViT-B-32": 224, "ViT-L-14": 224, "ViT-L-14-336": 336}
 
 
 def throughput(model: str, candidates: int, batch_size: int, device: torch.device) -> dict:
     manifest = make_pool(POOL_DIR / "1024", candidates, distinct=min(candidates, 512), size=1024)
-    with tempfile.TemporaryDirectory() as store:
-        cfg = ScoreConfig(
-            inputs=[str(manifest)],
-            store=store,
-            clip_model=model,
-            clip_random_init=True,
-            device=device.type,
-            batch_size=batch_size,
-            shard_rows=max(4096, batch_size),
-        )
-        with GpuBusy(device) as busy:
-            summary = score(cfg, io.StringIO())
+    settings = dict(
+        clip_model=model, device=device.type, batch_size=batch_size, shard_rows=max(4096, batch_size)
+    )
+    with GpuBusy(device) as busy:
+        summary = score_pool(manifest, **settings)
     return dict(
         benchmark="score",
         model=model,
@@ -98,21 +86,12 @@ class GpuBusy:
 def memory_child(candidates: int) -> None:
     """Score a pool of `candidates` in this process and print the peak RSS as JSON."""
     manifest = make_pool(POOL_DIR / "128", candidates, distinct=256, size=128)
-    with tempfile.TemporaryDirectory() as store:
-        cfg = ScoreConfig(
-            inputs=[str(manifest)],
-            store=store,
-            clip_config=str(TINY_CLIP),
-            clip_random_init=True,
-            fidelity_size=64,
-            fidelity_via=32,
-            device="cpu",
-            batch_size=256,
-            shard_rows=4096,
-        )
-        start = time.perf_counter()
-        summary = score(cfg, io.StringIO())
-        wall = time.perf_counter() - start
+    settings = dict(
+        clip_config=str(TINY_CLIP), fidelity_size=64, fidelity_via=32, device="cpu", batch_size=256
+    )
+    start = time.perf_counter()
+    summary = score_pool(manifest, **settings, shard_rows=4096)
+    wall = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(dict(candidates=candidates, peak_rss_mib=peak_mib, wall_s=wall, ok=summary.statuses["ok"]))

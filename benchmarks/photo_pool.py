@@ -10,12 +10,15 @@ the N images of a best-of-N pool share the caption they were generated from.
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance
 
+POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"  # pools are reused from run to run
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 SUBJECTS = {
     "astronaut": "an astronaut in a white spacesuit",
@@ -51,6 +54,17 @@ def make_pool(
                 subject = f"{SUBJECTS[PHOTOS[group % len(PHOTOS)]]}, take {group}"
             f.write(json.dumps({"key": f"c{i:09d}", "image": name, "caption": subject}) + "\n")
     return manifest
+
+
+def score_pool(manifest: Path, **settings):
+    """`pixsift score` of the pool with random weights in a temporary store; the job's summary.
+    `settings` are ScoreConfig fields."""
+    from engine.score.config import ScoreConfig
+    from engine.score.job import score
+
+    with tempfile.TemporaryDirectory() as store:
+        cfg = ScoreConfig(inputs=[str(manifest)], store=store, clip_random_init=True, **settings)
+        return score(cfg, io.StringIO())
 
 
 def _images(folder: Path, distinct: int, size: int, seed: int) -> list[tuple[str, str]]:
