@@ -27,7 +27,10 @@ def add_tokenize(sub) -> None:
 def _run_tokenize(args) -> int:
     from trainer.tokenize import tokenize
 
-    print(tokenize(config_from(args, TokenizeConfig)).text())
+    cfg = config_from(args, TokenizeConfig)
+    summary = tokenize(cfg)
+    print(summary.text())
+    summary.check_some_ok(cfg.out)
     return 0
 
 

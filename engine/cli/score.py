@@ -22,5 +22,8 @@ def add(sub) -> None:
 def _run(args) -> int:
     from engine.score.job import score
 
-    print(score(config_from(args, ScoreConfig)).text())
+    cfg = config_from(args, ScoreConfig)
+    summary = score(cfg)
+    print(summary.text())
+    summary.check_some_ok(cfg.store)
     return 0

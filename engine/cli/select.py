@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from engine.core.commands import add_command, config_from
 from engine.select.config import SelectConfig
 
@@ -24,5 +26,8 @@ def _run(args) -> int:
     from engine.select.run import select
 
     cfg = config_from(args, SelectConfig)
-    print(select(cfg.store, cfg.to_spec(), cfg.name, overwrite=cfg.overwrite).text())
+    result = select(cfg.store, cfg.to_spec(), cfg.name, overwrite=cfg.overwrite)
+    print(result.text())
+    if warning := result.warning():
+        print(f"pixsift select: warning: {warning}", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""WebDataset shards: `<sample>.<ext>` (the original image bytes) and `<sample>.json` (the record) per sample.
+"""WebDataset shards: `<sample>.<ext>` (the original image bytes), `<sample>.txt` (the caption, UTF-8: what
+img2dataset writes and open_clip's and webdataset's loaders read) and `<sample>.json` (the record) per sample.
 
 Shard i holds the kept rows at positions [i * shard_size, (i + 1) * shard_size); a row that could not be
 read is missing from its shard (and listed in the manifest), so every other sample keeps its shard.
@@ -30,6 +31,7 @@ def write_webdataset(
                 members = {
                     f"{name}.{extension(row.record['format'])}": row.data,
                     f"{name}.json": json.dumps(row.record, ensure_ascii=False).encode(),
+                    f"{name}.txt": row.record["caption"].encode(),
                 }
                 for member in sorted(members):
                     tar.add(member, members[member])

@@ -47,6 +47,14 @@ class SelectionResult:
         lines.append("seconds per pass: " + ", ".join(f"{k} {v:.2f}" for k, v in self.seconds.items()))
         return "\n".join(lines)
 
+    def warning(self) -> str | None:
+        """What to tell the user when the selection keeps nothing: the step that dropped the last rows."""
+        if self.n_kept or not self.n_rows:
+            return None
+        last = next((f for f in self.funnel if f["remaining"] == 0), None)
+        where = f"; step {last['step']!r} dropped the last {last['dropped']:,}" if last else ""
+        return f"selection {self.name!r} keeps none of the {self.n_rows:,} rows{where}"
+
 
 class SelectionRun:
     """The state of a selection in progress, as the steps see it (engine.select.steps.base.Run)."""

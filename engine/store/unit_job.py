@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 
+from engine.core.errors import BadInput
 from engine.core.prefetch import prefetch
 from engine.core.progress import Progress, StageTimes, format_seconds, stage_line
 from engine.executors.base import RunResult, UnitReport, WorkerCounts, worker_lines
@@ -155,6 +156,15 @@ class UnitJobSummary:
             errors,
             result.workers,
         )
+
+    def check_some_ok(self, url: str) -> None:
+        """A store in which every row failed is a failed job (BadInput: the CLI's one line, exit 2)."""
+        total = sum(self.statuses.values())
+        if total and not self.statuses.get("ok"):
+            kinds = ", ".join(f"{k} {v:,}" for k, v in self.errors.most_common(3))
+            raise BadInput(
+                url, f"every one of its {total:,} rows failed ({kinds})", "the errors by kind above say why"
+            )
 
     def text(self) -> str:
         rate = self.rows / self.wall_seconds if self.wall_seconds > 0 else 0.0

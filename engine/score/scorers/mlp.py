@@ -1,7 +1,9 @@
-"""An extra scorer that is a stack of Linear layers on one CLIP embedding, loaded from a safetensors file."""
+"""An extra scorer that is a stack of Linear layers on one CLIP embedding, loaded from a safetensors file
+or from a PyTorch state dict (LAION's aesthetic predictor is published as one)."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -20,21 +22,23 @@ class MlpScorer:
         input        "image" (default) or "text": the embedding it reads
         normalize    "true" (default) or "false": L2-normalize that embedding first
         activation   "relu" (default) or "none": between layers, never after the last
-    LAION's improved aesthetic predictor (Linear 768-1024-128-64-16-1 with Dropouts, no activation,
-    on normalized ViT-L-14 image embeddings) is its state dict saved with activation="none".
+    A `.pth` or `.pt` file is a PyTorch state dict of the same tensor names, read with
+    `weights_only=True` (no code in it runs), in the layout of LAION's improved aesthetic predictor
+    (github.com/christophschuhmann/improved-aesthetic-predictor, the file LAION, DataComp and NeMo Curator
+    use: Linear 768-1024-128-64-16-1 with Dropouts between, no activation, on L2-normalized ViT-L-14
+    image embeddings): input "image", normalize "true", activation "none".
     """
 
     def __init__(self, path: str | Path, name: str | None = None, device: torch.device | str = "cpu"):
         path = Path(path)
         self.name = name or path.stem
-        try:
-            with safe_open(str(path), framework="pt", device=str(torch.device(device))) as f:
-                metadata = f.metadata() or {}
-                tensors = {key: f.get_tensor(key) for key in f.keys()}
-        except FileNotFoundError:
-            raise NotFound(str(path), "no such scorer file") from None
-        except (OSError, SafetensorError) as e:
-            raise BadInput(str(path), f"not a safetensors file ({e})") from None
+        device = torch.device(device)
+        if not path.is_file():
+            raise NotFound(str(path), "no such scorer file")
+        if path.suffix in STATE_DICT_SUFFIXES:
+            tensors, metadata = _state_dict(path, device), LAION_AESTHETIC
+        else:
+            tensors, metadata = _safetensors(path, device)
         self.input = _choice(path, metadata, "input", ("image", "text"))
         self.normalize = _choice(path, metadata, "normalize", ("true", "false")) == "true"
         self.relu = _choice(path, metadata, "activation", ("relu", "none")) == "relu"
@@ -58,6 +62,29 @@ class MlpScorer:
             if self.relu and i < len(self.layers) - 1:
                 x = F.relu(x)
         return x[:, 0]
+
+
+STATE_DICT_SUFFIXES = (".pth", ".pt")
+LAION_AESTHETIC = {"input": "image", "normalize": "true", "activation": "none"}
+
+
+def _safetensors(path: Path, device: torch.device) -> tuple[dict[str, torch.Tensor], dict]:
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            return {key: f.get_tensor(key) for key in f.keys()}, f.metadata() or {}
+    except (OSError, SafetensorError) as e:
+        raise BadInput(str(path), f"not a safetensors file ({e})") from None
+
+
+def _state_dict(path: Path, device: torch.device) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise BadInput(str(path), f"not a PyTorch state dict of tensors ({reason})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BadInput(str(path), "not a PyTorch state dict of tensors (a mapping of names to tensors)")
+    return state
 
 
 def _choice(path: Path, metadata: dict, key: str, choices: tuple[str, ...]) -> str:

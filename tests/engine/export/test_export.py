@@ -50,6 +50,7 @@ def test_webdataset_reads_back_with_every_kept_row_once(pool, tmp_path):
         image = sample.get("jpg", sample.get("png"))
         assert image == pool.images[record["key"]]
         assert record["format"] in ("jpeg", "png") and record["weighted_score"] > 0
+        assert sample["txt"].decode() == record["caption"] != ""  # the img2dataset / open_clip convention
     assert [f["samples"] for f in manifest["files"]] == [4, 4, 2]
     assert manifest["n_exported"] == len(KEPT) and manifest["errors"] == []
 

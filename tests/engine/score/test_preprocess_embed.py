@@ -241,6 +241,41 @@ def test_mlp_scorer_names_a_bad_file(tmp_path):
         MlpScorer(path)
 
 
+def test_laion_aesthetic_predictor_state_dict_loads_as_published(tmp_path):
+    """The layout of LAION's improved-aesthetic-predictor .pth: nn.Sequential of Linear and Dropout
+    (slots 0, 2, 4, 6, 7), no activation, on L2-normalized ViT-L-14 image embeddings."""
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(
+        torch.nn.Linear(768, 1024), torch.nn.Dropout(0.2), torch.nn.Linear(1024, 128), torch.nn.Dropout(0.2),
+        torch.nn.Linear(128, 64), torch.nn.Dropout(0.1), torch.nn.Linear(64, 16), torch.nn.Linear(16, 1),
+    ).eval()  # fmt: skip
+    torch.save(
+        {f"layers.{k}": v for k, v in head.state_dict().items()},
+        tmp_path / "sac+logos+ava1-l14-linearMSE.pth",
+    )
+    scorer = MlpScorer(tmp_path / "sac+logos+ava1-l14-linearMSE.pth", "aesthetic")
+    image_emb, text_emb = torch.randn(5, 768), torch.randn(5, 768)
+    with torch.no_grad():
+        expected = head.double()(torch.nn.functional.normalize(image_emb.double(), dim=1))[:, 0]
+    np.testing.assert_allclose(scorer(image_emb, text_emb).numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_scorer_pickle_with_code_is_refused(tmp_path):
+    path = tmp_path / "planted.pth"
+    torch.save(
+        {"layers.0.weight": torch.zeros(1, 4), "layers.0.bias": torch.zeros(1), "run": Planted()}, path
+    )
+    with pytest.raises(ValueError, match="planted.pth: not a PyTorch state dict of tensors"):
+        MlpScorer(path)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.pth: not a PyTorch state dict of tensors"):
+        MlpScorer(tmp_path / "empty.pth")
+
+
+class Planted:
+    """A class a weights-only load must not construct."""
+
+
 def _tower_model(tmp_path, name: str, custom_text: bool = False, **text_cfg):
     config = json.loads(TINY_CLIP_CONFIG.read_text())
     config["text_cfg"].update(text_cfg)

@@ -178,6 +178,20 @@ def test_the_store_records_the_decoder_of_each_unit(tmp_path, tiny_config, capsy
     assert "units by decoder: pil" in capsys.readouterr().out
 
 
+def test_a_job_in_which_every_row_failed_exits_2_after_its_summary(tmp_path, tiny_config, capsys):
+    members = [m for i in range(3) for m in ((f"s{i}.jpg", b"not an image"), (f"s{i}.txt", b"a caption"))]
+    inputs = [str(write_tar(tmp_path / "broken.tar", members))]
+    model = ["--clip-config", str(tiny_config), "--clip-random-init"]
+    store = tmp_path / "store"
+    capsys.readouterr()
+    assert cli_main(["score", "--input", *inputs, "--store", str(store), *model]) == 2
+    out, err = capsys.readouterr()
+    assert "store: failed 3" in out and "errors by kind: decode 3" in out and "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        f"pixsift score: {store}: every one of its 3 rows failed (decode 3); the errors by kind above say why"
+    )
+
+
 def test_two_worker_processes_equal_one(tmp_path, tiny_config):
     inputs = good_pool(tmp_path / "pool", copies=2)
     score(score_config(inputs, tmp_path / "one", tiny_config), io.StringIO())

@@ -322,6 +322,16 @@ def test_specs_that_cannot_mean_anything_are_refused_before_running(table, messa
         SelectSpec.from_table(table, "x")
 
 
+def test_a_selection_that_keeps_nothing_warns(store, capsys):
+    assert main(["select", store.url, "--name", "none", "--min", "clip_cosine=2"]) == 0
+    out, err = capsys.readouterr()
+    assert "kept 0 of 300 rows" in out
+    assert err == (
+        "pixsift select: warning: selection 'none' keeps none of the 300 rows; "
+        "step 'filter:clip_cosine>=2.0' dropped the last 231\n"
+    )
+
+
 def test_cli_select_with_a_recipe_flags_and_overwrite(store, capsys):
     argv = ["select", store.url, "--recipe", "synthvlm", "--top-k", "5", "--name", "cli", "--overwrite"]
     assert main(argv) == 0
