@@ -76,11 +76,13 @@ class GenerateSummary:
 
 def generate(cfg: GenerateConfig, progress_stream=None) -> GenerateSummary:
     """Plan the job, write the rejects, and generate the shards not written yet; the summary of this call."""
+    # A wrong --pipeline is named before the output folder is claimed with these settings.
+    checker = PromptChecker(load_tokenizers(cfg.pipeline))
     with writing(cfg.out, "output folder"):
         out = Path(cfg.out)
         cfg.claim_output()
         remove_partials(out)
-        accepted, rejects = _plan(cfg, out)
+        accepted, rejects = _plan(cfg, out, checker)
         per_shard = cfg.captions_per_shard
         units = -(-accepted // per_shard)
         todo = sum(
@@ -103,7 +105,7 @@ def generate(cfg: GenerateConfig, progress_stream=None) -> GenerateSummary:
         )
 
 
-def _plan(cfg: GenerateConfig, out: Path) -> tuple[int, int]:
+def _plan(cfg: GenerateConfig, out: Path, checker: PromptChecker) -> tuple[int, int]:
     """Write the plan (accepted prompts) and the rejects, each atomically; (accepted, rejected)."""
     accepted = rejected = 0
     plan_partial, rejects_partial = (out / f".{name}.partial" for name in (PLAN_FILE, REJECTS_FILE))
@@ -111,7 +113,7 @@ def _plan(cfg: GenerateConfig, out: Path) -> tuple[int, int]:
         plan_partial.open("w", encoding="utf-8") as plan,
         rejects_partial.open("w", encoding="utf-8") as rejects,
     ):
-        for item in read_prompts(cfg.inputs, cfg.task, PromptChecker(load_tokenizers(cfg.pipeline))):
+        for item in read_prompts(cfg.inputs, cfg.task, checker):
             if isinstance(item, Reject):
                 rejected += 1
                 rejects.write(item.json_line() + "\n")

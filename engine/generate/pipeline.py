@@ -43,7 +43,10 @@ def pipeline_folder(pipeline: str) -> Path:
 def load_tokenizers(pipeline: str) -> dict:
     """The pipeline's tokenizers by component name, loaded without its models (for checking captions)."""
     folder = pipeline_folder(pipeline)
-    index = DiffusionPipeline.load_config(folder)
+    try:
+        index = DiffusionPipeline.load_config(folder)
+    except (OSError, ValueError) as e:
+        raise BadInput(f"pipeline {pipeline!r}", f"not a diffusers pipeline folder ({e})") from None
     tokenizers = {}
     for name, spec in index.items():
         if name.startswith("tokenizer") and isinstance(spec, list) and spec[1] is not None:

@@ -17,6 +17,7 @@ import webdataset as wds
 import zarr
 from PIL import Image
 
+from engine.core.errors import UserError
 from engine.core.progress import StageTimes
 from engine.generate.config import GenerateConfig
 from engine.generate.inputs import image_seed
@@ -225,6 +226,19 @@ def test_an_output_folder_made_with_other_settings_is_refused(tmp_path, tiny_sd)
     generate(t2i_config(captions, tmp_path / "out", tiny_sd, images_per_caption=1), io.StringIO())
     with pytest.raises(ValueError, match=r"other settings \(steps: 2 before, 3 now\)"):
         generate(t2i_config(captions, tmp_path / "out", tiny_sd, images_per_caption=1, steps=3))
+
+
+def test_a_wrong_pipeline_is_named_before_the_output_folder_is_claimed(tmp_path, tiny_sd):
+    captions = write_jsonl(tmp_path / "captions.jsonl", [{"caption": "a red cube"}])
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="pipeline 'no/such-pipeline': not a local folder"):
+        generate(t2i_config(captions, out, "no/such-pipeline", images_per_caption=1), io.StringIO())
+    (tmp_path / "not-a-pipeline").mkdir()
+    with pytest.raises(UserError, match="not-a-pipeline.*: not a diffusers pipeline folder"):
+        generate(t2i_config(captions, out, tmp_path / "not-a-pipeline", images_per_caption=1), io.StringIO())
+    assert not out.exists()
+    summary = generate(t2i_config(captions, out, tiny_sd, images_per_caption=1), io.StringIO())
+    assert summary.images == 1
 
 
 def test_parameters_the_pipeline_does_not_take_are_named(tiny_sd):
