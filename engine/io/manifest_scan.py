@@ -1,8 +1,10 @@
 """Plan entries of a manifest: a Parquet, JSONL or CSV table of image paths with captions.
 
 Columns: `image` (a path relative to the manifest's folder, an absolute path or a URL), `caption`
-(or `text`, `prompt`), optionally `key` and the metadata columns of engine.io.records. A folder of
-images is the same thing with its manifest inside, named captions.jsonl, .parquet or .csv.
+(or `text`, `prompt`), optionally `key` and the metadata columns of engine.io.records, matched in any
+case; `columns` names the file's own columns for `image` and `caption` (--image-col, --caption-col). A
+Parquet or CSV manifest without an image or a caption column is refused before anything is planned. A
+folder of images is the same thing with its manifest inside, named captions.jsonl, .parquet or .csv.
 
 The key is the `key` column when present, else the `image` value as written; a key that rows share
 gets `#<n>` appended from its second row on, and a `duplicate_key` error. A row whose image is a local
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 from fsspec.core import url_to_fs
@@ -28,6 +30,7 @@ from engine.io.records import CAPTION_FIELDS, caption_of, make_entry
 from engine.io.rows import SUFFIXES, read_rows
 
 _COLUMNS = ("key", "image", *CAPTION_FIELDS, *META_FIELDS)
+HINT = "name the columns to read with --image-col and --caption-col"
 
 
 def caption_file_of(directory: str) -> str:
@@ -41,15 +44,18 @@ def caption_file_of(directory: str) -> str:
     return posixpath.join(directory, found[0])
 
 
-def scan_manifest(path: str, allow_outside: bool = False) -> Iterator[PlanEntry]:
+def scan_manifest(
+    path: str, allow_outside: bool = False, columns: Mapping[str, str] | None = None
+) -> Iterator[PlanEntry]:
     """The entries of the manifest at `path`. A local image that lies outside the manifest's folder (by
     an absolute path, `..`, or a link) is refused (`outside_input`) unless `allow_outside`."""
     name = posixpath.basename(path)
     folder = posixpath.dirname(path)
     roots = [input_root(path)]
-    repeated = _repeated_keys(path)
+    repeated = _repeated_keys(path, columns)
     seen: dict[int, int] = {}
-    for found in read_rows(path, columns=_COLUMNS, required="image"):
+    required = ("image", CAPTION_FIELDS)
+    for found in read_rows(path, columns=_COLUMNS, required=required, named=columns, hint=HINT):
         row, record, error = found.number, found.record, found.error
         where = f"{path} row {row}"
         image = record.get("image")
@@ -76,10 +82,10 @@ def scan_manifest(path: str, allow_outside: bool = False) -> Iterator[PlanEntry]
         yield make_entry(key, caption_of(record), source, 0, WHOLE_FILE, record, where, error)
 
 
-def _repeated_keys(path: str) -> set[int]:
+def _repeated_keys(path: str, columns: Mapping[str, str] | None) -> set[int]:
     """The hashes of the keys that more than one row of the manifest has (a first pass, 8 bytes a row)."""
     hashes = []
-    for found in read_rows(path, columns=("key", "image"), required="image"):
+    for found in read_rows(path, columns=("key", "image"), required=("image",), named=columns, hint=HINT):
         key = found.record.get("key")
         image = found.record.get("image")
         key = key if key not in (None, "") else image

@@ -7,7 +7,9 @@ still comes, with an error "kind: detail" naming the file and the row:
     bad_utf8   text that is not valid UTF-8: kept with U+FFFD in place of the bad bytes
     bad_row    a JSONL line that is not JSON, or not a JSON object (its record is empty, its text kept)
 
-A file that cannot be read as a table at all (a column that must be there is not) is an error naming it.
+Columns are matched by name ignoring case (`Caption`, `TEXT`) when the file has none of the exact name;
+`named` maps a name the caller reads to the file's own column (`--caption-col description`). A file
+that cannot be read as a table at all (a column that must be there is not) is an error naming it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,20 +45,63 @@ def is_table(path: str) -> bool:
 
 
 def read_rows(
-    path: str, *, columns: Iterable[str] | None = None, required: str | None = None, text: Iterable[str] = ()
+    path: str,
+    *,
+    columns: Iterable[str] | None = None,
+    required: str | Iterable[str | tuple[str, ...]] = (),
+    text: Iterable[str] = (),
+    named: Mapping[str, str] | None = None,
+    hint: str = "",
 ) -> Iterator[Row]:
     """The rows of the table at `path` (local or fsspec URL), with only `columns` when given (Parquet reads
-    only those), refusing a file without the column `required`; `text` names Parquet columns whose bytes
-    values are UTF-8 text."""
+    only those), refusing a file with a schema (Parquet, CSV) that lacks a `required` column (a tuple: one
+    of them; `hint` says what to do); `text` names Parquet columns whose bytes values are UTF-8 text.
+    Records are keyed by the names asked for (see the module docstring for `named`)."""
     suffix = posixpath.splitext(path)[1]
     if suffix not in SUFFIXES:
         raise BadInput(path, f"not a {', '.join(SUFFIXES)} file")
     reader = {".jsonl": _jsonl_rows, ".parquet": _parquet_rows, ".csv": _csv_rows}[suffix]
+    columns = None if columns is None else list(columns)
+    required = (required,) if isinstance(required, str) else tuple(required)
+    names = _Names(columns if columns is not None else [*text, *_flat(required)], named or {})
     with open_binary(path) as f:
-        yield from reader(f, path, None if columns is None else list(columns), required, tuple(text))
+        yield from reader(f, path, columns, names, required, tuple(text), hint)
 
 
-def _jsonl_rows(f, path: str, columns, required, text) -> Iterator[Row]:
+class _Names:
+    """The name a caller reads each of a file's columns by: the name `named` gives it; else the wanted
+    name it spells in another case, unless the file also has that name as written; else its own. A
+    column whose name `named` gives to another column is not read (None)."""
+
+    def __init__(self, wanted: list[str], named: Mapping[str, str]):
+        self._alias = {column: name for name, column in named.items()}
+        self._folded = {name.casefold(): name for name in wanted}
+        self._cache: dict[tuple[str, ...], dict[str, str | None]] = {}
+
+    def mapping(self, keys: Iterable[str]) -> dict[str, str | None]:
+        keys = tuple(keys)
+        if (found := self._cache.get(keys)) is None:
+            present = set(keys)
+            taken = {self._alias[k] for k in keys if k in self._alias}
+            found = {}
+            for key in keys:
+                if key in self._alias:
+                    found[key] = self._alias[key]
+                    continue
+                name = self._folded.get(key.casefold(), key)
+                if name != key and name in present:
+                    name = key
+                found[key] = None if name in taken else name
+            if len(self._cache) < 64:  # JSONL records mostly share a few key sets
+                self._cache[keys] = found
+        return found
+
+    def rename(self, record: dict[str, Any]) -> dict[str, Any]:
+        mapping = self.mapping(record)
+        return {mapping[k]: v for k, v in record.items() if mapping[k] is not None}
+
+
+def _jsonl_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
     for number, raw in enumerate(f, 1):
         if not raw.strip():
             continue
@@ -69,18 +114,19 @@ def _jsonl_rows(f, path: str, columns, required, text) -> Iterator[Row]:
         if not isinstance(record, dict):
             yield Row(number, {}, failure("bad_row", f"{where} is not a JSON object"), line.rstrip("\n"))
             continue
-        yield Row(number, _only(record, columns), error)
+        yield Row(number, _only(names.rename(record), columns), error)
 
 
-def _parquet_rows(f, path: str, columns, required, text) -> Iterator[Row]:
+def _parquet_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
     parquet = pq.ParquetFile(f)
-    names = parquet.schema_arrow.names
-    _require(required, names, path)
-    wanted = None if columns is None else [c for c in columns if c in names]
+    mapping = names.mapping(parquet.schema_arrow.names)
+    _require(required, mapping, path, hint)
+    wanted = None if columns is None else [k for k, name in mapping.items() if name in columns]
     number = 0
     for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted):
         for record in batch.to_pylist():
             number += 1
+            record = {mapping[k]: v for k, v in record.items() if mapping[k] is not None}
             errors = []
             for name in text:
                 if isinstance(value := record.get(name), bytes):
@@ -89,12 +135,17 @@ def _parquet_rows(f, path: str, columns, required, text) -> Iterator[Row]:
             yield Row(number, record, next((e for e in errors if e), ""))
 
 
-def _csv_rows(f, path: str, columns, required, text) -> Iterator[Row]:
+def _csv_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
     # utf-8-sig: Excel starts its CSV files with a byte-order mark, which would rename the first column.
     reader = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline=""))
-    _require(required, reader.fieldnames or [], path)
+    mapping = names.mapping(reader.fieldnames or [])
+    _require(required, mapping, path, hint)
     for number, record in enumerate(reader, 1):
-        fields = {k: v for k, v in record.items() if isinstance(k, str) and isinstance(v, str) and v}
+        fields = {
+            mapping[k]: v
+            for k, v in record.items()
+            if isinstance(k, str) and isinstance(v, str) and v and mapping[k] is not None
+        }
         where = f"{path} row {number}"
         errors = [error for value in fields.values() if (error := _surrogates(value, where))]
         clean = {
@@ -115,6 +166,18 @@ def _only(record: dict[str, Any], columns: list[str] | None) -> dict[str, Any]:
     return record if columns is None else {k: v for k, v in record.items() if k in columns}
 
 
-def _require(column: str | None, names: list[str], path: str) -> None:
-    if column is not None and column not in names:
-        raise BadInput(f"table {path}", f"has no {column!r} column (columns: {', '.join(names)})")
+def _flat(required: Iterable[str | tuple[str, ...]]) -> list[str]:
+    return [name for need in required for name in ((need,) if isinstance(need, str) else need)]
+
+
+def _require(required, mapping: dict[str, str | None], path: str, hint: str) -> None:
+    present = set(mapping.values())
+    for need in required:
+        options = (need,) if isinstance(need, str) else need
+        if not present & set(options):
+            either = f" (nor {', '.join(repr(o) for o in options[1:])})" if len(options) > 1 else ""
+            raise BadInput(
+                f"table {path}",
+                f"has no {options[0]!r} column{either}, in any case (columns: {', '.join(mapping)})",
+                hint,
+            )

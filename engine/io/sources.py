@@ -8,7 +8,7 @@ it; a bad candidate inside an input never does: it gets an entry with its error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from fsspec.core import url_to_fs
 
@@ -22,14 +22,19 @@ from engine.io.tar_scan import scan_tar, shard_name
 MAX_BYTES = 1 << 28  # 256 MiB: larger than any image of a pool; a larger file is not read
 
 
-def scan(inputs: list[str], allow_outside: bool = False) -> Iterator[PlanEntry]:
+def scan(
+    inputs: list[str], allow_outside: bool = False, columns: Mapping[str, str] | None = None
+) -> Iterator[PlanEntry]:
     """Every candidate of the inputs: inputs in the given order after expansion, members in file order."""
-    return scan_paths(expand_inputs(inputs), allow_outside)
+    return scan_paths(expand_inputs(inputs), allow_outside, columns)
 
 
-def scan_paths(paths: list[str], allow_outside: bool = False) -> Iterator[PlanEntry]:
+def scan_paths(
+    paths: list[str], allow_outside: bool = False, columns: Mapping[str, str] | None = None
+) -> Iterator[PlanEntry]:
     """Every candidate of the expanded input `paths`, in order; manifests may name images outside their
-    folder only when `allow_outside`."""
+    folder only when `allow_outside`, and `columns` names their image and caption columns
+    (engine.io.manifest_scan)."""
     shards: dict[str, str] = {}
     for path in paths:
         if path.endswith(".tar"):
@@ -39,9 +44,9 @@ def scan_paths(paths: list[str], allow_outside: bool = False) -> Iterator[PlanEn
                 )
             yield from scan_tar(path)
         elif is_table(path):
-            yield from scan_manifest(path, allow_outside)
+            yield from scan_manifest(path, allow_outside, columns)
         elif _is_folder(path):
-            yield from scan_manifest(caption_file_of(path), allow_outside)
+            yield from scan_manifest(caption_file_of(path), allow_outside, columns)
         else:
             raise BadInput(path, "not a .tar shard, a folder or a .jsonl/.parquet/.csv manifest")
 

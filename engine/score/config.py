@@ -60,6 +60,14 @@ class ScoreConfig(ExecutorConfig):
     allow_outside_paths: bool = setting(
         False, affects_values=True, help="let a manifest name images outside its own folder"
     )
+    image_col: str | None = setting(
+        None, affects_values=True, help="the manifests' image column (default: image, in any case)"
+    )
+    caption_col: str | None = setting(
+        None,
+        affects_values=True,
+        help="the manifests' caption column (default: caption, text or prompt, in any case)",
+    )
     text_prefix: str = setting(
         "",
         affects_values=True,
@@ -97,6 +105,12 @@ class ScoreConfig(ExecutorConfig):
         if self.executor == "ray":
             return max(1, round(self.ray_cpus_per_worker))
         return max(1, (os.cpu_count() or 1) // self.local_workers())
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """The manifests' own column names for the image and the caption, where given."""
+        named = {"image": self.image_col, "caption": self.caption_col}
+        return {name: column for name, column in named.items() if column}
 
     @property
     def image_limits(self) -> ImageLimits:

@@ -62,7 +62,7 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
         config=cfg.value_settings(embedder.describe()),
     )
     if not store.planned:
-        store.plan(scan_paths(paths, cfg.allow_outside_paths))
+        store.plan(scan_paths(paths, cfg.allow_outside_paths, cfg.columns))
     return store
 
 

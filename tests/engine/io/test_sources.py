@@ -288,6 +288,36 @@ def test_csv_caption_that_is_not_utf8(tmp_path):
     assert error_kind(entry.error) == "bad_utf8" and entry.caption == "na\ufffdve cat"
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_columns_match_in_any_case_and_can_be_named(tmp_path, suffix):
+    write_photos(tmp_path)
+    rows = [{"IMAGE": "photos/chelsea.jpg", "TEXT": "a cat", "Description": "a tabby cat", "Style": "photo"}]
+    path = tmp_path / f"m{suffix}"
+    write_table(path, rows)
+    [entry] = scan([str(path)])
+    assert (entry.source, entry.caption, entry.style) == (
+        str(tmp_path / "photos/chelsea.jpg"),
+        "a cat",
+        "photo",
+    )
+    assert not entry.error
+    [entry] = scan([str(path)], columns={"caption": "Description"})
+    assert entry.caption == "a tabby cat" and not entry.error
+
+
+def test_a_table_without_a_caption_column_is_refused_before_planning(tmp_path):
+    write_photos(tmp_path)
+    write_table(tmp_path / "m.parquet", [{"image": "photos/chelsea.jpg", "notes": "a cat"}])
+    with pytest.raises(ValueError) as refused:
+        list(scan([str(tmp_path / "m.parquet")]))
+    assert str(refused.value) == (
+        f"table {tmp_path / 'm.parquet'}: has no 'caption' column (nor 'text', 'prompt'), in any case "
+        "(columns: image, notes); name the columns to read with --image-col and --caption-col"
+    )
+    [entry] = scan([str(tmp_path / "m.parquet")], columns={"caption": "notes"})
+    assert entry.caption == "a cat" and not entry.error
+
+
 def test_bundled_sample_pool():
     entries = list(scan([str(REPO / "samples")]))
     assert [e.key for e in entries][:3] == ["astronaut", "astronaut-again", "chelsea"] and len(entries) == 11
