@@ -17,6 +17,7 @@ import numpy as np
 from engine.core.candidates import error_kind
 from engine.core.config import Config, setting
 from engine.store.run_store import RunStore
+from engine.store.selection import list_selections, selection_group
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 
@@ -128,8 +129,23 @@ def inspect(url: str) -> str:
                 for s in summary.scores
             ],
         ),
+        "",
+        *_selection_lines(store),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _selection_lines(store: RunStore) -> list[str]:
+    """Each complete selection with its funnel: the rows each step dropped, in order."""
+    names = list_selections(store)
+    if not names:
+        return ["selections: none"]
+    lines = ["selections:"]
+    for name in names:
+        attrs = selection_group(store, name).attrs
+        funnel = ", ".join(f"{f['step']} -{f['dropped']:,}" for f in attrs["funnel"])
+        lines.append(f"  {name}: kept {attrs['n_kept']:,} of {store.n_rows:,} ({funnel})")
+    return lines
 
 
 def _accumulate(stats: ScoreStats, values: np.ndarray) -> None:

@@ -330,6 +330,8 @@ def test_a_selection_that_keeps_nothing_warns(store, capsys):
         "pixsift select: warning: selection 'none' keeps none of the 300 rows; "
         "step 'filter:clip_cosine>=2.0' dropped the last 231\n"
     )
+    assert main(["inspect", store.url]) == 0
+    assert "  none: kept 0 of 300 (status -69, filter:clip_cosine>=2.0 -231)" in capsys.readouterr().out
 
 
 def test_cli_select_with_a_recipe_flags_and_overwrite(store, capsys):
