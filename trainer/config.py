@@ -9,12 +9,11 @@ from: the recipe's table and key, or the `--set` flag.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.core.config import Config, SettingError, setting
+from engine.core.config import Config, SettingError, parse_override, setting
 from engine.core.errors import BadInput
 from engine.core.recipes import load_recipe
 
@@ -213,12 +212,11 @@ def load_config(recipe: str, overrides: list[str] = ()) -> TrainConfig:
 
 
 def _override(item: str) -> tuple[str, str, Any]:
-    key, sep, raw = item.partition("=")
-    section, dot, name = key.strip().partition(".")
-    if not sep or not dot or section not in SECTIONS or not name:
-        raise BadInput(f"--set {item}", f"takes section.key=value with section one of {', '.join(SECTIONS)}")
+    usage = f"takes section.key=value with section one of {', '.join(SECTIONS)}"
     try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return section, name, value
+        path, value = parse_override(item)
+    except BadInput:
+        raise BadInput(f"--set {item}", usage) from None
+    if len(path) != 2 or path[0] not in SECTIONS:
+        raise BadInput(f"--set {item}", usage)
+    return path[0], path[1], value

@@ -190,6 +190,19 @@ def flag_of(cls: type, name: str) -> str:
     return (f.metadata.get("flag") if f else None) or "--" + name.replace("_", "-")
 
 
+def parse_override(item: str, flag: str = "--set") -> tuple[list[str], Any]:
+    """`a.b=value` as (["a", "b"], value): the value in TOML syntax, or a bare string."""
+    key, sep, raw = item.partition("=")
+    path = [part.strip() for part in key.split(".")]
+    if not sep or len(path) < 2 or not all(path):
+        raise BadInput(f"{flag} {item}", "takes section.key=value")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return path, value
+
+
 def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML file as a table; a missing or malformed file is one clear error."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.config import Config, SettingError, setting
+from engine.core.config import Config, SettingError, parse_override, setting
 from engine.select.spec import SelectSpec
 
 
@@ -31,6 +31,13 @@ class SelectConfig(Config):
     top_k: int | None = setting(None, min=0, help="keep the best K (replaces the spec's top_k size)")
     top_fraction: float | None = setting(
         None, min=0.0, max=1.0, help="keep the best fraction (replaces the spec's top_k size)"
+    )
+    overrides: list[str] = setting(
+        factory=list,
+        flag="--set",
+        metavar="STEP.KEY=VALUE",
+        help="change one key of a step: STEP is its type where the spec has one step of that type, else its "
+        "position (1 is the first); score.COLUMN=W changes a weight",
     )
 
     def check(self) -> None:
@@ -68,4 +75,31 @@ class SelectConfig(Config):
             table, where = {"name": self.name, "steps": steps}, "command line"
         if self.weight:
             table["score"] = dict(self.weight)
+        if self.overrides:
+            table, where = _overridden(table, self.overrides), f"{where} and --set"
         return SelectSpec.from_table(table, where)
+
+
+def _overridden(table: dict, overrides: list[str]) -> dict:
+    """The spec table with each `--set STEP.KEY=VALUE` (or score.COLUMN=W) applied."""
+    steps = [dict(step) for step in table.get("steps", [])]
+    score = dict(table.get("score", {}))
+    for item in overrides:
+        path, value = parse_override(item)
+        if len(path) != 2:
+            raise SettingError("overrides", f"{item!r}: takes STEP.KEY=VALUE", "--set")
+        step, key = path
+        if step == "score":
+            score[key] = value
+            continue
+        types = [s.get("type") for s in steps]
+        if step.isdigit() and 1 <= int(step) <= len(steps):
+            index = int(step) - 1
+        elif types.count(step) == 1:
+            index = types.index(step)
+        else:
+            problem = "more than one step is" if types.count(step) > 1 else "no step is"
+            listed = ", ".join(f"{i} {t}" for i, t in enumerate(types, 1))
+            raise SettingError("overrides", f"{item!r}: {problem} {step!r}; the steps are {listed}", "--set")
+        steps[index][key] = value
+    return {**table, "steps": steps, "score": score}

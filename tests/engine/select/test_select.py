@@ -19,6 +19,7 @@ from engine.select.steps.base import SpecError
 from engine.select.steps.ranked import balanced_quotas
 from engine.store.run_store import RunStore
 from engine.store.selection import kept_rows, list_selections, read_selection, write_selection
+from tests.helpers.cli import user_error
 
 CATEGORIES = ("animals", "food", "people", "")
 STYLES = ("photo", "anime", "")
@@ -332,6 +333,23 @@ def test_a_selection_that_keeps_nothing_warns(store, capsys):
     )
     assert main(["inspect", store.url]) == 0
     assert "  none: kept 0 of 300 (status -69, filter:clip_cosine>=2.0 -231)" in capsys.readouterr().out
+
+
+def test_set_changes_one_key_of_a_recipe_step(store, capsys):
+    argv = ["select", store.url, "--recipe", "synthvlm", "--name", "set", "--set", "top_k.k=7"]
+    assert main([*argv, "score.ssim_roundtrip=0.25"]) == 0
+    assert "kept 7 of 300 rows" in capsys.readouterr().out
+    spec = read_selection(store, "set")["attrs"]["spec"]
+    assert spec["steps"][1] == {"type": "top_k", "k": 7} and spec["score"]["ssim_roundtrip"] == 0.25
+    assert main(["select", store.url, "--recipe", "synthvlm", "--name", "x", "--set", "2.k=3"]) == 0
+    assert "kept 3 of 300 rows" in capsys.readouterr().out
+    line = user_error(
+        capsys, ["select", store.url, "--recipe", "synthvlm", "--name", "y", "--set", "filter.min=1"]
+    )
+    assert (
+        line
+        == "pixsift select: --set: 'filter.min=1': no step is 'filter'; the steps are 1 best_of_n, 2 top_k"
+    )
 
 
 def test_cli_select_with_a_recipe_flags_and_overwrite(store, capsys):
