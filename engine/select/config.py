@@ -14,7 +14,7 @@ class SelectConfig(Config):
     store: str = setting(positional=True, help="run store path or fsspec URL")
     spec: str | None = setting(None, help="selection spec TOML file (see engine/select/spec.py)")
     recipe: str | None = setting(
-        None, help="a shipped spec (engine/select/recipes/): synthvlm, fine_t2i, datacomp"
+        None, help="a shipped spec (engine/select/recipes/): synthvlm, fine_t2i, datacomp, sharegpt4o"
     )
     name: str | None = setting(None, help="selection name (default: the spec's name)")
     overwrite: bool = setting(False, help="replace a selection of the same name")

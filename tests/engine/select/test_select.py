@@ -39,6 +39,7 @@ def build_store(path, n: int = N, shard_rows: int = 64, seed: int = 0) -> RunSto
             group=f"g{group_of[i]}" if i % 11 else "",
             category=CATEGORIES[rng.integers(len(CATEGORIES))],
             style=STYLES[rng.integers(len(STYLES))],
+            task="edit" if i % 3 == 0 else "t2i",
         )
         for i in range(n)
     ]
@@ -251,11 +252,13 @@ def test_prompt_filter_and_exact_dedup_plug_in(store):
 
 
 def test_shipped_recipes_parse_and_run(store):
-    assert set(recipe_names(RECIPES)) >= {"synthvlm", "fine_t2i", "datacomp"}
+    assert set(recipe_names(RECIPES)) >= {"synthvlm", "fine_t2i", "datacomp", "sharegpt4o"}
     for name in recipe_names(RECIPES):
         select(store, SelectSpec.recipe(name), overwrite=True)
         selection = read_selection(store, name)
         assert selection["attrs"]["n_kept"] == selection["kept"].sum() > 0, name
+    kept_tasks = Counter(store.arrays["task"][:][read_selection(store, "sharegpt4o")["kept"]].tolist())
+    assert kept_tasks["edit"] and kept_tasks["t2i"]  # both tasks, through the same checks
     synthvlm = SelectSpec.recipe("synthvlm")
     assert [(t.column, t.weight, t.min) for t in synthvlm.score] == [
         ("clip_cosine", 1.0, 0.0),
