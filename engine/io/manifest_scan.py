@@ -31,11 +31,12 @@ from engine.io.rows import SUFFIXES, read_rows
 
 _COLUMNS = ("key", "image", *CAPTION_FIELDS, *META_FIELDS)
 HINT = "name the columns to read with --image-col and --caption-col"
+CAPTION_FILES = tuple(f"captions{suffix}" for suffix in SUFFIXES)  # the manifest of an image folder
 
 
 def caption_file_of(directory: str) -> str:
     fs, fs_dir = url_to_fs(directory)
-    found = [name for name in (f"captions{s}" for s in SUFFIXES) if fs.isfile(f"{fs_dir}/{name}")]
+    found = [name for name in CAPTION_FILES if fs.isfile(f"{fs_dir}/{name}")]
     if len(found) != 1:
         problem = "has none of" if not found else "has more than one of"
         raise BadInput(

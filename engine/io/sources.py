@@ -1,20 +1,21 @@
 """Candidate sources: scanning inputs into plan entries, and reading the entries' image bytes.
 
-Inputs, in any mix: WebDataset tar shards (engine.io.tar_scan), folders of images with a captions file
-and manifests (engine.io.manifest_scan); local paths or fsspec URLs, with brace patterns and globs
-(engine.io.paths). A missing input, or one of no known kind, stops the scan with an error naming
-it; a bad candidate inside an input never does: it gets an entry with its error.
+Inputs, in any mix: WebDataset tar shards (engine.io.tar_scan) or a folder of them, folders of images
+with a captions file and manifests (engine.io.manifest_scan); local paths or fsspec URLs, with brace
+patterns and globs (engine.io.paths). A missing input, or one of no known kind, stops the scan with
+an error naming it; a bad candidate inside an input never does: it gets an entry with its error.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 
 from fsspec.core import url_to_fs
 
 from engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, failure
 from engine.core.errors import BadInput
-from engine.io.manifest_scan import caption_file_of, scan_manifest
+from engine.io.manifest_scan import CAPTION_FILES, caption_file_of, scan_manifest
 from engine.io.paths import expand_inputs, open_binary
 from engine.io.rows import is_table
 from engine.io.tar_scan import scan_tar, shard_name
@@ -36,7 +37,7 @@ def scan_paths(
     folder only when `allow_outside`, and `columns` names their image and caption columns
     (engine.io.manifest_scan)."""
     shards: dict[str, str] = {}
-    for path in paths:
+    for path in (shard for given in paths for shard in _folder_of_shards(given) or [given]):
         if path.endswith(".tar"):
             if (other := shards.setdefault(shard_name(path), path)) != path:
                 raise BadInput(
@@ -54,6 +55,17 @@ def scan_paths(
 def _is_folder(path: str) -> bool:
     fs, fs_path = url_to_fs(path)
     return fs.isdir(fs_path)
+
+
+def _folder_of_shards(path: str) -> list[str]:
+    """The .tar shards of a folder that holds shards and no captions file, in name order; else []."""
+    if path.endswith(".tar") or is_table(path) or not _is_folder(path):
+        return []
+    fs, fs_path = url_to_fs(path)
+    names = {posixpath.basename(p) for p in fs.ls(fs_path, detail=False)}
+    if any(name in names for name in CAPTION_FILES):
+        return []
+    return [posixpath.join(path, name) for name in sorted(names) if name.endswith(".tar")]
 
 
 def read_candidates(entries: Iterable[PlanEntry], max_bytes: int = MAX_BYTES) -> Iterator[Candidate]:

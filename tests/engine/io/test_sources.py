@@ -79,6 +79,7 @@ def test_brace_pattern_over_three_shards_lists_every_sample_in_order(tmp_path):
     assert [c.data for c in read_candidates(entries)] == list(images.values())
     assert all(not c.error for c in read_candidates(entries))
     assert list(scan([str(tmp_path / "shard-{000..002}.tar")])) == entries
+    assert list(scan([str(tmp_path)])) == entries  # a folder of shards is its shards in name order
 
 
 def test_memory_url_shard_is_scanned_and_read(tmp_path):
