@@ -28,9 +28,7 @@ def _run_tokenize(args) -> int:
     from trainer.tokenize import tokenize
 
     cfg = config_from(args, TokenizeConfig)
-    summary = tokenize(cfg)
-    print(summary.text())
-    summary.check_some_ok(cfg.out)
+    tokenize(cfg).report(cfg.out)
     return 0
 
 

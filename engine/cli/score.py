@@ -23,7 +23,5 @@ def _run(args) -> int:
     from engine.score.job import score
 
     cfg = config_from(args, ScoreConfig)
-    summary = score(cfg)
-    print(summary.text())
-    summary.check_some_ok(cfg.store)
+    score(cfg).report(cfg.store)
     return 0

@@ -157,8 +157,10 @@ class UnitJobSummary:
             result.workers,
         )
 
-    def check_some_ok(self, url: str) -> None:
-        """A store in which every row failed is a failed job (BadInput: the CLI's one line, exit 2)."""
+    def report(self, url: str) -> None:
+        """Print the summary; then a store in which every row failed is a failed job (BadInput: the CLI's
+        one line, exit 2)."""
+        print(self.text())
         total = sum(self.statuses.values())
         if total and not self.statuses.get("ok"):
             kinds = ", ".join(f"{k} {v:,}" for k, v in self.errors.most_common(3))
