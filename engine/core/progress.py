@@ -65,12 +65,15 @@ class Progress:
     retried: int = 0  # units retried after their worker was lost
     started: float = field(default_factory=time.perf_counter)
     _last_print: float = 0.0
+    _warm: tuple[float, int] | None = None  # (time, rows done) after the first update: warm-up's end
     noun: str = "rows"  # what is counted: rows, images
 
     def update(self, rows: int, failed: int = 0) -> None:
+        now = time.perf_counter()
         self.done += rows
         self.failed += failed
-        now = time.perf_counter()
+        if self._warm is None:
+            self._warm = (now, self.done)
         if now - self._last_print >= self.interval or self.done >= self.total:
             self._last_print = now
             print(self.line(), file=self.stream, flush=True)
@@ -86,7 +89,12 @@ class Progress:
 
     def line(self) -> str:
         rate = self.done / self.elapsed if self.elapsed > 0 else 0.0
-        remaining = (self.total - self.done) / rate if rate > 0 else float("inf")
+        # The ETA comes from the rate since the first update: the first rows also paid for loading
+        # models and compiling kernels, and would put it far too late ("--:--" until then).
+        remaining = 0.0 if self.done >= self.total else float("inf")
+        if self._warm is not None and (since := time.perf_counter() - self._warm[0]) > 0:
+            if (warm_rate := (self.done - self._warm[1]) / since) > 0:
+                remaining = (self.total - self.done) / warm_rate
         pct = 100.0 * self.done / self.total if self.total else 100.0
         return (
             f"{self.label}: {self.done:,}/{self.total:,} {self.noun} ({pct:.1f}%)  "
