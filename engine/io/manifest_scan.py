@@ -25,9 +25,10 @@ from fsspec.core import url_to_fs
 
 from engine.core.candidates import META_FIELDS, WHOLE_FILE, PlanEntry, content_hash, failure
 from engine.core.errors import BadInput
+from engine.io.parquet_images import EMBEDDED, embedded_source
 from engine.io.paths import input_root, inside, is_local
 from engine.io.records import CAPTION_FIELDS, caption_of, make_entry
-from engine.io.rows import SUFFIXES, read_rows
+from engine.io.rows import SUFFIXES, embedded_image_column, read_rows
 
 _COLUMNS = ("key", "image", *CAPTION_FIELDS, *META_FIELDS)
 HINT = "name the columns to read with --image-col and --caption-col"
@@ -56,13 +57,18 @@ def scan_manifest(
     repeated = _repeated_keys(path, columns)
     seen: dict[int, int] = {}
     required = ("image", CAPTION_FIELDS)
+    embedded = embedded_image_column(path, "image", _COLUMNS, columns)
     for found in read_rows(path, columns=_COLUMNS, required=required, named=columns, hint=HINT):
         row, record, error = found.number, found.record, found.error
         where = f"{path} row {row}"
         image = record.get("image")
-        key = record.get("key")
+        key = _key_of(record, name, row)
+        if embedded is not None:  # the bytes are in the row; they are checked when read
+            key, error = _unique(key, repeated, seen, where, error)
+            source = embedded_source(path, embedded)
+            yield make_entry(key, caption_of(record), source, row - 1, EMBEDDED, record, where, error)
+            continue
         if image in (None, ""):
-            key = str(key) if key not in (None, "") else f"{name}#{row}"
             error = error or failure("bad_row", f"{where} has no image path")
             yield make_entry(key, caption_of(record), path, 0, 0, record, where, error)
             continue
@@ -74,24 +80,37 @@ def scan_manifest(
             error = failure("outside_input", f"{where}: image {source} is outside the manifest's folder")
         if not error and is_local(source) and not os.path.isfile(source):
             error = failure("missing_file", f"{where}: image {source} does not exist")
-        key = str(key) if key not in (None, "") else image
-        if (digest := _key_hash(key)) in repeated:
-            seen[digest] = seen.get(digest, 0) + 1
-            if seen[digest] > 1:
-                error = error or failure("duplicate_key", f"{where}: key {key!r} appears again")
-                key = f"{key}#{seen[digest]}"
+        key, error = _unique(key, repeated, seen, where, error)
         yield make_entry(key, caption_of(record), source, 0, WHOLE_FILE, record, where, error)
+
+
+def _key_of(record: dict, name: str, row: int) -> str:
+    """The `key` column, else the image as written (an embedded image's path), else `<manifest>#<row>`."""
+    key, image = record.get("key"), record.get("image")
+    if isinstance(image, dict):
+        image = image.get("path")
+    for value in (key, image):
+        if value not in (None, ""):
+            return str(value)
+    return f"{name}#{row}"
+
+
+def _unique(key: str, repeated: set[int], seen: dict[int, int], where: str, error: str) -> tuple[str, str]:
+    """A key that rows share gets `#<n>` from its second row on, and a duplicate_key error."""
+    if (digest := _key_hash(key)) in repeated:
+        seen[digest] = seen.get(digest, 0) + 1
+        if seen[digest] > 1:
+            return f"{key}#{seen[digest]}", error or failure(
+                "duplicate_key", f"{where}: key {key!r} appears again"
+            )
+    return key, error
 
 
 def _repeated_keys(path: str, columns: Mapping[str, str] | None) -> set[int]:
     """The hashes of the keys that more than one row of the manifest has (a first pass, 8 bytes a row)."""
-    hashes = []
-    for found in read_rows(path, columns=("key", "image"), required=("image",), named=columns, hint=HINT):
-        key = found.record.get("key")
-        image = found.record.get("image")
-        key = key if key not in (None, "") else image
-        if key not in (None, ""):
-            hashes.append(_key_hash(str(key)))
+    name = posixpath.basename(path)
+    rows = read_rows(path, columns=("key", "image"), required=("image",), named=columns, hint=HINT)
+    hashes = [_key_hash(_key_of(found.record, name, found.number)) for found in rows]
     values, counts = np.unique(np.array(hashes, dtype=np.int64), return_counts=True)
     return set(values[counts > 1].tolist())
 

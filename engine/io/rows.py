@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from engine.core.candidates import failure
 from engine.core.errors import BadInput
+from engine.io.parquet_images import is_image_struct
 from engine.io.paths import open_binary
 from engine.io.text import decode_utf8, parse_json
 
@@ -66,6 +67,20 @@ def read_rows(
     names = _Names(columns if columns is not None else [*text, *_flat(required)], named or {})
     with open_binary(path) as f:
         yield from reader(f, path, columns, names, required, tuple(text), hint)
+
+
+def embedded_image_column(
+    path: str, name: str, columns: Iterable[str], named: Mapping[str, str] | None = None
+) -> str | None:
+    """The Parquet column read as `name` (among `columns`, as read_rows matches them) when it holds
+    images embedded as {bytes, path} structs (engine.io.parquet_images); else None."""
+    if posixpath.splitext(path)[1] != ".parquet":
+        return None
+    with open_binary(path) as f:
+        schema = pq.ParquetFile(f).schema_arrow
+    mapping = _Names(list(columns), named or {}).mapping(schema.names)
+    found = [k for k, read_as in mapping.items() if read_as == name and is_image_struct(schema.field(k).type)]
+    return found[0] if found else None
 
 
 class _Names:
@@ -119,9 +134,12 @@ def _jsonl_rows(f, path: str, columns, names, required, text, hint) -> Iterator[
 
 def _parquet_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
     parquet = pq.ParquetFile(f)
-    mapping = names.mapping(parquet.schema_arrow.names)
+    schema = parquet.schema_arrow
+    mapping = names.mapping(schema.names)
     _require(required, mapping, path, hint)
     wanted = None if columns is None else [k for k, name in mapping.items() if name in columns]
+    if wanted is not None:  # images embedded as {bytes, path}: only their paths (engine.io.parquet_images)
+        wanted = [f"{k}.path" if is_image_struct(schema.field(k).type) else k for k in wanted]
     number = 0
     for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted):
         for record in batch.to_pylist():

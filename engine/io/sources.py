@@ -1,9 +1,10 @@
 """Candidate sources: scanning inputs into plan entries, and reading the entries' image bytes.
 
-Inputs, in any mix: WebDataset tar shards (engine.io.tar_scan) or a folder of them, folders of images
-with a captions file and manifests (engine.io.manifest_scan); local paths or fsspec URLs, with brace
-patterns and globs (engine.io.paths). A missing input, or one of no known kind, stops the scan with
-an error naming it; a bad candidate inside an input never does: it gets an entry with its error.
+Inputs, in any mix: WebDataset tar shards (engine.io.tar_scan), folders of images with a captions file
+and manifests (engine.io.manifest_scan, Hugging Face Parquet with embedded images included), and folders
+of shards or Parquet tables without a captions file; local paths or fsspec URLs, with brace patterns and
+globs (engine.io.paths). A missing input, or one of no known kind, stops the scan with an error naming
+it; a bad candidate inside an input never does: it gets an entry with its error.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fsspec.core import url_to_fs
 from engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, failure
 from engine.core.errors import BadInput
 from engine.io.manifest_scan import CAPTION_FILES, caption_file_of, scan_manifest
+from engine.io.parquet_images import EMBEDDED, EmbeddedReader
 from engine.io.paths import expand_inputs, open_binary
 from engine.io.rows import is_table
 from engine.io.tar_scan import scan_tar, shard_name
@@ -58,14 +60,15 @@ def _is_folder(path: str) -> bool:
 
 
 def _folder_of_shards(path: str) -> list[str]:
-    """The .tar shards of a folder that holds shards and no captions file, in name order; else []."""
+    """The .tar shards and .parquet tables (a Hugging Face dataset's files) of a folder that holds no
+    captions file, in name order; else []."""
     if path.endswith(".tar") or is_table(path) or not _is_folder(path):
         return []
     fs, fs_path = url_to_fs(path)
     names = {posixpath.basename(p) for p in fs.ls(fs_path, detail=False)}
     if any(name in names for name in CAPTION_FILES):
         return []
-    return [posixpath.join(path, name) for name in sorted(names) if name.endswith(".tar")]
+    return [posixpath.join(path, name) for name in sorted(names) if name.endswith((".tar", ".parquet"))]
 
 
 def read_candidates(entries: Iterable[PlanEntry], max_bytes: int = MAX_BYTES) -> Iterator[Candidate]:
@@ -75,11 +78,14 @@ def read_candidates(entries: Iterable[PlanEntry], max_bytes: int = MAX_BYTES) ->
     A source is opened once for a run of consecutive entries in it, so a plan's order (tar members
     in offset order) reads each shard front to back.
     """
-    reader = _RangeReader()
+    reader, embedded = _RangeReader(), EmbeddedReader()
     try:
         for entry in entries:
             if entry.error:
                 yield Candidate.of(entry)
+                continue
+            if entry.length == EMBEDDED:
+                yield _embedded(entry, embedded, max_bytes)
                 continue
             try:
                 size = reader.size(entry.source, entry.offset, entry.length)
@@ -98,6 +104,22 @@ def read_candidates(entries: Iterable[PlanEntry], max_bytes: int = MAX_BYTES) ->
             yield Candidate.of(entry, data)
     finally:
         reader.close()
+        embedded.close()
+
+
+def _embedded(entry: PlanEntry, reader: EmbeddedReader, max_bytes: int) -> Candidate:
+    """The candidate of an image embedded in a Parquet row (engine.io.parquet_images)."""
+    where = f"{entry.source} row {entry.offset + 1}"
+    try:
+        data = reader.read(entry.source, entry.offset)
+    except Exception as e:  # noqa: BLE001 -- any failure reading one candidate is that candidate's error
+        return Candidate.of(entry, error=failure("read", f"{where}: {type(e).__name__}: {e}"))
+    if data is None:
+        return Candidate.of(entry, error=failure("missing_file", f"{where}: the image has no embedded bytes"))
+    if len(data) > max_bytes:
+        too_large = f"{where}: {len(data):,} bytes, more than max_bytes {max_bytes:,}"
+        return Candidate.of(entry, error=failure("too_large", too_large))
+    return Candidate.of(entry, data)
 
 
 class _RangeReader:

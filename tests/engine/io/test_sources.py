@@ -319,6 +319,27 @@ def test_a_table_without_a_caption_column_is_refused_before_planning(tmp_path):
     assert entry.caption == "a cat" and not entry.error
 
 
+def test_hugging_face_parquet_with_embedded_images(tmp_path):
+    """The layout `datasets` writes for an Image feature: {bytes, path} structs, in several row groups."""
+    rows = [
+        {"image": {"bytes": photo("astronaut"), "path": "astronaut.jpg"}, "Text": "an astronaut"},
+        {"image": {"bytes": None, "path": "elsewhere.jpg"}, "Text": "only a path"},
+        {"image": {"bytes": photo("chelsea"), "path": None}, "Text": "a cat"},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train-00000.parquet", row_group_size=2)
+    entries = list(scan([str(tmp_path / "train-00000.parquet")]))
+    source = f"{tmp_path / 'train-00000.parquet'}#image"
+    assert [(e.key, e.caption, e.source, e.offset) for e in entries] == [
+        ("astronaut.jpg", "an astronaut", source, 0),
+        ("elsewhere.jpg", "only a path", source, 1),
+        ("train-00000.parquet#3", "a cat", source, 2),
+    ]
+    read = list(read_candidates(entries))
+    assert read[0].data == photo("astronaut") and read[2].data == photo("chelsea")
+    assert read[1].error.startswith("missing_file: ") and "has no embedded bytes" in read[1].error
+    assert error_kind(list(read_candidates(entries, max_bytes=100))[0].error) == "too_large"
+
+
 def test_bundled_sample_pool():
     entries = list(scan([str(REPO / "samples")]))
     assert [e.key for e in entries][:3] == ["astronaut", "astronaut-again", "chelsea"] and len(entries) == 11

@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 import open_clip
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 import zarr
@@ -190,6 +192,18 @@ def test_a_job_in_which_every_row_failed_exits_2_after_its_summary(tmp_path, tin
     assert err.splitlines()[-1] == (
         f"pixsift score: {store}: every one of its 3 rows failed (decode 3); the errors by kind above say why"
     )
+
+
+def test_a_hugging_face_parquet_dataset_scores_every_row_ok(tmp_path, tiny_config):
+    rows = [
+        {"image": {"bytes": encoded(n), "path": f"{n}.img"}, "caption": f"a photo of {n}"} for n in PHOTOS
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train-00000-of-00001.parquet", row_group_size=2)
+    summary = score(score_config([str(tmp_path)], tmp_path / "store", tiny_config), io.StringIO())
+    assert summary.statuses == {"ok": len(PHOTOS)}
+    got = read_store(tmp_path / "store")
+    assert got["key"].tolist() == [f"{n}.img" for n in PHOTOS]
+    assert got["byte_size"].tolist() == [len(encoded(n)) for n in PHOTOS]
 
 
 def test_two_worker_processes_equal_one(tmp_path, tiny_config):
