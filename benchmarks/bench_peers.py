@@ -33,26 +33,20 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
+from benchmarks.synthvlm import calc_ssim
 
 CONTENDERS = ("pixsift", "peer", "peer-clip")
 
 
 def peer(manifest: Path, model_name: str, batch_size: int, workers: int, device: str, ssim: bool) -> dict:
     """SynthVLM's scoring, as its scripts write it."""
-    import numpy as np
     import open_clip
     from PIL import Image
-    from skimage.metrics import structural_similarity
 
     rows = [json.loads(line) for line in manifest.read_text().splitlines()]
     model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None, device=device)
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
-
-    def calc_ssim(image: Image.Image) -> float:
-        reference = image.resize((768, 768), Image.BILINEAR)
-        roundtrip = reference.resize((336, 336), Image.BILINEAR).resize((768, 768), Image.BILINEAR)
-        return structural_similarity(np.array(reference.convert("L")), np.array(roundtrip.convert("L")))
 
     class Candidates(torch.utils.data.Dataset):
         def __len__(self):

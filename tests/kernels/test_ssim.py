@@ -17,6 +17,7 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from benchmarks.synthvlm import calc_ssim
 from kernels.ssim import roundtrip_ssim, ssim
 from kernels.ssim.config import LUMA, make_config
 from kernels.ssim.reference import ssim_reference
@@ -241,13 +242,6 @@ def test_map_agrees_with_kornia(backend, seed):
 # ---- roundtrip_ssim against SynthVLM's calc_ssim ----
 
 
-def _synthvlm_ssim(image: Image.Image, size: int, via: int) -> float:
-    """SynthVLM's calc_ssim.py: RGB resized to size, to via and back, bilinear; both to L; skimage's SSIM."""
-    reference = image.convert("RGB").resize((size, size), Image.BILINEAR)
-    roundtrip = reference.resize((via, via), Image.BILINEAR).resize((size, size), Image.BILINEAR)
-    return structural_similarity(np.array(reference.convert("L")), np.array(roundtrip.convert("L")))
-
-
 def _pil_float_roundtrip_ssim(rgb: np.ndarray, size: int, via: int) -> float:
     """The same procedure in PIL's float mode, channel by channel, then the luma weights."""
 
@@ -285,7 +279,7 @@ PHOTOS = [("astronaut", None), ("camera", (500, 311)), ("coffee", None), ("chels
 def test_roundtrip_equals_synthvlm_calc_ssim(name, crop, backend):
     photo = _photo(name, crop)  # square and not, RGB and gray
     size, via = _roundtrip_sizes(backend)
-    theirs = _synthvlm_ssim(Image.fromarray(photo), size, via)
+    theirs = calc_ssim(Image.fromarray(photo), size, via)
     ours = roundtrip_ssim(_nchw(photo, _device(backend)), size, via, backend=backend).item()
     assert abs(ours - theirs) < ROUNDTRIP_TOLERANCE[backend]
 

@@ -18,8 +18,8 @@ import torch
 import zarr
 from PIL import Image
 from safetensors.torch import save_file
-from skimage.metrics import structural_similarity
 
+from benchmarks.synthvlm import calc_ssim
 from engine.cli import main as cli_main
 from engine.score.batch import BatchScorer
 from engine.score.config import ScoreConfig
@@ -39,14 +39,6 @@ from tests.helpers.scoring import (
     score_command,
     score_config,
 )
-
-
-def synthvlm_ssim(image: Image.Image) -> float:
-    """SynthVLM's calc_ssim: the RGB image to 768, to 336 and back (PIL bilinear), then "L", then
-    scikit-image's default SSIM."""
-    reference = image.resize((768, 768), Image.BILINEAR)
-    roundtrip = reference.resize((336, 336), Image.BILINEAR).resize((768, 768), Image.BILINEAR)
-    return structural_similarity(np.asarray(reference.convert("L")), np.asarray(roundtrip.convert("L")))
 
 
 @pytest.mark.parametrize("decoder", ["dali", "nvjpeg", "pil"])
@@ -69,7 +61,7 @@ def test_scores_equal_the_reference_path(tmp_path, tiny_config, decoder):
             img = model.encode_image(transform(image)[None]).double()[0]
             txt = model.encode_text(tokenizer([f"a photograph of {name}"])).double()[0]
         cosine = float(img @ txt / (img.norm() * txt.norm()))
-        fidelity = synthvlm_ssim(image)
+        fidelity = calc_ssim(image)
 
         assert got["status"][row] == "ok" and got["error"][row] == ""
         # Our batched GPU-style resize differs from PIL's by at most one level in a few values.
