@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import nvtx
 import torch
 
+from engine.core.device import worker_device
 from engine.decode.pil import decode_with_pil
 from engine.decode.probe import ImageLimits, ImageProbe, jpeg_data_error, probe
 from engine.decode.result import DecodeResult, decoded, failed
@@ -38,7 +39,8 @@ class BatchedDecoder:
             raise ValueError(
                 f"{self.name} decoder: batch_size must be a positive integer, got {batch_size!r}"
             )
-        self.device, self.limits, self.batch_size = device, limits, batch_size
+        # A bare "cuda" becomes the current GPU, so that the images and their consumers agree on the index.
+        self.device, self.limits, self.batch_size = worker_device(str(device)), limits, batch_size
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pil-decode")
 
     # -- what a decoder says ---------------------------------------------------------------------

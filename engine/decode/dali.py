@@ -21,8 +21,6 @@ class DaliDecoder(BatchedDecoder):
         if not 0.0 <= hw_decoder_load <= 1.0:
             raise ValueError(f"DALI decoder: hw_decoder_load must be in [0, 1], got {hw_decoder_load!r}")
         self.gpu = device.type == "cuda"
-        if self.gpu and device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
         self.name = "dali-mixed" if self.gpu else "dali-cpu"
         super().__init__(device, limits, threads, batch_size)
         self.threads, self.hw_decoder_load = threads, hw_decoder_load

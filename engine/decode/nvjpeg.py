@@ -14,16 +14,11 @@ import warnings
 import torch
 
 from engine.decode.batched import BatchedDecoder
-from engine.decode.probe import ImageLimits, ImageProbe
+from engine.decode.probe import ImageProbe
 
 
 class NvjpegDecoder(BatchedDecoder):
     name = "nvjpeg"
-
-    def __init__(self, device: torch.device, limits: ImageLimits, threads: int, batch_size: int):
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-        super().__init__(device, limits, threads, batch_size)
 
     def takes(self, blob: bytes, found: ImageProbe) -> bool:
         return found.format == "jpeg" and found.orientation == 1 and super().takes(blob, found)

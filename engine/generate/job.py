@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from engine.core.batches import batched
+from engine.core.device import worker_device
 from engine.core.progress import Progress, StageTimes, format_seconds, stage_line
 from engine.executors.base import UnitReport
 from engine.generate.config import GenerateConfig
@@ -186,10 +186,7 @@ class GenerateJob:
 
     def _load(self) -> Generator:
         if self._generator is None:
-            device = torch.device(self.cfg.resolved_device())
-            if device.type == "cuda":
-                device = torch.device("cuda", torch.cuda.current_device())
-            self._generator = Generator(self.cfg, device, self._times)
+            self._generator = Generator(self.cfg, worker_device(self.cfg.device), self._times)
         return self._generator
 
     def _batches(self, images: list[_Image]) -> Iterator[list[tuple[_Image, Image.Image | None]]]:
