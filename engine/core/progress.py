@@ -17,7 +17,8 @@ class StageTimes:
 
     With a CUDA `device` a stage is timed by CUDA events on the current stream, read when `seconds` is
     asked for (once the work is done, say after a unit's results were copied back): what the device
-    spent, and timing never makes the host wait for the device. Otherwise it is wall-clock time.
+    spent, and timing never makes the host wait for the device. Otherwise, and for a `host` stage (work
+    the host does, such as writing a store), it is wall-clock time.
     """
 
     def __init__(self, device: torch.device | str | None = None) -> None:
@@ -34,9 +35,9 @@ class StageTimes:
         return self._seconds
 
     @contextmanager
-    def stage(self, name: str):
+    def stage(self, name: str, host: bool = False):
         with nvtx.annotate(name, domain="pixsift"):
-            if self._cuda:
+            if self._cuda and not host:
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
                 yield

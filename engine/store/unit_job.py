@@ -11,7 +11,6 @@ pending units on the configured executor and sums up the store.
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,11 +105,9 @@ class StoreUnitJob(Generic[Store]):
                 times.merge(batch.seconds)
                 self.fill(loaded, columns, batch, times)
                 continue
-            seconds = dict(times.seconds)  # the unit's device work is done: its columns are on the host
-            started = time.perf_counter()
-            store.write_unit(unit, columns, self.unit_info(loaded))
-            seconds["write"] = seconds.get("write", 0.0) + time.perf_counter() - started
-            emit(UnitReport(rank, unit.index, unit.rows, store.failed(columns), seconds))
+            with times.stage("write", host=True):
+                store.write_unit(unit, columns, self.unit_info(loaded))
+            emit(UnitReport(rank, unit.index, unit.rows, store.failed(columns), dict(times.seconds)))
             columns, times = None, StageTimes(self.stage_device(loaded))
 
     def close(self) -> None:
