@@ -75,7 +75,7 @@ def clip_batch(images: list[torch.Tensor], spec: ClipPreprocess) -> torch.Tensor
 
 def clip_pixels(image: torch.Tensor, spec: ClipPreprocess) -> torch.Tensor:
     """float32 3 x H x W model input of one uint8 3 x h x w CPU image; equal to its row of clip_batch."""
-    return _normalized(_clip_pixels(image[None], spec).float(), spec)[0]
+    return _normalized(_clip_pixels(_for_resize(image[None]), spec).float(), spec)[0]
 
 
 def _for_resize(batch: torch.Tensor) -> torch.Tensor:
