@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ./dev.sh sample  - install into .venv (once), then generate -> score -> select -> export -> report on the samples,
-#                    then tokenize -> train: a short fine-tune of a tiny random Janus-Pro on the selected set
+# ./dev.sh sample  - install into .venv (once), then `pixsift run samples/pipeline.toml`: generate -> score ->
+#                    select -> export -> report -> tokenize -> train (a short fine-tune of a tiny random
+#                    Janus-Pro) -> sample on the samples; arguments go to `pixsift run` (--dry-run, --limit N)
 # ./dev.sh test    - install into .venv (once) and run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,16 +39,7 @@ case "${1:-}" in
         # Random weights, built offline: no model can be downloaded here (see README, Synthesis).
         [ -d runs/tiny-sd ] || "$VENV/bin/python" -m benchmarks.tiny_diffusers runs/tiny-sd
         [ -d runs/tiny-janus ] || "$VENV/bin/python" -m benchmarks.tiny_janus runs/tiny-janus
-        "$VENV/bin/pixsift" generate t2i --captions samples/t2i-captions.jsonl --out runs/sample-generate \
-            --pipeline runs/tiny-sd --steps 2 --resolution 64 --images-per-caption 2
-        "$VENV/bin/pixsift" score --config samples/score.toml "$@"
-        "$VENV/bin/pixsift" select runs/sample-score --spec samples/select.toml --overwrite
-        "$VENV/bin/pixsift" export runs/sample-score --selection sample --to runs/sample-export --format webdataset
-        "$VENV/bin/pixsift" report runs/sample-score --selection sample --out runs/sample-report
-        "$VENV/bin/pixsift" tokenize runs/sample-score --selection sample --out runs/sample-tokens \
-            --model runs/tiny-janus
-        exec "$VENV/bin/pixsift" train --recipe tiny --tokens runs/sample-tokens --model runs/tiny-janus \
-            --out runs/sample-train --resume
+        exec "$VENV/bin/pixsift" run samples/pipeline.toml "$@"
         ;;
     test)
         install

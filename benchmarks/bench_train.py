@@ -7,8 +7,14 @@ Janus-4o recipe on 8 GPUs of that kind.
     python -m benchmarks.bench_train --shape 1b --no-checkpointing  # 1B fits an 80 GB GPU without it
     python -m benchmarks.bench_train --shape 7b --layers 4 8  # 7B width at 4 and 8 of its 30 layers
     python -m benchmarks.bench_train --tiny                   # the tiny test model on the CPU
+    python -m benchmarks.bench_train --shape 1b --results benchmarks/results   # record the rows
 
-Text-to-image and editing micro-batches are timed apart (length grouping keeps them apart in training), at
+Batches are built before the timed steps (training's DataLoader workers build them ahead of the step),
+and the rows are written only where `--results` says (by default nowhere: a check run leaves the checkout
+alone).
+
+Text-to-image and editing micro-batches are timed apart (training sorts each step's samples by length into
+its micro-batches, so most hold one task), at
 the sequence lengths of the recipe: the SFT template, a prompt of `--t2i-prompt-tokens` /
 `--edit-prompt-tokens` tokens, an edit's two source blocks and the image positions. A 7B model does not fit
 one GPU with full-depth AdamW states, so it is timed at truncated depths and the step time is fitted as
@@ -41,6 +47,7 @@ RECIPE_SAMPLES = {"t2i": 45_717, "edit": 46_539}
 RECIPE_EPOCHS = 3
 FULL_DEPTH = {"tiny": 2, "1b": 24, "7b": 30}
 TEMPLATE_TOKENS = 10  # BOS, "<|User|>: " and "\n\n<|Assistant|>:" around the prompt
+PREBUILT_BATCHES = 4
 
 
 def build_model(shape: str, layers: int, cfg, device: torch.device, ids: SpecialIds):
@@ -83,7 +90,7 @@ def measure(args, cfg, proc, shape: str, layers: int, kind: str, peak: float | N
     config = model.janus.config
     fmt = SampleFormat(ids, config.vision_config.num_image_tokens, SiglipNorm((0.5,) * 3, (0.5,) * 3))
     prompt = args.edit_prompt_tokens if kind == "edit" else args.t2i_prompt_tokens
-    stream = batches(
+    made = batches(
         fmt,
         kind,
         cfg.parallel.micro_batch,
@@ -91,6 +98,8 @@ def measure(args, cfg, proc, shape: str, layers: int, kind: str, peak: float | N
         config.vq_config.num_embeddings,
         config.vision_config.image_size,
     )
+    # Built before timing, as training's DataLoader workers build batches ahead of the step.
+    stream = itertools.cycle(list(itertools.islice(made, PREBUILT_BATCHES)))
     flops = TrainingFlops.of(config, cfg.model.trainable)
     engine = build_engine(model, cfg, args.warmup + args.steps, proc.world_size)
     if proc.device.type == "cuda":
@@ -207,6 +216,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = harness.parser(__doc__, device=False)
+    parser.set_defaults(results="")  # rows are recorded only where asked: --results benchmarks/results
     parser.add_argument("--shape", choices=("1b", "7b"), default="1b")
     parser.add_argument("--tiny", action="store_true", help="the tiny test model on the CPU")
     parser.add_argument("--layers", type=int, nargs="+", help="truncated depths to time (default: full)")

@@ -3,6 +3,9 @@
 Every row starts at position 0: the prompt (with an edit's source written out as the SigLIP block and the
 VQ block), `<begin_of_image>` at `image_start`, then T-1 positions whose embeddings become the target codes
 c0..c_{T-2}, then padding. The hidden states at image_start .. image_start+T-1 predict c0..c_{T-1}.
+
+There is no attention mask: with right padding and causal attention no real position ever sees a pad, so
+the loss is the masked one exactly, and SDPA can take its flash kernel (a mask rules it out).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 @dataclass
 class Batch:
     input_ids: torch.Tensor  # long [B, L]
-    attention_mask: torch.Tensor  # long [B, L]
+    lengths: torch.Tensor  # long [B]: each row's tokens before its padding
     image_start: torch.Tensor  # long [B]: index of <begin_of_image>
     image_codes: torch.Tensor  # long [B, T]: the targets
     pixel_values: torch.Tensor | None  # float [E, 3, S, S]: SigLIP pixels of the edit sources, batch order

@@ -1,4 +1,4 @@
-"""`pixsift tokenize` and `pixsift train`, registered with the `pixsift` command through the
+"""`pixsift tokenize`, `pixsift train` and `pixsift sample`, registered with the `pixsift` command through the
 `pixsift.commands` entry points (pyproject.toml): the engine never imports the trainer.
 
 pixsift train --recipe janus4o --tokens TOKENS --model JANUS --out RUN [--set section.key=value ...]
@@ -7,7 +7,13 @@ deepspeed --num_gpus 8 --module engine.cli train --recipe janus4o ...
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine.core.commands import add_command, config_from
+from engine.core.errors import BadInput
+from engine.core.pipeline import PipelineStage, all_fields, from_table
+from trainer.config import RESULT_SECTIONS
+from trainer.sample import SampleConfig
 from trainer.tokenize import TokenizeConfig
 
 
@@ -25,11 +31,7 @@ def add_tokenize(sub) -> None:
 
 
 def _run_tokenize(args) -> int:
-    from trainer.tokenize import tokenize
-
-    cfg = config_from(args, TokenizeConfig)
-    tokenize(cfg).report(cfg.out)
-    return 0
+    return _run_tokenize_config(config_from(args, TokenizeConfig))
 
 
 def add_train(sub) -> None:
@@ -69,3 +71,93 @@ def _run_train(args) -> int:
     cfg.data.tokens, cfg.model.path, cfg.out = args.tokens, args.model, args.out
     train(cfg, resume=args.resume)
     return 0
+
+
+def _train_config(table, where: str):
+    from trainer.config import load_config
+
+    sections = dict(table)
+    recipe = sections.pop("recipe", "janus4o")
+    paths = {key: sections.pop(key, "") for key in ("tokens", "model", "out")}
+    if missing := [key for key, value in paths.items() if not value]:
+        raise BadInput(
+            where, f"needs {', '.join(missing)} (the token store, the model folder, the run folder)"
+        )
+    cfg = load_config(recipe, sections=sections, where=where)
+    cfg.data.tokens, cfg.model.path, cfg.out = paths["tokens"], paths["model"], paths["out"]
+    return cfg
+
+
+def _run_train_config(cfg) -> int:
+    from trainer.loop import train
+
+    train(cfg, resume=True)
+    return 0
+
+
+def _run_tokenize_config(cfg: TokenizeConfig) -> int:
+    from trainer.tokenize import tokenize
+
+    tokenize(cfg).report(cfg.out)
+    return 0
+
+
+TOKENIZE_STAGE = PipelineStage(
+    "tokenize",
+    after=("select",),
+    config=from_table(TokenizeConfig),
+    run=_run_tokenize_config,
+    outputs=lambda cfg: [cfg.out],
+    settings=lambda cfg: cfg.value_settings(),
+    provides=lambda cfg: {"tokens": cfg.out, "model": cfg.model},
+    takes={"store": "store", "selection": "selection"},
+)
+
+TRAIN_STAGE = PipelineStage(
+    "train",
+    after=("tokenize",),
+    config=_train_config,
+    run=_run_train_config,
+    outputs=lambda cfg: [cfg.out],
+    settings=lambda cfg: {section: cfg.to_dict()[section] for section in RESULT_SECTIONS},
+    provides=lambda cfg: {"model": str(cfg.export_dir)},
+    takes={"tokens": "tokens", "model": "model"},
+    complete=lambda cfg: (cfg.export_dir if cfg.checkpoint.export else cfg.checkpoint_dir).is_dir(),
+)
+
+
+def add_sample(sub) -> None:
+    add_command(
+        sub,
+        "sample",
+        _run_sample,
+        config=SampleConfig,
+        help="generate images from a Janus-Pro checkpoint for a file of prompts (text-to-image and editing)",
+        description="Sample each prompt (text-to-image, or editing with a `source` image) with "
+        "classifier-free guidance, seeded per prompt, into <out>/images, with samples.jsonl, captions.jsonl "
+        "and contact_sheet.png; --score then scores them with the score stage, to compare checkpoints on the "
+        "same prompts.",
+    )
+
+
+def _run_sample(args) -> int:
+    return _run_sample_config(config_from(args, SampleConfig))
+
+
+def _run_sample_config(cfg: SampleConfig) -> int:
+    from trainer.sample import sample
+
+    sample(cfg)
+    return 0
+
+
+SAMPLE_STAGE = PipelineStage(
+    "sample",
+    after=("train",),
+    config=from_table(SampleConfig),
+    run=_run_sample_config,
+    outputs=lambda cfg: [cfg.out],
+    settings=all_fields,
+    takes={"model": "model"},
+    complete=lambda cfg: (Path(cfg.out) / "contact_sheet.png").is_file(),
+)

@@ -136,6 +136,8 @@ class LoggingConfig(Config):
     )
 
 
+# The sections a run's results depend on (the rest say where files go and how often).
+RESULT_SECTIONS = ("model", "data", "optim", "schedule", "parallel")
 SECTIONS: dict[str, type[Config]] = {
     "model": ModelConfig,
     "data": DataConfig,
@@ -198,12 +200,20 @@ class TrainConfig:
         return cls(out=str(table.get("out", "")), recipe=str(table.get("recipe", "")), **sections)
 
 
-def load_config(recipe: str, overrides: list[str] = ()) -> TrainConfig:
-    """The settings of `recipe` (a shipped name or a TOML file), then `overrides` ("section.key=value",
-    the value in TOML syntax or a bare string)."""
+def load_config(
+    recipe: str, overrides: list[str] = (), sections: dict[str, Any] | None = None, where: str = ""
+) -> TrainConfig:
+    """The settings of `recipe` (a shipped name or a TOML file), then `sections` (tables of settings by
+    section, as a pipeline file gives them; `where` names them in errors), then `overrides`
+    ("section.key=value", the value in TOML syntax or a bare string)."""
     table = load_recipe(RECIPES, recipe, "training recipe")
     table["recipe"] = recipe
     origin = {}
+    for section, values in (sections or {}).items():
+        if section not in SECTIONS or not isinstance(values, dict):
+            raise BadInput(f"{where} {section}", f"not a table of settings; sections: {', '.join(SECTIONS)}")
+        table.setdefault(section, {}).update(values)
+        origin.update({f"{section}.{key}": f"{where} [{section}] {key}" for key in values})
     for item in overrides:
         section, name, value = _override(item)
         table.setdefault(section, {})[name] = value

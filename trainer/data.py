@@ -90,15 +90,14 @@ class SampleFormat:
         """Right-pad samples into a `Batch` (pad id); edit sources in batch order, as SigLIP pixels."""
         length = max(len(s.input_ids) for s in samples)
         input_ids = torch.full((len(samples), length), self.ids.pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(samples), length), dtype=torch.long)
+        lengths = torch.tensor([len(s.input_ids) for s in samples], dtype=torch.long)
         for row, s in enumerate(samples):
             input_ids[row, : len(s.input_ids)] = torch.from_numpy(s.input_ids)
-            attention_mask[row, : len(s.input_ids)] = 1
         edits = [row for row, s in enumerate(samples) if s.source_codes is not None]
         sources = [samples[row] for row in edits]
         return Batch(
             input_ids=input_ids,
-            attention_mask=attention_mask,
+            lengths=lengths,
             image_start=torch.tensor([s.image_start for s in samples], dtype=torch.long),
             image_codes=torch.from_numpy(np.stack([s.image_codes for s in samples])),
             pixel_values=self.siglip(torch.from_numpy(np.stack([s.source_pixels for s in sources])))
@@ -108,13 +107,13 @@ class SampleFormat:
             source_start=torch.tensor([s.source_start for s in sources], dtype=torch.long),
             source_row=torch.tensor(edits, dtype=torch.long),
             keep_source_codes=torch.tensor([s.keep_source_codes for s in sources], dtype=torch.bool),
-            n_tokens=int(attention_mask.sum()),
+            n_tokens=int(lengths.sum()),
         )
 
 
 class TokenDataset:
     """Map-style dataset over the ok rows of a token store that fit in `max_seq_len`. Indexed by
-    (epoch, index) pairs, as `LengthGroupedBatchSampler` yields them; `collate` makes the `Batch`."""
+    (epoch, index) pairs, as `MixedTaskBatchSampler` yields them; `collate` makes the `Batch`."""
 
     def __init__(
         self,
@@ -144,6 +143,11 @@ class TokenDataset:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @property
+    def edit(self) -> np.ndarray:
+        """Whether each sample is an editing sample (else text-to-image), by dataset index."""
+        return self._edit[self.rows]
 
     def __getitem__(self, key: tuple[int, int]) -> Sample:
         epoch, index = key
@@ -180,22 +184,29 @@ class TokenDataset:
         return line
 
 
-class LengthGroupedBatchSampler:
+class MixedTaskBatchSampler:
     """This rank's micro-batches of dataset indices, as lists of (epoch, index) pairs.
 
-    Each epoch: a permutation from (seed, epoch); the tail that does not fill a whole optimizer step
-    (batch_size * world_size * accumulation_steps samples) is dropped, as Janus-4o's drop_last does, so
-    every step has full micro-batches on every rank and each epoch drops different samples. The rest is
-    cut into megabatches of `megabatch_steps` micro-steps (batch_size * world_size samples), each sorted
-    by length so a micro-step holds samples of similar length; rank r takes the r-th micro-batch of each
-    micro-step. Micro-steps are shuffled, the one with the longest sample first (out of memory at once,
-    not hours in). `state_dict()` records the epoch and the micro-batches consumed; a sampler loaded with it
-    yields exactly the rest of that epoch.
+    Every optimizer step (batch_size * world_size * accumulation_steps samples) holds text-to-image and
+    editing samples in the pool's proportion, stratified: step s takes floor((s+1) * step * E / N) -
+    floor(s * step * E / N) edits, the rest text-to-image, as Janus-4o's random batches of 64 do on average
+    (its length-free shuffle mixes them; length grouping alone would put 98% of steps on one task). Each
+    epoch draws a permutation of each task from (seed, epoch) and drops the tail that does not fill a whole
+    step, as Janus-4o's drop_last does, so each epoch drops different samples.
+
+    Padding is kept down without giving up the mix: each task's samples for a block of `megabatch_steps`
+    steps are sorted by length before they are dealt to the block's steps, and inside a step its samples,
+    sorted by length, are cut into the micro-batches, micro-step by micro-step (rank r takes the r-th of
+    each), so a micro-batch holds samples of similar length (edits, about 1,800 tokens, with edits). Steps
+    are shuffled, the one with the longest sample first (out of memory at once, not hours in).
+    `state_dict()` records the epoch and the micro-batches consumed; a sampler loaded with it yields
+    exactly the rest of that epoch.
     """
 
     def __init__(
         self,
         lengths: np.ndarray,
+        edit: np.ndarray,
         batch_size: int,
         *,
         rank: int = 0,
@@ -206,7 +217,9 @@ class LengthGroupedBatchSampler:
     ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in a world of {world_size}")
-        self.lengths = np.asarray(lengths)
+        self.lengths, self.edit = np.asarray(lengths), np.asarray(edit, bool)
+        if self.lengths.shape != self.edit.shape:
+            raise ValueError("lengths and edit must give one value per sample")
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
         self.seed, self.accumulation_steps, self.megabatch_steps = seed, accumulation_steps, megabatch_steps
         self.epoch = 0
@@ -222,29 +235,54 @@ class LengthGroupedBatchSampler:
         return self.batch_size * self.world_size * self.accumulation_steps
 
     @property
+    def steps_per_epoch(self) -> int:
+        return len(self.lengths) // self.step_samples
+
+    @property
     def batches_per_epoch(self) -> int:
         """Micro-batches per rank per epoch."""
-        return len(self.lengths) // self.step_samples * self.accumulation_steps
+        return self.steps_per_epoch * self.accumulation_steps
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch, self.batches_consumed = epoch, 0
 
+    def edits_per_step(self) -> np.ndarray:
+        """The number of editing samples in each step of an epoch (the same every epoch)."""
+        n, n_edit, step = len(self.lengths), int(self.edit.sum()), self.step_samples
+        cumulative = np.arange(self.steps_per_epoch + 1) * step * n_edit // n
+        return np.diff(cumulative)
+
+    def epoch_steps(self, epoch: int) -> list[np.ndarray]:
+        """Every step of `epoch`, in order: its samples, longest first."""
+        rng = np.random.default_rng((self.seed, epoch))
+        tasks = [rng.permutation(np.flatnonzero(self.edit == kind)) for kind in (True, False)]
+        edits = self.edits_per_step()
+        counts = [edits, self.step_samples - edits]  # per step, of each task
+        steps: list[list[np.ndarray]] = [[] for _ in edits]
+        for order, per_step in zip(tasks, counts, strict=True):
+            taken = 0
+            for block in range(0, len(steps), self.megabatch_steps):
+                sizes = per_step[block : block + self.megabatch_steps]
+                chunk = order[taken : taken + sizes.sum()]
+                taken += sizes.sum()
+                chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+                for offset, part in enumerate(np.split(chunk, np.cumsum(sizes)[:-1])):
+                    steps[block + offset].append(part)
+        merged = [np.concatenate(parts) for parts in steps]
+        merged = [step[np.argsort(-self.lengths[step], kind="stable")] for step in merged]
+        merged = [merged[i] for i in rng.permutation(len(merged))]
+        longest = max(range(len(merged)), key=lambda i: self.lengths[merged[i][0]])
+        merged[0], merged[longest] = merged[longest], merged[0]
+        return merged
+
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """All of this rank's micro-batches of `epoch`, in order."""
-        rng = np.random.default_rng((self.seed, epoch))
-        group = self.batch_size * self.world_size
-        order = rng.permutation(len(self.lengths))[: self.batches_per_epoch * group]
-        megabatch = group * self.megabatch_steps
-        steps = []
-        for start in range(0, len(order), megabatch):
-            chunk = order[start : start + megabatch]
-            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
-            steps += [chunk[i : i + group] for i in range(0, len(chunk), group)]
-        steps = [steps[i] for i in rng.permutation(len(steps))]
-        longest = max(range(len(steps)), key=lambda i: self.lengths[steps[i]].max())
-        steps[0], steps[longest] = steps[longest], steps[0]
-        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
-        return [step[mine] for step in steps]
+        b, w = self.batch_size, self.world_size
+        return [
+            step[(k * w + self.rank) * b : (k * w + self.rank + 1) * b]
+            for step in self.epoch_steps(epoch)
+            for k in range(self.accumulation_steps)
+        ]
 
     def __len__(self) -> int:
         return self.batches_per_epoch - self.batches_consumed
@@ -274,6 +312,7 @@ class LengthGroupedBatchSampler:
         return {
             "seed": self.seed,
             "n_samples": len(self.lengths),
+            "n_edit": int(self.edit.sum()),
             "batch_size": self.batch_size,
             "world_size": self.world_size,
             "accumulation_steps": self.accumulation_steps,

@@ -117,7 +117,7 @@ class TrainingFlops:
 
     def batch(self, batch) -> float:
         """FLOPs of a `trainer.batch.Batch` (its non-pad tokens only)."""
-        lengths = batch.attention_mask.sum(1).tolist()
+        lengths = batch.lengths.tolist()
         kept = dict.fromkeys(batch.source_row.tolist(), False)
         kept.update(zip(batch.source_row.tolist(), batch.keep_source_codes.tolist(), strict=True))
         return sum(self.sample(n, row in kept, kept.get(row, False)) for row, n in enumerate(lengths))

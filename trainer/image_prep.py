@@ -1,6 +1,8 @@
-"""Images as the token store keeps them: RGB, the short side resized to the model's image size (bicubic,
-as Janus's image processor resizes), then center-cropped to a square; and from there the VQ model's input
-([-1, 1]) and SigLIP's ((x / 255 - mean) / std with the processor's image_mean and image_std)."""
+"""Images as the token store keeps them: RGB, fitted to the model's square image size (`crop`: the short
+side resized to it, bicubic, then center-cropped; `pad`: as Janus's image processor does, the long side
+resized to it, bicubic, then padded to a square with its background colour, image_mean x 255); and from
+there the VQ model's input ([-1, 1]) and SigLIP's ((x / 255 - mean) / std with the processor's image_mean
+and image_std)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,25 @@ class ImageError(ValueError):
     """An image that cannot be decoded or prepared; the message names it."""
 
 
-def prepare(data: bytes, size: int, name: str) -> np.ndarray:
+FITS = ("crop", "pad")
+_MIN_SIDE = 14  # the short side of a padded image is never resized below this (Janus's min_size)
+
+
+@dataclass(frozen=True)
+class ImageFit:
+    """How an image becomes a size x size square: `crop` or `pad` (with `background`, RGB)."""
+
+    mode: str = "crop"
+    background: tuple[int, int, int] = (127, 127, 127)
+
+    def __call__(self, image: Image.Image, size: int) -> np.ndarray:
+        return square(image, size) if self.mode == "crop" else padded(image, size, self.background)
+
+
+def prepare(data: bytes, size: int, name: str, fit: ImageFit = ImageFit()) -> np.ndarray:
     """The encoded image `data` as uint8 [size, size, 3] RGB, decoded under pixsift's rules
-    (engine.decode.pil: EXIF orientation, alpha on white, ...); ImageError naming `name` if it is bad."""
+    (engine.decode.pil: EXIF orientation, alpha on white, ...) and fitted to the square by `fit`;
+    ImageError naming `name` if it is bad."""
     found = probe(data)
     if found.error:
         raise ImageError(f"{name}: {found.error}")
@@ -28,7 +46,7 @@ def prepare(data: bytes, size: int, name: str) -> np.ndarray:
         rgb = pil_rgb(data, found)
     except DECODE_ERRORS as e:
         raise ImageError(f"{name}: {failure_reason(found.format, e, in_header=False)}") from e
-    return square(Image.fromarray(rgb), size)
+    return fit(Image.fromarray(rgb), size)
 
 
 def square(image: Image.Image, size: int) -> np.ndarray:
@@ -39,6 +57,20 @@ def square(image: Image.Image, size: int) -> np.ndarray:
     image = image.resize(resized, Image.Resampling.BICUBIC)
     left, top = (resized[0] - size) // 2, (resized[1] - size) // 2
     return np.array(image.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def padded(image: Image.Image, size: int, background: tuple[int, int, int]) -> np.ndarray:
+    """`image` (RGB) resized so its long side is `size` (bicubic), centered on a size x size square of
+    `background`, as Janus's image processor pads."""
+    width, height = image.size
+    scale = size / max(width, height)
+    resized = (max(round(width * scale), _MIN_SIDE), max(round(height * scale), _MIN_SIDE))
+    canvas = np.empty((size, size, 3), np.uint8)
+    canvas[:] = background
+    pixels = np.asarray(image.resize(resized, Image.Resampling.BICUBIC), dtype=np.uint8)
+    top, left = (size - resized[1]) // 2, (size - resized[0]) // 2
+    canvas[top : top + resized[1], left : left + resized[0]] = pixels
+    return canvas
 
 
 def vq_input(images: torch.Tensor) -> torch.Tensor:

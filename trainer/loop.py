@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -24,15 +25,14 @@ from engine.core.progress import StageTimes, format_seconds, stage_line
 from engine.core.settings import check_settings
 from kernels.optional import require
 from trainer import checkpoint
-from trainer.config import TrainConfig
-from trainer.data import LengthGroupedBatchSampler, TokenDataset
+from trainer.config import RESULT_SECTIONS, TrainConfig
+from trainer.data import MixedTaskBatchSampler, TokenDataset
 from trainer.deepspeed_config import deepspeed_config
 from trainer.flops import TrainingFlops, peak_flops
 from trainer.metrics import MetricsLog, memory_gib, step_line
-from trainer.model_folder import require_model_folder
+from trainer.model_folder import check_same_model, require_model_folder
 from trainer.optim import adamw, lr_scheduler, param_groups
 
-RESULT_SECTIONS = ("model", "data", "optim", "schedule", "parallel")
 # Locations (folders move; the checkpoint holds the weights) and a speed knob.
 UNCHECKED_ON_RESUME = (("model", "path"), ("data", "tokens"), ("data", "num_workers"))
 
@@ -74,25 +74,26 @@ def init_distributed() -> Process:
     return Process(dist.get_rank(), dist.get_world_size(), device)
 
 
-def build_data(
-    cfg: TrainConfig, rank: int, world_size: int
-) -> tuple[TokenDataset, LengthGroupedBatchSampler]:
+def build_data(cfg: TrainConfig, rank: int, world_size: int) -> tuple[TokenDataset, MixedTaskBatchSampler]:
     from transformers import JanusProcessor
 
     from trainer.token_store import TokenStore
 
     processor = JanusProcessor.from_pretrained(cfg.model.path, local_files_only=True)
     data = cfg.data
+    tokens = TokenStore.open(data.tokens)
+    check_same_model(tokens.url, tokens.model_info, cfg.model.path)
     dataset = TokenDataset(
-        TokenStore.open(data.tokens),
+        tokens,
         processor,
         data.max_seq_len,
         seed=data.seed,
         prompt_drop=data.cfg_drop,
         source_drop=data.source_vq_drop,
     )
-    sampler = LengthGroupedBatchSampler(
+    sampler = MixedTaskBatchSampler(
         dataset.lengths,
+        dataset.edit,
         cfg.parallel.micro_batch,
         rank=rank,
         world_size=world_size,
@@ -102,7 +103,7 @@ def build_data(
     return dataset, sampler
 
 
-def total_steps(cfg: TrainConfig, sampler: LengthGroupedBatchSampler) -> int:
+def total_steps(cfg: TrainConfig, sampler: MixedTaskBatchSampler) -> int:
     steps = cfg.schedule.epochs * sampler.batches_per_epoch // sampler.accumulation_steps
     return min(steps, cfg.schedule.max_steps) if cfg.schedule.max_steps else steps
 
@@ -153,12 +154,16 @@ def _train(cfg: TrainConfig, resume: bool, say) -> TrainResult:
     steps = total_steps(cfg, sampler)
     accumulation = sampler.accumulation_steps
     torch.manual_seed(cfg.data.seed)  # LoRA's initial adapters
-    model = ImageGenerationModel(load_janus(cfg.model, cfg.load_dtype))
+    model = ImageGenerationModel(
+        load_janus(cfg.model, cfg.load_dtype), every_module=cfg.parallel.zero_stage == 3
+    )
     flops = TrainingFlops.of(
         model.janus.config, cfg.model.trainable, cfg.model.lora_rank, tuple(cfg.model.lora_targets)
     )
     peak = peak_flops(proc.device, cfg.logging.peak_tflops)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)  # before ZeRO-3 partitions
+    if proc.device.type == "cuda":
+        model.to(proc.device)  # as DeepSpeed would, before the optimizer is built: AdamW's fused kernel
     engine = build_engine(model, cfg, steps, proc.world_size)
 
     folder = cfg.checkpoint_dir
@@ -176,7 +181,7 @@ def _train(cfg: TrainConfig, resume: bool, say) -> TrainResult:
     say(_plan_line(cfg, steps, sampler, proc.world_size, trainable))
 
     result = TrainResult(steps=step, total_steps=steps)
-    times = StageTimes()
+    times = StageTimes(proc.device)  # CUDA events on a GPU
     while step < steps:
         epoch, consumed = sampler.epoch, sampler.batches_consumed
         loader = torch.utils.data.DataLoader(
@@ -257,31 +262,44 @@ def check_run_folder(cfg: TrainConfig, resume: bool) -> None:
 def train_step(
     engine, batches, accumulation: int, proc: Process, flops, peak, times: StageTimes | None = None
 ) -> dict:
-    """One optimizer step over `accumulation` micro-batches; the step's record (all ranks reduced)."""
+    """One optimizer step over `accumulation` micro-batches; the step's record (all ranks reduced). The
+    host waits for the device once, for the reduced record: the losses add up on the device, the counts
+    come from the batches before they are moved there."""
     times = times or StageTimes()
     start = time.perf_counter()
     lr = engine.get_lr()[0]
-    sums = torch.zeros(3, dtype=torch.float64)  # loss, tokens, FLOPs
+    loss_sum = torch.zeros((), dtype=torch.float64, device=proc.device)
+    counts = np.zeros(5)  # tokens, FLOPs, padded tokens, samples, editing samples
     for _ in range(accumulation):
-        with times.stage("data"):
-            batch = next(batches).to(proc.device, non_blocking=True)
+        with times.stage("data", host=True):
+            batch = next(batches)
+            counts += [
+                batch.n_tokens,
+                flops.batch(batch),
+                batch.input_ids.numel(),
+                len(batch.image_start),
+                len(batch.source_row),
+            ]
+            batch = batch.to(proc.device, non_blocking=True)
         with times.stage("forward"):
             loss = engine(batch)
         with times.stage("backward"):
             engine.backward(loss)
         with times.stage("step"):
             engine.step()
-        sums += torch.tensor([loss.item(), batch.n_tokens, flops.batch(batch)], dtype=torch.float64)
+        loss_sum += loss.detach()
     with times.stage("reduce metrics"):
-        reduced = sums.to(proc.device)
+        reduced = torch.cat([loss_sum[None], torch.from_numpy(counts).to(proc.device)])
         dist.all_reduce(reduced)
-        loss_sum, tokens, step_flops = reduced.tolist()
+        total_loss, tokens, step_flops, padded, samples, edits = reduced.tolist()
     seconds = time.perf_counter() - start
     return {
-        "loss": loss_sum / (accumulation * proc.world_size),
+        "loss": total_loss / (accumulation * proc.world_size),
         "lr": lr,
         "grad_norm": float(engine.get_global_grad_norm()),
         "tokens": int(tokens),
+        "padding": 1 - tokens / padded,  # of the step's padded token positions
+        "edit_fraction": edits / samples,
         "tokens_per_s": tokens / seconds,
         "flops": step_flops,
         "mfu": None if peak is None else step_flops / seconds / (peak * proc.world_size),

@@ -16,14 +16,22 @@ from torch import nn
 from trainer.batch import Batch
 
 
-def input_embeddings(janus, batch: Batch) -> torch.Tensor:
-    """[B, L, H] embeddings of the batch as the language model sees them."""
+def input_embeddings(janus, batch: Batch, every_module: bool = False) -> torch.Tensor:
+    """[B, L, H] embeddings of the batch as the language model sees them. With `every_module`, a batch
+    without edits still runs the vision tower, on one blank image whose features count zero times: under
+    ZeRO-3 each module's weights are gathered as it runs, a collective that every rank must join, and a
+    step's ranks may hold different mixes of tasks."""
     embeds = janus.get_input_embeddings()(batch.input_ids)
+    vision = janus.model.vision_model
     if batch.pixel_values is not None:
-        pixels = batch.pixel_values.to(janus.model.vision_model.dtype)
+        pixels = batch.pixel_values.to(vision.dtype)
         features = janus.model.get_image_features(pixels).pooler_output
         placeholders = (batch.input_ids == janus.config.image_token_id).unsqueeze(-1)
         embeds = embeds.masked_scatter(placeholders, features.to(embeds.dtype))
+    elif every_module:
+        size = janus.config.vision_config.image_size
+        blank = torch.zeros(1, 3, size, size, dtype=vision.dtype, device=embeds.device)
+        embeds = embeds + 0 * janus.model.get_image_features(blank).pooler_output.sum().to(embeds.dtype)
 
     n = batch.n_image_tokens
     steps = torch.arange(n, device=embeds.device)
@@ -43,10 +51,11 @@ def input_embeddings(janus, batch: Batch) -> torch.Tensor:
     return embeds.index_put(index, code_embeds)
 
 
-def image_generation_loss(janus, batch: Batch) -> torch.Tensor:
-    """Mean cross-entropy (fp32) over the B*T image codes of the batch."""
+def image_generation_loss(janus, batch: Batch, every_module: bool = False) -> torch.Tensor:
+    """Mean cross-entropy (fp32) over the B*T image codes of the batch. No attention mask: the batch is
+    right-padded and attention causal (trainer.batch)."""
     hidden = janus.model.language_model(
-        inputs_embeds=input_embeddings(janus, batch), attention_mask=batch.attention_mask, use_cache=False
+        inputs_embeds=input_embeddings(janus, batch, every_module), attention_mask=None, use_cache=False
     ).last_hidden_state
     n = batch.n_image_tokens
     positions = batch.image_start[:, None] + torch.arange(n, device=hidden.device)
@@ -56,11 +65,12 @@ def image_generation_loss(janus, batch: Batch) -> torch.Tensor:
 
 
 class ImageGenerationModel(nn.Module):
-    """`forward(batch) -> loss` around a `JanusForConditionalGeneration` (kept as `.janus`)."""
+    """`forward(batch) -> loss` around a `JanusForConditionalGeneration` (kept as `.janus`); `every_module`
+    for ZeRO-3 (see input_embeddings)."""
 
-    def __init__(self, janus):
+    def __init__(self, janus, every_module: bool = False):
         super().__init__()
-        self.janus = janus
+        self.janus, self.every_module = janus, every_module
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return image_generation_loss(self.janus, batch)
+        return image_generation_loss(self.janus, batch, self.every_module)

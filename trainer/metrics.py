@@ -62,5 +62,5 @@ def step_line(r: dict[str, Any], total_steps: int) -> str:
     return (
         f"step {r['step']}/{total_steps} epoch {r['epoch']}  loss {r['loss']:.4f}  lr {r['lr']:.3g}  "
         f"grad norm {r['grad_norm']:.3g}  {r['tokens_per_s']:,.0f} tokens/s  MFU {mfu}  "
-        f"mem {r['memory_gib']:.2f} GiB"
+        f"pad {100 * r['padding']:.0f}%  edits {100 * r['edit_fraction']:.0f}%  mem {r['memory_gib']:.2f} GiB"
     )

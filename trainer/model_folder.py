@@ -1,20 +1,99 @@
 """Janus-Pro checkpoints load from local folders only (nothing downloads): a path that is not one is
-refused up front, naming it, instead of being taken for a hub repository id."""
+refused up front, naming it, instead of being taken for a hub repository id. A folder's fingerprint
+(its tokenizer files and VQ weights) is what a token store's codes depend on: a token store records
+it, and training refuses a token store made with another."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
-from engine.core.errors import NotFound
+import torch
+
+from engine.core.errors import BadInput, NotFound
+
+ORIGINAL_FORMAT = "multi_modality"  # the model_type of DeepSeek's own Janus and Janus-Pro releases
 
 
 def require_model_folder(path: str) -> str:
-    """`path` when it is a folder with a config.json and safetensors weights; NotFound otherwise."""
+    """`path` when it is a folder with a transformers Janus config (model_type "janus") and safetensors
+    weights; a one-line error naming what it is otherwise (DeepSeek's original format included)."""
     folder = Path(path)
-    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
+    where = f"model {path!r}"
+    try:
+        model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        model_type = None
+    if model_type == ORIGINAL_FORMAT:
+        raise BadInput(
+            where,
+            f"is in DeepSeek's original Janus format (model_type {ORIGINAL_FORMAT}), not transformers'",
+            "convert it first with transformers' convert_janus_weights_to_hf.py (src/transformers/models/"
+            "janus/ in the transformers source tree)",
+        )
+    if model_type is not None and model_type != "janus":
+        raise BadInput(where, f"is a {model_type!r} checkpoint, not Janus-Pro (model_type janus)")
+    if model_type is None or not any(folder.glob("*.safetensors")):
         raise NotFound(
-            f"model {path!r}",
+            where,
             "is not a local Janus-Pro checkpoint folder (config.json and *.safetensors, transformers format)",
             "models load from local folders only",
         )
     return path
+
+
+def load_janus_model(path: str, **kwargs):
+    """The JanusForConditionalGeneration in `path`, refusing a load that leaves weights missing, unused or
+    of another shape (a model built at random around a few loaded tensors is never trained or sampled)."""
+    from transformers import JanusForConditionalGeneration
+
+    require_model_folder(path)
+    model, info = JanusForConditionalGeneration.from_pretrained(
+        path, local_files_only=True, output_loading_info=True, **kwargs
+    )
+    problems = [
+        f"{len(keys)} {kind.replace('_', ' ')} ({', '.join(str(k) for k in sorted(keys, key=str)[:3])}"
+        + (", ..." if len(keys) > 3 else "")
+        + ")"
+        for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
+        if (keys := info.get(kind))
+    ]
+    if problems:
+        raise BadInput(f"model {path!r}", "its weights do not fit its config: " + "; ".join(problems))
+    return model
+
+
+def model_info(model_dir: str) -> dict:
+    """What the stored values depend on in the checkpoint: its sizes, and a fingerprint of its tokenizer
+    files and VQ weights."""
+    from transformers import JanusConfig
+
+    from trainer.vq import vq_state
+
+    config = JanusConfig.from_pretrained(model_dir)
+    digest = hashlib.blake2b(digest_size=16)
+    for file in sorted(Path(model_dir).glob("tokenizer*")):
+        digest.update(file.name.encode() + file.read_bytes())
+    for name, tensor in sorted(vq_state(model_dir).items()):
+        digest.update(name.encode() + tensor.contiguous().view(torch.uint8).numpy().tobytes())
+    return {
+        "path": str(Path(model_dir).resolve()),
+        "n_image_tokens": config.vision_config.num_image_tokens,
+        "image_size": config.vision_config.image_size,
+        "codebook_size": config.vq_config.num_embeddings,
+        "fingerprint": digest.hexdigest(),
+    }
+
+
+def check_same_model(tokens_url: str, stored: dict, model_dir: str) -> None:
+    """Refuse a token store whose codes and prompts came from another model than `model_dir`."""
+    here = model_info(model_dir)
+    if stored.get("fingerprint") != here["fingerprint"]:
+        raise BadInput(
+            f"token store {tokens_url}",
+            f"was tokenized with the model {stored.get('path', '?')} (fingerprint "
+            f"{stored.get('fingerprint', 'none')}), not the one training starts from, {here['path']} "
+            f"(fingerprint {here['fingerprint']}): their VQ codes or tokens differ",
+            "tokenize the selection again with --model " + model_dir,
+        )

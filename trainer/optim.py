@@ -23,7 +23,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def adamw(groups: list[dict], cfg: OptimConfig) -> torch.optim.AdamW:
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    """AdamW; its fused CUDA kernel (one launch for all parameters) when the parameters are on a GPU."""
+    on_gpu = all(p.is_cuda for g in groups for p in g["params"])
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=on_gpu or None)
 
 
 @dataclass

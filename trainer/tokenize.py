@@ -14,9 +14,9 @@ unmarked units; a rerun with other settings is refused, naming them.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,7 +27,9 @@ from engine.core.config import setting
 from engine.core.device import worker_device
 from engine.core.isolate import isolate_failures
 from engine.core.progress import StageTimes
+from engine.core.settings import SettingsMismatch
 from engine.executors.config import ExecutorConfig
+from engine.io.paths import remove_path
 from engine.store.edit_sources import EditSources
 from engine.store.kept_rows import ExportRow, export_rows
 from engine.store.lock import writing
@@ -36,33 +38,49 @@ from engine.store.schema import EDIT_TASK
 from engine.store.selection import kept_rows
 from engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
 from engine.store.unit_store import Unit
-from trainer.image_prep import ImageError, prepare, vq_input
-from trainer.model_folder import require_model_folder
+from trainer.image_prep import FITS, ImageError, ImageFit, SiglipNorm, prepare, vq_input
+from trainer.model_folder import model_info, require_model_folder
 from trainer.prompt_format import prompt_text
 from trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
-from trainer.vq import encode_codes, load_vqmodel, vq_state
+from trainer.vq import encode_codes, load_vqmodel
 
 # How images become the stored pixels and codes; part of the settings a store is checked against.
-IMAGE_PREP = "RGB, short side to image_size (PIL bicubic), center crop; VQ input x/127.5-1"
+IMAGE_PREP = {
+    "crop": "RGB, short side to image_size (PIL bicubic), center crop; VQ input x/127.5-1",
+    "pad": "RGB, long side to image_size (PIL bicubic), centered on image_mean x 255; VQ input x/127.5-1",
+}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(kw_only=True)
 class TokenizeConfig(ExecutorConfig):
-    store: str = setting(positional=True, help="run store path or fsspec URL")
-    selection: str = setting(help="name of the selection to tokenize")
+    store: str = setting(positional=True, affects_values=True, help="run store path or fsspec URL")
+    selection: str = setting(affects_values=True, help="name of the selection to tokenize")
     out: str = setting(help="token store path or fsspec URL")
-    model: str = setting(help="local Janus-Pro checkpoint folder (transformers format)")
+    model: str = setting(affects_values=True, help="local Janus-Pro checkpoint folder (transformers format)")
     batch_size: int = setting(
         32, min=1, help="rows per batch on the device; an edit row adds its source image"
     )
-    unit_rows: int = setting(1024, min=1, help="rows per work unit (one shard of every array)")
+    unit_rows: int = setting(
+        1024, min=1, affects_values=True, help="rows per work unit (one shard of every array)"
+    )
+    image_fit: str = setting(
+        "crop",
+        choices=FITS,
+        affects_values=True,
+        help="how an image becomes the model's square: crop (the short side fills it, center crop) or pad "
+        "(the whole image, padded as Janus's processor does)",
+    )
     dtype: str = setting(
         "float32",
+        affects_values=True,
         choices=tuple(DTYPES),
         help="the VQ encoder's dtype; the nearest-code search is fp32 either way",
     )
     prefetch_batches: int = setting(2, min=1, help="batches read and prepared ahead of the VQ encoder")
+    overwrite: bool = setting(
+        False, help="start the token store over when it was made with other settings (another model, say)"
+    )
 
     def check(self) -> None:
         require_model_folder(self.model)
@@ -90,39 +108,27 @@ def planned_store(cfg: TokenizeConfig) -> TokenStore:
         "kept_rows": len(rows),
         "kept_rows_hash": hashlib.blake2b(rows.tobytes(), digest_size=8).hexdigest(),
     }
-    tokens = TokenStore.open_or_create(
-        cfg.out,
+    spec = dict(
         model=model_info(cfg.model),
         source=source,
         unit_rows=cfg.unit_rows,
-        settings={"image_prep": IMAGE_PREP, "dtype": cfg.dtype},
+        settings={"image_prep": IMAGE_PREP[cfg.image_fit], "dtype": cfg.dtype},
     )
+    try:
+        tokens = TokenStore.open_or_create(cfg.out, **spec)
+    except SettingsMismatch as e:
+        if not cfg.overwrite:
+            e.hint = "pass --overwrite to start it over, or use another --out"
+            raise
+        print(f"tokenize: {e.input}: {e.problem}; starting it over (--overwrite)", file=sys.stderr)
+        remove_path(cfg.out)
+        tokens = TokenStore.open_or_create(cfg.out, **spec)
     if not tokens.planned:
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
         keys, tasks, captions = _plan_fields(run, rows)
         edit = tasks == EDIT
         tokens.plan(rows, keys, tasks, encode_prompts(tokenizer, captions, edit))
     return tokens
-
-
-def model_info(model_dir: str) -> dict:
-    """What the stored values depend on in the checkpoint: its sizes, and a fingerprint of its tokenizer
-    files and VQ weights."""
-    from transformers import JanusConfig
-
-    config = JanusConfig.from_pretrained(model_dir)
-    digest = hashlib.blake2b(digest_size=16)
-    for file in sorted(Path(model_dir).glob("tokenizer*")):
-        digest.update(file.name.encode() + file.read_bytes())
-    for name, tensor in sorted(vq_state(model_dir).items()):
-        digest.update(name.encode() + tensor.contiguous().view(torch.uint8).numpy().tobytes())
-    return {
-        "path": str(Path(model_dir).resolve()),
-        "n_image_tokens": config.vision_config.num_image_tokens,
-        "image_size": config.vision_config.image_size,
-        "codebook_size": config.vq_config.num_embeddings,
-        "fingerprint": digest.hexdigest(),
-    }
 
 
 def encode_prompts(tokenizer, captions: list[str], edit: np.ndarray) -> list[list[int]]:
@@ -159,12 +165,14 @@ class TokenizeJob(StoreUnitJob[TokenStore]):
         cfg = self.cfg
         device = worker_device(cfg.device)
         run = RunStore.open(store.source["store"], read_only=True)
+        background = tuple(int(m * 255) for m in SiglipNorm.of(cfg.model).mean)
         return _Loaded(
             run,
             store.source["selection"],
             EditSources.find(run, store.arrays["row"][:]),
             load_vqmodel(cfg.model, device, DTYPES[cfg.dtype]),
             device,
+            ImageFit(cfg.image_fit, background),
         )
 
     def read(self, loaded: _Loaded, store: TokenStore, unit: Unit) -> Iterator[_Batch]:
@@ -210,6 +218,7 @@ class _Loaded:
     sources: EditSources
     vqmodel: torch.nn.Module
     device: torch.device
+    fit: ImageFit
 
 
 @dataclass
@@ -257,7 +266,7 @@ def _prepare_row(loaded: _Loaded, row: ExportRow, edit: bool, size: int, times: 
         return row.error, None, None
     with times.stage("decode"):
         try:
-            image = prepare(row.data, size, f"image of {key!r}")
+            image = prepare(row.data, size, f"image of {key!r}", loaded.fit)
         except ImageError as e:
             return failure("decode", str(e)), None, None
     if not edit:
@@ -270,6 +279,6 @@ def _prepare_row(loaded: _Loaded, row: ExportRow, edit: bool, size: int, times: 
             return failure("source", str(e)), None, None
     with times.stage("decode"):
         try:
-            return "", image, prepare(data, size, f"edit source {source_key!r} of {key!r}")
+            return "", image, prepare(data, size, f"edit source {source_key!r} of {key!r}", loaded.fit)
         except ImageError as e:
             return failure("source", str(e)), None, None

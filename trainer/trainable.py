@@ -7,6 +7,7 @@ import torch
 
 from kernels.optional import require
 from trainer.config import ModelConfig
+from trainer.model_folder import load_janus_model
 
 # What `trainable = "lm"` trains: the language model (its token embeddings included) and the image
 # generation path around it. SigLIP, its aligner, the VQ model and the text head stay frozen.
@@ -25,17 +26,22 @@ def prepare_for_training(janus, cfg: ModelConfig) -> None:
     """Apply `cfg.trainable` and gradient checkpointing to a loaded (or freshly built) model."""
     set_trainable(janus, cfg)
     if cfg.gradient_checkpointing:
-        janus.model.language_model.activation_checkpointing_enable({"use_reentrant": False})
+        enable_checkpointing(janus.model.language_model)
+
+
+def enable_checkpointing(model) -> None:
+    """Activation checkpointing of `model`'s layers (non-reentrant): transformers' newer
+    `activation_checkpointing_enable`, or `gradient_checkpointing_enable` on releases without it (5.17)."""
+    options = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(options)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
 
 
 def from_pretrained(cfg: ModelConfig, dtype: str):
-    from transformers import JanusForConditionalGeneration
-
-    return JanusForConditionalGeneration.from_pretrained(
-        cfg.path,
-        dtype=getattr(torch, dtype),
-        attn_implementation=cfg.attn_implementation,
-        local_files_only=True,
+    return load_janus_model(
+        cfg.path, dtype=getattr(torch, dtype), attn_implementation=cfg.attn_implementation
     )
 
 

@@ -1,5 +1,6 @@
-"""The `pixsift` command: `pixsift generate`, `score`, `inspect`, `select`, `export`, `report`, `demo`, and
-the commands other packages register (engine.core.commands): `tokenize` and `train` from the trainer.
+"""The `pixsift` command: `pixsift run` (a pipeline file), `generate`, `score`, `inspect`, `show`, `select`,
+`export`, `report`, `demo`, and the commands other packages register (engine.core.commands):
+`tokenize` and `train` from the trainer.
 
 Every command shares one error path: a problem the user can fix (engine.core.errors.UserError) is one
 line on stderr, `pixsift <command>: <input>: <problem>[; <what to do>]`, and exit status 2; `--debug`
@@ -12,11 +13,11 @@ import argparse
 import sys
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
-from engine.cli import demo, export, generate, inspect, report, score, select
+from engine.cli import demo, export, generate, inspect, report, run, score, select, show
 from engine.core.commands import ENTRY_POINTS
 from engine.core.errors import UserError
 
-COMMANDS = (generate, score, inspect, select, export, report, demo)
+COMMANDS = (run, generate, score, inspect, show, select, export, report, demo)
 
 
 def main(argv: list[str] | None = None) -> int:

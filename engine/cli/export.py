@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine.core.commands import add_command, config_from
+from engine.core.pipeline import PipelineStage, all_fields, from_table
 from engine.export.config import ExportConfig
 
 
@@ -20,11 +23,27 @@ def add(sub) -> None:
 
 
 def _run(args) -> int:
+    return run_export(config_from(args, ExportConfig))
+
+
+def run_export(cfg: ExportConfig) -> int:
     from engine.export.run import export
 
-    cfg = config_from(args, ExportConfig)
     summary = export(
         cfg.store, cfg.selection, cfg.to, cfg.format, shard_size=cfg.shard_size, images=cfg.images
     )
     print(summary.text())
     return 1 if summary.errors else 0
+
+
+STAGE = PipelineStage(
+    "export",
+    after=("select",),
+    config=from_table(ExportConfig),
+    run=run_export,
+    outputs=lambda cfg: [cfg.to],
+    complete=lambda cfg: (Path(cfg.to) / "manifest.json").is_file(),  # written last
+    settings=all_fields,
+    takes={"store": "store", "selection": "selection"},
+    starts_over=False,
+)

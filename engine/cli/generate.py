@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.core.commands import add_command, config_from
+from engine.core.pipeline import PipelineStage, from_table
 from engine.generate.config import GenerateConfig
 
 # The input is named for what it holds.
@@ -34,11 +35,26 @@ def add(sub) -> None:
 
 
 def _run(args) -> int:
-    from engine.generate.job import generate
-
     side = args.resolution
     cfg = config_from(
         args, GenerateConfig, task=args.task, width=args.width or side, height=args.height or side
     )
+    return run_generate(cfg)
+
+
+def run_generate(cfg: GenerateConfig) -> int:
+    from engine.generate.job import generate
+
     print(generate(cfg).text())
     return 0
+
+
+STAGE = PipelineStage(
+    "generate",
+    after=(),
+    config=from_table(GenerateConfig),
+    run=run_generate,
+    outputs=lambda cfg: [cfg.out],
+    settings=lambda cfg: cfg.value_settings(),
+    limit_key="limit",
+)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from engine.core.commands import add_command, config_from
-from engine.report.config import ReportConfig
+from engine.core.pipeline import PipelineStage, all_fields, from_table
+from engine.report.config import ReportConfig, report_folder
 
 
 def add(sub) -> None:
@@ -18,8 +19,23 @@ def add(sub) -> None:
 
 
 def _run(args) -> int:
+    return run_report(config_from(args, ReportConfig))
+
+
+def run_report(cfg: ReportConfig) -> int:
     from engine.report.page import write_report
 
-    cfg = config_from(args, ReportConfig)
     print(write_report(cfg.store, cfg.selection, cfg.out))
     return 0
+
+
+STAGE = PipelineStage(
+    "report",
+    after=("select",),
+    config=from_table(ReportConfig),
+    run=run_report,
+    outputs=lambda cfg: [str(report_folder(cfg.store, cfg.selection, cfg.out) / "report.html")],
+    settings=all_fields,
+    takes={"store": "store", "selection": "selection"},
+    starts_over=False,
+)

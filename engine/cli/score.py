@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.core.commands import add_command, config_from
+from engine.core.pipeline import PipelineStage, from_table
 from engine.score.config import ScoreConfig
 
 
@@ -20,8 +21,23 @@ def add(sub) -> None:
 
 
 def _run(args) -> int:
+    return run_score(config_from(args, ScoreConfig))
+
+
+def run_score(cfg: ScoreConfig) -> int:
     from engine.score.job import score
 
-    cfg = config_from(args, ScoreConfig)
     score(cfg).report(cfg.store)
     return 0
+
+
+STAGE = PipelineStage(
+    "score",
+    after=("generate",),
+    config=from_table(ScoreConfig),
+    run=run_score,
+    outputs=lambda cfg: [cfg.store],
+    settings=lambda cfg: cfg.value_settings(),
+    provides=lambda cfg: {"store": cfg.store},
+    limit_key="limit",
+)

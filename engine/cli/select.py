@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.core.commands import add_command, config_from
+from engine.core.pipeline import PipelineStage, from_table
 from engine.select.config import SelectConfig
 
 
@@ -23,11 +24,39 @@ def add(sub) -> None:
 
 
 def _run(args) -> int:
+    return run_select(config_from(args, SelectConfig))
+
+
+def run_select(cfg: SelectConfig) -> int:
     from engine.select.run import select
 
-    cfg = config_from(args, SelectConfig)
     result = select(cfg.store, cfg.to_spec(), cfg.name, overwrite=cfg.overwrite)
     print(result.text())
     if warning := result.warning():
         print(f"pixsift select: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _complete(cfg: SelectConfig) -> bool:
+    from engine.store.run_store import RunStore
+    from engine.store.selection import list_selections
+
+    try:
+        return cfg.selection_name() in list_selections(RunStore.open(cfg.store, read_only=True))
+    except FileNotFoundError:
+        return False
+
+
+STAGE = PipelineStage(
+    "select",
+    after=("score",),
+    config=from_table(SelectConfig),
+    run=run_select,
+    outputs=lambda cfg: [],
+    settings=lambda cfg: {"store": cfg.store, "name": cfg.selection_name(), "spec": cfg.to_spec().table},
+    provides=lambda cfg: {"store": cfg.store, "selection": cfg.selection_name()},
+    takes={"store": "store"},
+    forced={"overwrite": True},
+    starts_over=False,
+    complete=_complete,
+)

@@ -134,7 +134,7 @@ class Config:
                 raise SettingError(
                     name,
                     f"is required (flag {flag_of(cls, name)} or key {name} in the config file)",
-                    flag_of(cls, name),
+                    origin.get(name, flag_of(cls, name)),
                 )
         try:
             return cls(**table)

@@ -18,16 +18,20 @@ class SettingsMismatch(BadInput):
 def check_settings(what: str, stored: Mapping[str, Any], wanted: Mapping[str, Any], hint: str = "") -> None:
     """Raise SettingsMismatch naming every setting in `wanted` that differs from `stored` (nested mappings
     compared key by key, as they read back from JSON); `what` names the store, `hint` what to do."""
+    if changes := differences(stored, wanted):
+        raise SettingsMismatch(
+            what,
+            f"made with other settings ({'; '.join(changes)})",
+            hint or "use another path, or delete this one to start over",
+        )
+
+
+def differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """`key: <stored> before, <wanted> now` for every setting that differs, nested keys joined by dots."""
     ours, theirs = _flatten(as_json(stored)), _flatten(as_json(wanted))
     ours, theirs = defaultdict(lambda: "<absent>", ours), defaultdict(lambda: "<absent>", theirs)
     differing = sorted(k for k in ours.keys() | theirs.keys() if ours[k] != theirs[k])
-    if differing:
-        changes = "; ".join(f"{k}: {ours[k]!r} before, {theirs[k]!r} now" for k in differing)
-        raise SettingsMismatch(
-            what,
-            f"made with other settings ({changes})",
-            hint or "use another path, or delete this one to start over",
-        )
+    return [f"{k}: {ours[k]!r} before, {theirs[k]!r} now" for k in differing]
 
 
 def as_json(value: Any) -> Any:
@@ -36,10 +40,13 @@ def as_json(value: Any) -> Any:
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables (and lists of tables, as a spec's steps: `steps.2.fraction`) as dotted keys."""
     flat = {}
     for key, value in mapping.items():
         if isinstance(value, Mapping) and value:
             flat.update(_flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            flat.update(_flatten({str(i): v for i, v in enumerate(value, 1)}, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

@@ -2,7 +2,8 @@
 
 A job is a picklable object with `pending_units()` (the indices of its unfinished units, read from its
 store), `run_units(units, rank, emit)`, which processes those units in order and calls
-`emit(UnitReport)` after committing each one, and `close()`. Models and decoders load on first use in
+`emit(UnitReport)` after committing each one (and, while a long unit runs, partial reports of the rows
+done so far), and `close()`. Models and decoders load on first use in
 the process that runs the units, and stay loaded for the job's later calls there until `close()`.
 Executors know only jobs, units and reports: engine.executors.local runs them on processes of this
 machine, engine.executors.ray_cluster on a Ray cluster; the driver aggregates the reports into
@@ -11,6 +12,7 @@ progress lines, per-worker counts and a summary.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,6 +28,30 @@ class UnitReport:
     failed: int
     seconds: dict[str, float] = field(default_factory=dict)
     worker: str = ""  # set by the executor: which process or actor ran the unit
+    # A report from inside a unit, every PARTIAL_SECONDS or more: `rows` more rows of it are done (the
+    # unit's last report then counts only the rest), so progress moves while a long unit runs.
+    partial: bool = False
+
+
+PARTIAL_SECONDS = 1.0
+
+
+class UnitProgress:
+    """The reports of one unit: partial ones as its rows get done (at most every PARTIAL_SECONDS), then
+    the last, which counts the rows not reported yet."""
+
+    def __init__(self, emit, rank: int, unit: int):
+        self.emit, self.rank, self.unit = emit, rank, unit
+        self.reported, self.last = 0, time.monotonic()
+
+    def done_so_far(self, rows: int) -> None:
+        """`rows` of the unit are done (a running count)."""
+        if rows > self.reported and time.monotonic() - self.last >= PARTIAL_SECONDS:
+            self.emit(UnitReport(self.rank, self.unit, rows - self.reported, 0, partial=True))
+            self.reported, self.last = rows, time.monotonic()
+
+    def finished(self, rows: int, failed: int, seconds: dict[str, float]) -> None:
+        self.emit(UnitReport(self.rank, self.unit, rows - self.reported, failed, seconds))
 
 
 class Job(Protocol):
@@ -74,10 +100,11 @@ class ReportCollector:
         self.workers: dict[str, WorkerCounts] = {}
 
     def __call__(self, report: UnitReport) -> None:
-        self.units += 1
-        self.times.merge(report.seconds)
         counts = self.workers.setdefault(report.worker, WorkerCounts())
-        counts.units += 1
+        if not report.partial:
+            self.units += 1
+            self.times.merge(report.seconds)
+            counts.units += 1
         counts.rows += report.rows
         counts.failed += report.failed
         self.progress.update(report.rows, report.failed)
@@ -92,7 +119,9 @@ class ReportCollector:
 
 
 def run_unit(job: Job, unit: int, rank: int) -> UnitReport:
-    """Run one unit of `job` in this process and return its report."""
+    """Run one unit of `job` in this process and return its report (its partial reports summed in)."""
     reports: list[UnitReport] = []
     job.run_units([unit], rank, reports.append)
-    return reports[0]
+    final = reports[-1]
+    final.rows = sum(r.rows for r in reports)
+    return final

@@ -57,6 +57,9 @@ class GenerateConfig(ExecutorConfig):
         help="how images are stored in the shards",
     )
     captions_per_shard: int = setting(256, min=1, affects_values=True, help="prompts per work unit and shard")
+    limit: int | None = setting(
+        None, min=1, affects_values=True, help="only the first N rows of the inputs (a trial run)"
+    )
     batch_size: int = setting(8, min=1, help="images per pipeline call")
     batch_invariant: bool = setting(
         False,

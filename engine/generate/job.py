@@ -16,7 +16,7 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from itertools import groupby
+from itertools import groupby, islice
 from pathlib import Path
 
 from PIL import Image
@@ -24,7 +24,7 @@ from PIL import Image
 from engine.core.batches import batched
 from engine.core.device import worker_device
 from engine.core.progress import Progress, StageTimes, format_seconds, stage_line
-from engine.executors.base import UnitReport
+from engine.executors.base import UnitProgress
 from engine.generate.config import GenerateConfig
 from engine.generate.inputs import (
     Prompt,
@@ -113,7 +113,7 @@ def _plan(cfg: GenerateConfig, out: Path, checker: PromptChecker) -> tuple[int, 
         plan_partial.open("w", encoding="utf-8") as plan,
         rejects_partial.open("w", encoding="utf-8") as rejects,
     ):
-        for item in read_prompts(cfg.inputs, cfg.task, checker):
+        for item in islice(read_prompts(cfg.inputs, cfg.task, checker), cfg.limit):
             if isinstance(item, Reject):
                 rejected += 1
                 rejects.write(item.json_line() + "\n")
@@ -173,13 +173,13 @@ class GenerateJob:
                 for p in prompts
                 for i in range(cfg.images_per_caption)
             ]
-            samples = [
-                sample for batch in self._batches(images) for sample in self._generate(generator, batch)
-            ]
+            progress, samples = UnitProgress(emit, rank, unit), []
+            for batch in self._batches(images):
+                samples += self._generate(generator, batch)
+                progress.done_so_far(len(samples))
             with times.stage("write"):
                 write_shard(shard_path(Path(cfg.out), unit), samples)
-            spent = {k: v - before.get(k, 0.0) for k, v in times.seconds.items()}
-            emit(UnitReport(rank, unit, len(images), 0, spent))
+            progress.finished(len(images), 0, {k: v - before.get(k, 0.0) for k, v in times.seconds.items()})
 
     def close(self) -> None:
         self._generator = None

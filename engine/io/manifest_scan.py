@@ -51,7 +51,7 @@ def scan_manifest(
 ) -> Iterator[PlanEntry]:
     """The entries of the manifest at `path`. A local image that lies outside the manifest's folder (by
     an absolute path, `..`, or a link) is refused (`outside_input`) unless `allow_outside`."""
-    name = posixpath.basename(path)
+    name = table_name(path)
     folder = posixpath.dirname(path)
     roots = [input_root(path)]
     repeated = _repeated_keys(path, columns)
@@ -84,6 +84,15 @@ def scan_manifest(
         yield make_entry(key, caption_of(record), source, 0, WHOLE_FILE, record, where, error)
 
 
+def table_name(path: str) -> str:
+    """The manifest's name in keys of rows without one: its file name, and for an Arrow file its folder's
+    too (`datasets.save_to_disk` names every split's files alike)."""
+    name = posixpath.basename(path)
+    if name.endswith(".arrow"):
+        return posixpath.join(posixpath.basename(posixpath.dirname(path)), name)
+    return name
+
+
 def _key_of(record: dict, name: str, row: int) -> str:
     """The `key` column, else the image as written (an embedded image's path), else `<manifest>#<row>`."""
     key, image = record.get("key"), record.get("image")
@@ -108,7 +117,7 @@ def _unique(key: str, repeated: set[int], seen: dict[int, int], where: str, erro
 
 def _repeated_keys(path: str, columns: Mapping[str, str] | None) -> set[int]:
     """The hashes of the keys that more than one row of the manifest has (a first pass, 8 bytes a row)."""
-    name = posixpath.basename(path)
+    name = table_name(path)
     rows = read_rows(path, columns=("key", "image"), required=("image",), named=columns, hint=HINT)
     hashes = [_key_hash(_key_of(found.record, name, found.number)) for found in rows]
     values, counts = np.unique(np.array(hashes, dtype=np.int64), return_counts=True)

@@ -1,17 +1,22 @@
-"""Images embedded in Parquet tables, as Hugging Face `datasets` writes its `Image` feature: a struct column
-{bytes, path} per row.
+"""Images embedded in tables, as Hugging Face `datasets` writes its `Image` feature: a struct column
+{bytes, path} per row, in Parquet files (the Hub's layout) or Arrow IPC streams (`save_to_disk`).
 
 A manifest whose image column is such a struct plans each row as an embedded image: source
 "<table>#<column>", offset the row's index in the file, length EMBEDDED. The scan reads only the
-structs' paths (engine.io.rows); the bytes are read a row group at a time when a candidate of it is read.
+structs' paths (engine.io.rows); the bytes are read when a candidate is read: a Parquet row group at a
+time, or from the memory-mapped Arrow file.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from collections.abc import Iterator
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.io.paths import open_binary
+from engine.io.paths import is_local, open_binary
 
 EMBEDDED = -2  # a PlanEntry length: the bytes are inside a Parquet row, not a byte range of a file
 
@@ -27,36 +32,71 @@ def embedded_source(table: str, column: str) -> str:
     return f"{table}#{column}"
 
 
+def open_arrow(f) -> pa.RecordBatchReader | pa.ipc.RecordBatchFileReader:
+    """A reader of an Arrow IPC file object: of the stream format `datasets` writes, or the file format."""
+    try:
+        return pa.ipc.open_stream(f)
+    except pa.ArrowInvalid:
+        f.seek(0)
+        return pa.ipc.open_file(f)
+
+
+def arrow_batches(reader: pa.RecordBatchReader | pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
+    if isinstance(reader, pa.ipc.RecordBatchFileReader):
+        return (reader.get_batch(i) for i in range(reader.num_record_batches))
+    return iter(reader)
+
+
+def _arrow_table(path: str) -> pa.Table:
+    """A whole Arrow IPC file as a table: memory-mapped when local (nothing is read until used)."""
+    if is_local(path):
+        source = pa.memory_map(path)
+    else:
+        with open_binary(path) as f:
+            source = pa.BufferReader(f.read())
+    return open_arrow(source).read_all()
+
+
 class EmbeddedReader:
-    """The embedded bytes of one row at a time, keeping the last row group's column in memory."""
+    """The embedded bytes of one row at a time, keeping the last table open: of a Parquet file, the last
+    row group's column in memory; of an Arrow file, its memory map."""
 
     def __init__(self) -> None:
         self._source: str | None = None
-        self._file = None
-        self._starts: list[int] = []
+        self._file: pq.ParquetFile | None = None
+        self._chunks: list[pa.Array] | None = None  # an Arrow file's image bytes, chunk by chunk
+        self._starts: list[int] = []  # the first row of each row group or chunk, then the row count
         self._group: tuple[int, pa.Array] | None = None
 
     def read(self, source: str, row: int) -> bytes | None:
         """Row `row`'s image bytes (None when the row has none: only a path)."""
         if source != self._source:
-            self.close()
-            table, _, self._column = source.rpartition("#")
-            self._file = pq.ParquetFile(open_binary(table))
-            meta = self._file.metadata
-            self._starts = [0]
-            for i in range(meta.num_row_groups):
-                self._starts.append(self._starts[-1] + meta.row_group(i).num_rows)
-            self._source = source
+            self._open(source)
         if not 0 <= row < self._starts[-1]:
             raise IndexError(f"row {row + 1} is past the table's {self._starts[-1]:,} rows")
-        group = next(i for i in range(len(self._starts) - 1) if row < self._starts[i + 1])
-        if self._group is None or self._group[0] != group:
-            column = self._file.read_row_group(group, columns=[f"{self._column}.bytes"]).column(self._column)
-            self._group = (group, column.combine_chunks().field("bytes"))
-        value = self._group[1][row - self._starts[group]]
-        return value.as_py()
+        part = bisect.bisect_right(self._starts, row) - 1
+        if self._chunks is not None:
+            return self._chunks[part][row - self._starts[part]].as_py()
+        if self._group is None or self._group[0] != part:
+            column = self._file.read_row_group(part, columns=[f"{self._column}.bytes"]).column(self._column)
+            self._group = (part, column.combine_chunks().field("bytes"))
+        return self._group[1][row - self._starts[part]].as_py()
+
+    def _open(self, source: str) -> None:
+        self.close()
+        table, _, self._column = source.rpartition("#")
+        if table.endswith(".arrow"):
+            self._chunks = [chunk.field("bytes") for chunk in _arrow_table(table).column(self._column).chunks]
+            sizes = [len(chunk) for chunk in self._chunks]
+        else:
+            self._file = pq.ParquetFile(open_binary(table))
+            sizes = [
+                self._file.metadata.row_group(i).num_rows for i in range(self._file.metadata.num_row_groups)
+            ]
+        self._starts = [0, *itertools.accumulate(sizes)]
+        self._source = source
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
-        self._source, self._file, self._group = None, None, None
+        self._source, self._file, self._chunks, self._group = None, None, None, None

@@ -123,3 +123,10 @@ def open_binary(path: str):
         return fsspec.open(path, "rb").open()
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{path} does not exist") from e
+
+
+def remove_path(path: str) -> None:
+    """Remove a file or a folder with everything in it, local or at an fsspec URL; gone already is fine."""
+    fs, fs_path = url_to_fs(path)
+    if fs.exists(fs_path):
+        fs.rm(fs_path, recursive=True)

@@ -1,5 +1,6 @@
-"""One reader of tabular input files, JSONL, Parquet or CSV, a row at a time: caption pools and editing
-pairs (engine.generate) and image manifests (engine.io.manifest_scan) both read through it.
+"""One reader of tabular input files, JSONL, Parquet, CSV or Arrow IPC (`datasets.save_to_disk`), a row at
+a time: caption pools and editing pairs (engine.generate) and image manifests (engine.io.manifest_scan)
+both read through it.
 
 Rows are numbered from 1 (JSONL: the line number; blank lines are skipped). A row that cannot be read
 still comes, with an error "kind: detail" naming the file and the row:
@@ -14,6 +15,7 @@ that cannot be read as a table at all (a column that must be there is not) is an
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import posixpath
@@ -21,15 +23,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.core.candidates import failure
 from engine.core.errors import BadInput
-from engine.io.parquet_images import is_image_struct
+from engine.io.parquet_images import arrow_batches, is_image_struct, open_arrow
 from engine.io.paths import open_binary
 from engine.io.text import decode_utf8, parse_json
 
-SUFFIXES = (".jsonl", ".parquet", ".csv")
+SUFFIXES = (".jsonl", ".parquet", ".csv", ".arrow")
 _PARQUET_BATCH = 4096
 
 
@@ -61,26 +64,39 @@ def read_rows(
     suffix = posixpath.splitext(path)[1]
     if suffix not in SUFFIXES:
         raise BadInput(path, f"not a {', '.join(SUFFIXES)} file")
-    reader = {".jsonl": _jsonl_rows, ".parquet": _parquet_rows, ".csv": _csv_rows}[suffix]
+    reader = {".jsonl": _jsonl_rows, ".parquet": _parquet_rows, ".csv": _csv_rows, ".arrow": _arrow_rows}[
+        suffix
+    ]
     columns = None if columns is None else list(columns)
     required = (required,) if isinstance(required, str) else tuple(required)
     names = _Names(columns if columns is not None else [*text, *_flat(required)], named or {})
-    with open_binary(path) as f:
+    with _unreadable_as_bad_input(path), open_binary(path) as f:
         yield from reader(f, path, columns, names, required, tuple(text), hint)
 
 
 def embedded_image_column(
     path: str, name: str, columns: Iterable[str], named: Mapping[str, str] | None = None
 ) -> str | None:
-    """The Parquet column read as `name` (among `columns`, as read_rows matches them) when it holds
-    images embedded as {bytes, path} structs (engine.io.parquet_images); else None."""
-    if posixpath.splitext(path)[1] != ".parquet":
+    """The Parquet or Arrow column read as `name` (among `columns`, as read_rows matches them) when it
+    holds images embedded as {bytes, path} structs (engine.io.parquet_images); else None."""
+    suffix = posixpath.splitext(path)[1]
+    if suffix not in (".parquet", ".arrow"):
         return None
-    with open_binary(path) as f:
-        schema = pq.ParquetFile(f).schema_arrow
+    with _unreadable_as_bad_input(path), open_binary(path) as f:
+        schema = pq.ParquetFile(f).schema_arrow if suffix == ".parquet" else open_arrow(f).schema
     mapping = _Names(list(columns), named or {}).mapping(schema.names)
     found = [k for k, read_as in mapping.items() if read_as == name and is_image_struct(schema.field(k).type)]
     return found[0] if found else None
+
+
+@contextlib.contextmanager
+def _unreadable_as_bad_input(path: str) -> Iterator[None]:
+    """A Parquet or Arrow file that is not one (or is damaged) is one line naming it, not a traceback."""
+    try:
+        yield
+    except pa.ArrowException as e:
+        kind = "Arrow" if path.endswith(".arrow") else "Parquet"
+        raise BadInput(path, f"not a readable {kind} file ({str(e).splitlines()[0]})") from None
 
 
 class _Names:
@@ -140,8 +156,33 @@ def _parquet_rows(f, path: str, columns, names, required, text, hint) -> Iterato
     wanted = None if columns is None else [k for k, name in mapping.items() if name in columns]
     if wanted is not None:  # images embedded as {bytes, path}: only their paths (engine.io.parquet_images)
         wanted = [f"{k}.path" if is_image_struct(schema.field(k).type) else k for k in wanted]
+    yield from _records(parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted), mapping, text, path)
+
+
+def _arrow_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
+    reader = open_arrow(f)
+    mapping = names.mapping(reader.schema.names)
+    _require(required, mapping, path, hint)
+    wanted = [k for k, name in mapping.items() if name is not None and (columns is None or name in columns)]
+    images = {k for k in wanted if is_image_struct(reader.schema.field(k).type)}
+
+    def selected(batch: pa.RecordBatch) -> pa.RecordBatch:
+        # As Parquet reads `image.path`: the image structs without their bytes.
+        arrays = [
+            pa.StructArray.from_arrays([batch.column(k).field("path")], ["path"])
+            if k in images
+            else batch.column(k)
+            for k in wanted
+        ]
+        return pa.RecordBatch.from_arrays(arrays, wanted)
+
+    yield from _records(map(selected, arrow_batches(reader)), mapping, text, path)
+
+
+def _records(batches: Iterable[pa.RecordBatch], mapping, text, path: str) -> Iterator[Row]:
+    """The rows of a Parquet or Arrow table's record batches, renamed; `text` columns' bytes decoded."""
     number = 0
-    for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted):
+    for batch in batches:
         for record in batch.to_pylist():
             number += 1
             record = {mapping[k]: v for k, v in record.items() if mapping[k] is not None}

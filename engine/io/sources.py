@@ -9,12 +9,14 @@ it; a bad candidate inside an input never does: it gets an entry with its error.
 
 from __future__ import annotations
 
+import json
 import posixpath
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 from fsspec.core import url_to_fs
 
-from engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, failure
+from engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, error_kind, failure
 from engine.core.errors import BadInput
 from engine.io.manifest_scan import CAPTION_FILES, caption_file_of, scan_manifest
 from engine.io.parquet_images import EMBEDDED, EmbeddedReader
@@ -51,7 +53,28 @@ def scan_paths(
         elif _is_folder(path):
             yield from scan_manifest(caption_file_of(path), allow_outside, columns)
         else:
-            raise BadInput(path, "not a .tar shard, a folder or a .jsonl/.parquet/.csv manifest")
+            raise BadInput(path, "not a .tar shard, a folder or a .jsonl/.parquet/.csv/.arrow manifest")
+
+
+def within_failure_limit(entries: Iterable[PlanEntry], max_fraction: float, what: str) -> Iterator[PlanEntry]:
+    """`entries`; after the last, BadInput (naming `what`) when more than `max_fraction` of them failed the
+    scan: a wrong column or folder is one line before any scoring, not a store of failed rows."""
+    total, failed, first = 0, Counter(), ""
+    for entry in entries:
+        total += 1
+        if entry.error:
+            failed[error_kind(entry.error)] += 1
+            first = first or entry.error
+        yield entry
+    n_failed = sum(failed.values())
+    if total and n_failed / total > max_fraction:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in failed.most_common(3))
+        raise BadInput(
+            what,
+            f"{n_failed:,} of {total:,} candidates ({n_failed / total:.0%}) cannot be read ({kinds}; first: "
+            f"{first})",
+            f"fix the inputs, or raise --max-scan-failures (now {max_fraction:g}) to score them anyway",
+        )
 
 
 def _is_folder(path: str) -> bool:
@@ -60,15 +83,35 @@ def _is_folder(path: str) -> bool:
 
 
 def _folder_of_shards(path: str) -> list[str]:
-    """The .tar shards and .parquet tables (a Hugging Face dataset's files) of a folder that holds no
-    captions file, in name order; else []."""
+    """The files of a folder that holds no captions file: a `datasets.save_to_disk` folder's Arrow files
+    in its order (a DatasetDict's splits in theirs), else its .tar shards and .parquet and .arrow tables
+    (a Hugging Face dataset's files) in name order; [] for anything else."""
     if path.endswith(".tar") or is_table(path) or not _is_folder(path):
         return []
     fs, fs_path = url_to_fs(path)
     names = {posixpath.basename(p) for p in fs.ls(fs_path, detail=False)}
     if any(name in names for name in CAPTION_FILES):
         return []
-    return [posixpath.join(path, name) for name in sorted(names) if name.endswith((".tar", ".parquet"))]
+    if "dataset_dict.json" in names:
+        splits = _json_key(path, "dataset_dict.json", "splits")
+        return [file for split in splits for file in _folder_of_shards(posixpath.join(path, str(split)))]
+    if "state.json" in names and "dataset_info.json" in names:
+        files = _json_key(path, "state.json", "_data_files")
+        return [posixpath.join(path, str(f.get("filename"))) for f in files if isinstance(f, dict)]
+    return [posixpath.join(path, n) for n in sorted(names) if n.endswith((".tar", ".parquet", ".arrow"))]
+
+
+def _json_key(folder: str, name: str, key: str) -> list:
+    """The list under `key` in the JSON file `name` of a `datasets.save_to_disk` folder."""
+    where = posixpath.join(folder, name)
+    try:
+        with open_binary(where) as f:
+            value = json.loads(f.read())[key]
+    except (ValueError, KeyError, TypeError, OSError):
+        raise BadInput(where, f"not a datasets file with a {key!r} list") from None
+    if not isinstance(value, list):
+        raise BadInput(where, f"not a datasets file with a {key!r} list")
+    return value
 
 
 def read_candidates(entries: Iterable[PlanEntry], max_bytes: int = MAX_BYTES) -> Iterator[Candidate]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.core.config import Config, setting
 
@@ -14,3 +15,8 @@ class ReportConfig(Config):
     out: str | None = setting(
         None, help="folder for report.html and the plots (default: <store>-report-<selection>)"
     )
+
+
+def report_folder(store: str, selection: str, out: str | None) -> Path:
+    """Where the report of `selection` in `store` goes: `out`, else beside the store."""
+    return Path(out) if out else Path(f"{store.rstrip('/')}-report-{selection}")

@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+from engine.report.config import report_folder
 from engine.report.data import ReportData, gather
 from engine.report.plots import counts_plot, funnel_plot, histogram_plot
 from engine.report.thumbnails import is_image, thumbnails
@@ -44,7 +45,7 @@ def write_report(store_url: str, selection: str, out: str | Path | None = None) 
     """Write report.html and its plots into `out` (default `<store>-report-<selection>`); the page's path."""
     store = RunStore.open(store_url, read_only=True)
     data = gather(store, selection)
-    folder = Path(out) if out else Path(f"{store.url.rstrip('/')}-report-{selection}")
+    folder = report_folder(store.url, selection, out)
     folder.mkdir(parents=True, exist_ok=True)
     plots = _plots(data, folder)
     shown = data.near_cut_kept + data.near_cut_dropped + [r for g in data.dup_groups for r in g]

@@ -73,9 +73,24 @@ class ScoreConfig(ExecutorConfig):
         affects_values=True,
         help='put before every caption; "A photo depicts " is Hessel et al.\'s CLIPScore prompt',
     )
+    limit: int | None = setting(
+        None, min=1, affects_values=True, help="score only the first N candidates of the inputs (a trial run)"
+    )
+    max_scan_failures: float = setting(
+        0.5,
+        min=0.0,
+        max=1.0,
+        help="refuse the inputs, before any scoring, when more than this fraction of their candidates "
+        "cannot be read (1: never)",
+    )
     decoder: str = setting("auto", choices=DECODERS, help="image decoder")
     batch_size: int = setting(256, min=1, help="images per model batch")
-    shard_rows: int = setting(4096, min=1, help="rows per work unit and Zarr shard")
+    shard_rows: int | None = setting(
+        None,
+        min=1,
+        help="rows per work unit and Zarr shard (default: 4096 on GPUs, 512 on the CPU, where a unit takes "
+        "far longer; a store keeps the size it was made with)",
+    )
     decode_threads: int = setting(
         0, min=0, help="CPU threads per worker that decode and prepare images (0: this machine's cores)"
     )

@@ -12,9 +12,11 @@ unmarked units and ends with the same values.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 import torch
@@ -24,7 +26,7 @@ from engine.core.device import worker_device
 from engine.core.progress import StageTimes
 from engine.decode.decoders import make_decoder
 from engine.io.paths import expand_inputs
-from engine.io.sources import read_candidates, scan_paths
+from engine.io.sources import read_candidates, scan_paths, within_failure_limit
 from engine.score.batch import BatchScorer, fill_columns, unit_columns
 from engine.score.config import ScoreConfig
 from engine.score.embed import ClipEmbedder
@@ -34,6 +36,8 @@ from engine.store.lock import writing
 from engine.store.run_store import RunStore
 from engine.store.unit_job import StoreUnitJob, UnitJobSummary, run_store_job
 from engine.store.unit_store import Unit
+
+DEFAULT_SHARD_ROWS = {"cuda": 4096, "cpu": 512}
 
 
 def score(cfg: ScoreConfig, progress_stream=None) -> UnitJobSummary:
@@ -55,15 +59,27 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
     paths = expand_inputs(cfg.inputs) if paths is None else paths
     store = RunStore.open_or_create(
         cfg.store,
-        shard_rows=cfg.shard_rows,
+        shard_rows=shard_rows(cfg),
         image_dim=embedder.dim,
         text_dim=embedder.dim,
         extra_columns=list(cfg.scorers),
         config=cfg.value_settings(embedder.describe()),
     )
     if not store.planned:
-        store.plan(scan_paths(paths, cfg.allow_outside_paths, cfg.columns))
+        entries = islice(scan_paths(paths, cfg.allow_outside_paths, cfg.columns), cfg.limit)
+        store.plan(within_failure_limit(entries, cfg.max_scan_failures, "inputs " + " ".join(cfg.inputs)))
     return store
+
+
+def shard_rows(cfg: ScoreConfig) -> int:
+    """--shard-rows; else the size the store was made with; else the default for where the units run."""
+    if cfg.shard_rows:
+        return cfg.shard_rows
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        if (store := RunStore.open(cfg.store, read_only=True)).planned:
+            return store.shard_rows
+    on_gpus = cfg.executor == "ray" or cfg.resolved_device().startswith("cuda")
+    return DEFAULT_SHARD_ROWS["cuda" if on_gpus else "cpu"]
 
 
 def load_embedder(cfg: ScoreConfig, device: str) -> ClipEmbedder:

@@ -50,6 +50,10 @@ class SelectConfig(Config):
         if not (self.spec or self.recipe or self.name):
             raise SettingError("name", "is required without --spec or --recipe")
 
+    def selection_name(self) -> str:
+        """The name the selection is stored under: --name, else the spec's."""
+        return self.name or self.to_spec().name
+
     def to_spec(self) -> SelectSpec:
         """The spec to run: the file or recipe with the flags' changes, or the one the flags build."""
         size = {"k": self.top_k} if self.top_k is not None else {"fraction": self.top_fraction}

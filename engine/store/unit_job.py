@@ -21,7 +21,7 @@ import numpy as np
 from engine.core.errors import BadInput
 from engine.core.prefetch import prefetch
 from engine.core.progress import Progress, StageTimes, format_seconds, stage_line
-from engine.executors.base import RunResult, UnitReport, WorkerCounts, worker_lines
+from engine.executors.base import RunResult, UnitProgress, WorkerCounts, worker_lines
 from engine.executors.config import ExecutorConfig
 from engine.store.unit_store import Unit, UnitStore
 
@@ -96,19 +96,21 @@ class StoreUnitJob(Generic[Store]):
         if self._loaded is None:
             self._loaded = self.load(store)
         loaded = self._loaded
-        columns, times = None, StageTimes(self.stage_device(loaded))
+        columns, times, progress = None, StageTimes(self.stage_device(loaded)), None
         for unit, batch in prefetch(
             self._batches(loaded, store, units), self.cfg.prefetch_batches, self.prefetch_thread
         ):
             columns = columns or self.new_columns(store, unit)
+            progress = progress or UnitProgress(emit, rank, unit.index)
             if batch is not None:
+                progress.done_so_far(batch.first)  # the batches before this one are filled
                 times.merge(batch.seconds)
                 self.fill(loaded, columns, batch, times)
                 continue
             with times.stage("write", host=True):
                 store.write_unit(unit, columns, self.unit_info(loaded))
-            emit(UnitReport(rank, unit.index, unit.rows, store.failed(columns), dict(times.seconds)))
-            columns, times = None, StageTimes(self.stage_device(loaded))
+            progress.finished(unit.rows, store.failed(columns), dict(times.seconds))
+            columns, times, progress = None, StageTimes(self.stage_device(loaded)), None
 
     def close(self) -> None:
         if self._loaded is not None:

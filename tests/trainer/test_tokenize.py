@@ -21,6 +21,7 @@ from tests.helpers.cli import user_error
 from tests.helpers.selection_stores import scored_pool, write_selection
 from tests.helpers.vq_reference import reference_codes
 from trainer.image_prep import prepare, vq_input
+from trainer.model_folder import model_info
 from trainer.prompt_format import prompt_text
 from trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
 from trainer.tokenize import TokenizeConfig, tokenize
@@ -157,10 +158,23 @@ def test_other_settings_are_refused(pool, tiny_janus, other_janus, clean, tmp_pa
     shutil.copytree(clean[0], out)
     with pytest.raises(SettingsMismatch, match=r"settings.dtype: 'float32' before, 'bfloat16' now"):
         tokenize(settings(pool, out, tiny_janus, dtype="bfloat16"), io.StringIO())
+    with pytest.raises(SettingsMismatch, match=r"settings.image_prep: 'RGB, short side .* 'RGB, long side"):
+        tokenize(settings(pool, out, tiny_janus, image_fit="pad"), io.StringIO())
     with pytest.raises(SettingsMismatch, match=r"unit_rows: 4 before, 3 now"):
         tokenize(settings(pool, out, tiny_janus, unit_rows=3), io.StringIO())
     with pytest.raises(SettingsMismatch, match=r"model.fingerprint"):
         tokenize(settings(pool, out, other_janus), io.StringIO())
+
+
+def test_overwrite_starts_a_store_of_another_model_over(pool, other_janus, clean, tmp_path, capsys):
+    out = tmp_path / "tokens.zarr"
+    shutil.copytree(clean[0], out)
+    with pytest.raises(SettingsMismatch, match=r"; pass --overwrite to start it over, or use another --out$"):
+        tokenize(settings(pool, out, other_janus), io.StringIO())
+    tokenize(settings(pool, out, other_janus, overwrite=True), io.StringIO())
+    assert "starting it over (--overwrite)" in capsys.readouterr().err
+    assert TokenStore.open(str(out)).model_info["fingerprint"] == model_info(str(other_janus))["fingerprint"]
+    assert TokenStore.open(str(out)).pending_units() == []
 
 
 def test_a_token_store_never_replaces_other_data(pool, tiny_janus, tmp_path):

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from transformers import JanusProcessor
 
 from tests.helpers.token_stores import make_token_store
-from trainer.data import LengthGroupedBatchSampler, TokenDataset
+from trainer.data import MixedTaskBatchSampler, TokenDataset
 from trainer.token_store import EDIT, FAILED, T2I, TokenStore
 
 USER, ASSISTANT = "<|User|>: ", "\n\n<|Assistant|>:"
@@ -56,7 +56,7 @@ def test_samples_match_the_janus4o_sequences_token_by_token(store, processor):
             n = len(expected)
             assert batch.input_ids[row, :n].tolist() == expected
             assert (batch.input_ids[row, n:] == tokenizer.pad_token_id).all()
-            assert batch.attention_mask[row].tolist() == [1] * n + [0] * (batch.input_ids.shape[1] - n)
+            assert batch.lengths[row] == n
             assert batch.image_start[row] == n - t
         torch.testing.assert_close(
             batch.image_codes, torch.from_numpy(store.arrays["image_codes"].oindex[[t2i, edit]]).long()
@@ -72,7 +72,7 @@ def test_samples_match_the_janus4o_sequences_token_by_token(store, processor):
             for v in (processor.image_processor.image_mean, processor.image_processor.image_std)
         )
         torch.testing.assert_close(batch.pixel_values[0], (pixels - mean) / std)
-        assert batch.n_tokens == int(batch.attention_mask.sum())
+        assert batch.n_tokens == int(batch.lengths.sum())
 
 
 def test_draws_are_seeded_per_sample_at_the_recipe_rates(store, processor):
@@ -113,6 +113,12 @@ def test_too_long_and_failed_rows_are_left_out_and_reported(tmp_path, tiny_janus
         assert f"{store.arrays['key'][row]} ({length})" in report
 
 
+def sampler_of(lengths, batch_size, **values):
+    """A sampler over `lengths` with a seeded half of the samples editing ones."""
+    edit = np.random.default_rng(len(lengths)).random(len(lengths)) < 0.5
+    return MixedTaskBatchSampler(lengths, edit, batch_size, **values)
+
+
 def epoch_of(sampler, epoch):
     sampler.set_epoch(epoch)
     return [[i for _, i in batch] for batch in sampler]
@@ -121,10 +127,7 @@ def epoch_of(sampler, epoch):
 def test_each_sample_once_per_epoch_across_ranks():
     lengths = np.random.default_rng(0).integers(10, 100, 48)
     for epoch in (0, 1):
-        ranks = [
-            LengthGroupedBatchSampler(lengths, 4, rank=r, world_size=2, seed=3, accumulation_steps=2)
-            for r in (0, 1)
-        ]
+        ranks = [sampler_of(lengths, 4, rank=r, world_size=2, seed=3, accumulation_steps=2) for r in (0, 1)]
         batches = [epoch_of(s, epoch) for s in ranks]
         assert len(batches[0]) == len(batches[1]) == ranks[0].batches_per_epoch == 6
         seen = sorted(i for rank in batches for batch in rank for i in batch)
@@ -134,9 +137,7 @@ def test_each_sample_once_per_epoch_across_ranks():
 
 def test_the_last_incomplete_step_is_dropped_differently_each_epoch():
     lengths = np.random.default_rng(0).integers(10, 100, 53)  # steps of 2 x 2 x 3 = 12 samples: 5 dropped
-    ranks = [
-        LengthGroupedBatchSampler(lengths, 2, rank=r, world_size=2, accumulation_steps=3) for r in (0, 1)
-    ]
+    ranks = [sampler_of(lengths, 2, rank=r, world_size=2, accumulation_steps=3) for r in (0, 1)]
     dropped = []
     for epoch in range(3):
         seen = [i for s in ranks for batch in epoch_of(s, epoch) for i in batch]
@@ -147,24 +148,24 @@ def test_the_last_incomplete_step_is_dropped_differently_each_epoch():
 
 def test_order_is_deterministic_and_changes_with_epoch_and_seed():
     lengths = np.random.default_rng(1).integers(10, 100, 64)
-    make = lambda seed: LengthGroupedBatchSampler(lengths, 4, rank=1, world_size=2, seed=seed)
+    make = lambda seed: sampler_of(lengths, 4, rank=1, world_size=2, seed=seed)
     assert epoch_of(make(0), 2) == epoch_of(make(0), 2)
     assert epoch_of(make(0), 2) != epoch_of(make(0), 3)
     assert epoch_of(make(0), 2) != epoch_of(make(1), 2)
-    first = epoch_of(LengthGroupedBatchSampler(lengths, 4, rank=0, world_size=2), 0)[0]
-    assert lengths[first].max() == lengths.max()  # the micro-step with the longest sample comes first
+    first = epoch_of(sampler_of(lengths, 4, rank=0, world_size=2), 0)[0]
+    assert lengths[first].max() == lengths.max()  # the step with the longest sample comes first
 
 
 def test_resuming_mid_epoch_yields_exactly_the_rest():
     lengths = np.random.default_rng(2).integers(10, 100, 80)
-    sampler = LengthGroupedBatchSampler(lengths, 4, rank=0, world_size=2, seed=5)
+    sampler = sampler_of(lengths, 4, rank=0, world_size=2, seed=5)
     full = epoch_of(sampler, 1)
     sampler.set_epoch(1)
     it = iter(sampler)
     taken = [next(it) for _ in range(3)]
     state = sampler.state_dict()
     assert state["epoch"] == 1 and state["batches_consumed"] == 3
-    resumed = LengthGroupedBatchSampler(lengths, 4, rank=0, world_size=2, seed=5)
+    resumed = sampler_of(lengths, 4, rank=0, world_size=2, seed=5)
     resumed.load_state_dict(state)
     assert len(resumed) == len(full) - 3
     rest = list(resumed)
@@ -172,12 +173,12 @@ def test_resuming_mid_epoch_yields_exactly_the_rest():
     assert all(e == 1 for b in rest for e, _ in b)
     assert sampler.state_dict(batches_consumed=2)["batches_consumed"] == 2
     with pytest.raises(ValueError, match="cannot resume"):
-        LengthGroupedBatchSampler(lengths, 4, rank=0, world_size=4, seed=5).load_state_dict(state)
+        sampler_of(lengths, 4, rank=0, world_size=4, seed=5).load_state_dict(state)
 
 
 def test_length_grouping_reduces_padding():
     lengths = np.random.default_rng(3).integers(50, 2000, 2000)
-    sampler = LengthGroupedBatchSampler(lengths, 8, rank=0, world_size=2, seed=0)
+    sampler = sampler_of(lengths, 8, rank=0, world_size=2, seed=0)
     grouped = epoch_of(sampler, 0)
     shuffled = np.random.default_rng(0).permutation(2000)[: 8 * len(grouped)].reshape(len(grouped), 8)
     padding = lambda batches: sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches)
@@ -190,10 +191,10 @@ def test_a_dataloader_resumed_mid_epoch_gives_the_same_batches(store, processor)
     def loader(sampler):
         return DataLoader(data, batch_sampler=sampler, collate_fn=data.collate, num_workers=1)
 
-    sampler = LengthGroupedBatchSampler(data.lengths, 4, rank=1, world_size=2, seed=1)
+    sampler = MixedTaskBatchSampler(data.lengths, data.edit, 4, rank=1, world_size=2, seed=1)
     sampler.set_epoch(2)
     full = list(loader(sampler))
-    resumed = LengthGroupedBatchSampler(data.lengths, 4, rank=1, world_size=2, seed=1)
+    resumed = MixedTaskBatchSampler(data.lengths, data.edit, 4, rank=1, world_size=2, seed=1)
     resumed.load_state_dict(sampler.state_dict(batches_consumed=2))
     rest = list(loader(resumed))
     assert len(rest) == len(full) - 2 == 4
@@ -201,4 +202,33 @@ def test_a_dataloader_resumed_mid_epoch_gives_the_same_batches(store, processor)
         assert torch.equal(a.input_ids, b.input_ids) and torch.equal(a.keep_source_codes, b.keep_source_codes)
         assert torch.equal(a.image_codes, b.image_codes)
     assert {len(b.input_ids) for b in full} == {4}
-    assert sum(int(b.attention_mask.sum()) for b in full) == sum(b.n_tokens for b in full)
+    assert sum(int(b.lengths.sum()) for b in full) == sum(b.n_tokens for b in full)
+
+
+def test_every_step_mixes_the_tasks_in_the_pools_proportion_and_resumes_alike():
+    """Janus-4o's pool (45,717 text-to-image, 46,539 editing samples) scaled down 100 times, on its 8 GPUs
+    x 8: every optimizer step of 64 holds both tasks, edits within one sample of the pool's share."""
+    rng = np.random.default_rng(4)
+    edit = np.array([False] * 457 + [True] * 465)[rng.permutation(922)]
+    lengths = np.where(edit, rng.integers(1700, 1900, 922), rng.integers(600, 800, 922))
+    ranks = [MixedTaskBatchSampler(lengths, edit, 8, rank=r, world_size=8, seed=9) for r in range(8)]
+    for epoch in (0, 1):
+        per_rank = [epoch_of(s, epoch) for s in ranks]
+        steps = [np.concatenate(batches) for batches in zip(*per_rank, strict=True)]
+        assert len(steps) == 922 // 64 and len(np.unique(np.concatenate(steps))) == 64 * len(steps)
+        share = edit[np.stack(steps)].sum(1)
+        assert share.min() >= 1 and share.max() <= 63  # both tasks in every step
+        assert np.abs(share - 64 * 465 / 922).max() <= 1
+        padded = sum(lengths[b].max() * len(b) for r in per_rank for b in r)
+        assert 1 - sum(lengths[b].sum() for r in per_rank for b in r) / padded < 0.05
+    sampler = ranks[3]
+    sampler.set_epoch(1)
+    it = iter(sampler)
+    taken = [next(it) for _ in range(5)]
+    resumed = MixedTaskBatchSampler(lengths, edit, 8, rank=3, world_size=8, seed=9)
+    resumed.load_state_dict(sampler.state_dict())
+    assert [[i for _, i in b] for b in taken + list(resumed)] == epoch_of(ranks[3], 1)
+    with pytest.raises(ValueError, match="cannot resume"):
+        MixedTaskBatchSampler(lengths, ~edit, 8, rank=3, world_size=8, seed=9).load_state_dict(
+            sampler.state_dict()
+        )

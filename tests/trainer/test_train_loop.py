@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import warnings
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from benchmarks.tiny_janus import janus_config
 from engine.core.errors import BadInput
@@ -191,8 +192,14 @@ def test_zero3_matches_plain_pytorch_keeps_frozen_weights_and_exports_a_generati
     )
 
     # The frozen weights come back from the ZeRO-3 checkpoint itself: resume it into a model whose every
-    # weight differs (another random init); the run is complete, so it only exports.
-    cfg.model.path = str(other_janus)
+    # weight but the VQ model's differs (another random init; the token store's codes are the VQ model's,
+    # so training refuses any other); the run is complete, so it only exports.
+    other = tiny / "other-but-vq"
+    shutil.copytree(tiny / "model", other)
+    weights = load_file(other_janus / "model.safetensors")
+    weights.update({k: v for k, v in base.items() if k.startswith("model.vqmodel.")})
+    save_file(weights, other / "model.safetensors")
+    cfg.model.path = str(other)
     again = train(cfg, resume=True)
     assert again.losses == [] and again.steps == 6
     for name, weight in load_file(cfg.export_dir / "model.safetensors").items():
@@ -263,6 +270,19 @@ def test_a_missing_model_or_token_store_is_named(tiny, tmp_path, capsys):
         [*args, "--tokens", str(tiny / "tokens"), "--model", str(tiny / "model"), "--set", "optim.lr=abc"],
     )
     assert line == "pixsift train: --set optim.lr: must be a finite number, got 'abc'"
+
+
+def test_a_token_store_of_another_model_is_refused_naming_both(tiny, other_janus, tmp_path, capsys):
+    args = ["train", "--recipe", "tiny", "--out", str(tmp_path / "run"), "--tokens", str(tiny / "tokens")]
+    line = user_error(capsys, [*args, "--model", str(other_janus)])
+    tokenized_with = (tiny / "model").resolve()
+    assert re.fullmatch(
+        rf"pixsift train: token store .*tokens: was tokenized with the model {tokenized_with} \(fingerprint "
+        rf"\w+\), not the one training starts from, {other_janus} \(fingerprint \w+\): their VQ codes or "
+        rf"tokens differ; tokenize the selection again with --model {other_janus}",
+        line,
+    ), line
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_resumed_log_keeps_one_curve_and_drops_a_half_written_last_line(tmp_path):

@@ -115,7 +115,7 @@ def test_the_first_code_is_supervised(tiny):
                 losses.append(model(SampleFormat.of(processor).collate(formatted)))
             batch = SampleFormat.of(processor).collate(formatted)
             hidden = janus.model.language_model(
-                inputs_embeds=input_embeddings(janus, batch), attention_mask=batch.attention_mask
+                inputs_embeds=input_embeddings(janus, batch), attention_mask=padding_mask(batch)
             ).last_hidden_state[0, batch.image_start[0]]
             log_probs = torch.log_softmax(janus.model.generation_head(hidden).double(), -1)
     finally:
@@ -155,6 +155,55 @@ def test_right_padding_leaves_each_samples_loss_alone(tiny):
         alone = [model(fmt.collate([s])) for s in (short, long)]
     assert len(short.input_ids) < len(long.input_ids)
     torch.testing.assert_close(together, (alone[0] + alone[1]) / 2, rtol=1e-5, atol=1e-6)
+
+
+def padding_mask(batch) -> torch.Tensor:
+    """The attention mask of the batch's right padding (long [B, L])."""
+    return (torch.arange(batch.input_ids.shape[1]) < batch.lengths[:, None]).long()
+
+
+def test_the_loss_without_a_mask_is_the_masked_loss(tiny):
+    """Right padding and causal attention: the mask the loss leaves out (keeping SDPA's flash kernel
+    available) changes nothing."""
+    janus, processor = tiny
+    _, formatted = samples(processor)
+    batch = SampleFormat.of(processor).collate(formatted)
+    assert (batch.lengths < batch.input_ids.shape[1]).any()  # there is padding
+    with torch.no_grad():
+        masked = janus.model.language_model(
+            inputs_embeds=input_embeddings(janus, batch), attention_mask=padding_mask(batch), use_cache=False
+        ).last_hidden_state
+        n = batch.n_image_tokens
+        positions = batch.image_start[:, None] + torch.arange(n)
+        logits = janus.model.generation_head(
+            masked.gather(1, positions[..., None].expand(-1, -1, masked.shape[-1]))
+        )
+        expected = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), batch.image_codes.reshape(-1)
+        )
+        loss = ImageGenerationModel(janus)(batch)
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_running_every_module_for_zero3_leaves_a_text_to_image_loss_alone(tiny):
+    """Under ZeRO-3 a batch without edits still runs the vision tower (a collective every rank joins);
+    its features count zero times, in the loss and in the gradients."""
+    janus, processor = tiny
+    raw, formatted = samples(processor)
+    t2i = [s for r, s in zip(raw, formatted, strict=True) if r["source"] is None]
+    batch = SampleFormat.of(processor).collate(t2i)
+    assert batch.pixel_values is None
+    losses, grads = [], []
+    for every_module in (False, True):
+        janus.zero_grad()
+        loss = ImageGenerationModel(janus, every_module=every_module)(batch)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append({n: p.grad.clone() for n, p in janus.named_parameters() if p.grad is not None})
+    assert torch.equal(losses[0], losses[1])
+    vision = {n for n in grads[1] if n.startswith("model.vision_model.")}
+    assert vision and all(not grads[1][n].any() for n in vision)  # the tower ran, and learned nothing
+    assert all(torch.equal(grads[0][n], grads[1][n]) for n in grads[0])
 
 
 def test_edit_embeddings_land_where_the_recipe_puts_them(tiny):

@@ -17,7 +17,7 @@ from transformers import JanusForConditionalGeneration, JanusImageProcessor
 
 from tests.helpers.candidate_pools import photo, photo_names
 from tests.helpers.vq_reference import reference_codes
-from trainer.image_prep import ImageError, SiglipNorm, prepare, square, vq_input
+from trainer.image_prep import ImageError, ImageFit, SiglipNorm, prepare, square, vq_input
 from trainer.vq import encode_codes, load_vqmodel
 
 
@@ -102,6 +102,27 @@ def test_square_resizes_the_short_side_and_crops_the_center():
     expected = np.asarray(wide.resize((48, 32), Image.Resampling.BICUBIC))[:, 8:40]
     np.testing.assert_array_equal(got, expected)
     assert square(wide.transpose(Image.Transpose.TRANSPOSE), 32).shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("shape", [(90, 60), (60, 90), (41, 97), (64, 64), (200, 12)])
+def test_pad_fits_an_image_as_janus_processor_does(shape):
+    """`image_fit = "pad"` against transformers' own JanusImageProcessor (its PIL backend: the same
+    bicubic resize), on a photograph in wide, tall, odd, square and extreme shapes."""
+    janus_pil = pytest.importorskip("transformers.models.janus.image_processing_pil_janus")
+    processor = janus_pil.JanusImageProcessorPil(size={"height": 32, "width": 32})
+    image = Image.fromarray(np.asarray(Image.open(io.BytesIO(photo("chelsea", 96))))).resize(shape)
+    fit = ImageFit("pad", processor.background_color)
+    got = prepare(_png(image), 32, "x", fit)
+    expected = processor(image, return_tensors="pt").pixel_values[0]
+    norm = SiglipNorm(tuple(processor.image_mean), tuple(processor.image_std))
+    torch.testing.assert_close(norm(torch.from_numpy(got)[None])[0], expected, rtol=0, atol=1e-5)
+    assert fit(image, 32).shape == (32, 32, 3)
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def test_prepare_names_a_bad_image():

@@ -2,11 +2,14 @@
 exit status 2 and no traceback (the traceback only with --debug); a mistyped flag shows the subcommand's
 usage."""
 
+import json
 import re
 
 import pytest
+from PIL import Image
 
 from engine.cli import main
+from engine.store.run_store import RunStore
 from tests.helpers.cli import user_error
 from tests.helpers.selection_stores import scored_pool, write_selection
 
@@ -35,6 +38,26 @@ def test_a_bad_setting_in_the_config_file_names_the_file_and_key(tmp_path, capsy
     settings.write_text('inputs = ["x.tar"]\nstore = "s.zarr"\nclip_random_init = true\ndecoder = "gpu"\n')
     line = user_error(capsys, ["score", "--config", str(settings)])
     assert line == f"pixsift score: {settings}: decoder: must be one of auto, dali, nvjpeg, pil, got 'gpu'"
+
+
+def test_inputs_whose_candidates_mostly_fail_the_scan_are_refused_before_scoring(
+    tmp_path, capsys, tiny_config
+):
+    manifest = tmp_path / "captions.jsonl"
+    rows = [{"image": name, "caption": "a photograph"} for name in ("gone.jpg", "lost.jpg", "here.png")]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    Image.new("RGB", (32, 32)).save(tmp_path / "here.png")
+    score = ["score", "--input", str(manifest), "--store", str(tmp_path / "s"), "--clip-random-init"]
+    score += ["--clip-config", str(tiny_config)]
+    line = user_error(capsys, score)
+    assert line == (
+        f"pixsift score: inputs {manifest}: 2 of 3 candidates (67%) cannot be read (missing_file 2; first: "
+        f"missing_file: {manifest} row 1: image {tmp_path / 'gone.jpg'} does not exist); fix the inputs, or "
+        "raise "
+        "--max-scan-failures (now 0.5) to score them anyway"
+    )
+    assert not RunStore.open(str(tmp_path / "s"), read_only=True).planned
+    assert main([*score, "--max-scan-failures", "0.7"]) == 0
 
 
 def test_stores_and_selections_that_are_not_there(store, tmp_path, capsys):

@@ -228,6 +228,16 @@ def test_an_output_folder_made_with_other_settings_is_refused(tmp_path, tiny_sd)
         generate(t2i_config(captions, tmp_path / "out", tiny_sd, images_per_caption=1, steps=3))
 
 
+def test_limit_generates_from_the_first_n_rows(tmp_path, tiny_sd):
+    captions = write_jsonl(tmp_path / "captions.jsonl", GOOD_CAPTIONS)
+    summary = generate(
+        t2i_config(captions, tmp_path / "out", tiny_sd, images_per_caption=1, limit=2), io.StringIO()
+    )
+    assert summary.images == 2
+    plan = (tmp_path / "out" / "plan.jsonl").read_text().splitlines()
+    assert [json.loads(line)["caption"] for line in plan] == [c["caption"] for c in GOOD_CAPTIONS[:2]]
+
+
 def test_a_wrong_pipeline_is_named_before_the_output_folder_is_claimed(tmp_path, tiny_sd):
     captions = write_jsonl(tmp_path / "captions.jsonl", [{"caption": "a red cube"}])
     out = tmp_path / "out"

@@ -4,6 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine.core.errors import BadInput
 from engine.io.rows import read_rows
 
 
@@ -32,5 +33,13 @@ def test_parquet_and_csv_rows(tmp_path):
     assert [r.record["caption"] for r in rows] == ["x", "caf\ufffd"] and rows[1].error.startswith("bad_utf8")
     with pytest.raises(ValueError, match="has no 'key' column"):
         list(read_rows(str(tmp_path / "t.csv"), required="key"))
-    with pytest.raises(ValueError, match=r"t.txt: not a .jsonl, .parquet, .csv file"):
+    with pytest.raises(ValueError, match=r"t.txt: not a .jsonl, .parquet, .csv, .arrow file"):
         list(read_rows(str(tmp_path / "t.txt")))
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+def test_a_damaged_table_is_one_line_naming_it(tmp_path, suffix):
+    path = tmp_path / f"m{suffix}"
+    path.write_bytes(b"PAR1 not a table at all")
+    with pytest.raises(BadInput, match=rf"^{path}: not a readable (Parquet|Arrow) file \("):
+        list(read_rows(str(path)))

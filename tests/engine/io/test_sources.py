@@ -12,7 +12,7 @@ import engine.io.tar_scan
 from engine.core.candidates import PlanEntry, error_kind
 from engine.io.paths import expand_braces, expand_inputs
 from engine.io.records import make_entry
-from engine.io.sources import read_candidates, scan
+from engine.io.sources import read_candidates, scan, within_failure_limit
 from tests.helpers.candidate_pools import caption_json, photo, photo_names, tar_bytes, write_tar
 
 REPO = Path(__file__).resolve().parents[3]
@@ -319,6 +319,20 @@ def test_a_table_without_a_caption_column_is_refused_before_planning(tmp_path):
     assert entry.caption == "a cat" and not entry.error
 
 
+def test_a_scan_where_most_candidates_fail_is_refused_after_its_last_entry():
+    entries = [PlanEntry(f"k{i}", "c", "s", error="missing_file: s: gone" if i < 3 else "") for i in range(5)]
+    assert list(within_failure_limit(entries, 0.6, "inputs x")) == entries  # 3 of 5 is not above 0.6
+    seen = []
+    with pytest.raises(ValueError) as refused:
+        seen.extend(within_failure_limit(entries, 0.5, "inputs x"))
+    assert seen == entries  # every entry went by before the refusal: the plan is never marked complete
+    assert str(refused.value) == (
+        "inputs x: 3 of 5 candidates (60%) cannot be read (missing_file 3; first: missing_file: s: gone); "
+        "fix the inputs, or raise --max-scan-failures (now 0.5) to score them anyway"
+    )
+    assert list(within_failure_limit([], 0.0, "inputs x")) == []
+
+
 def test_hugging_face_parquet_with_embedded_images(tmp_path):
     """The layout `datasets` writes for an Image feature: {bytes, path} structs, in several row groups."""
     rows = [
@@ -338,6 +352,55 @@ def test_hugging_face_parquet_with_embedded_images(tmp_path):
     assert read[0].data == photo("astronaut") and read[2].data == photo("chelsea")
     assert read[1].error.startswith("missing_file: ") and "has no embedded bytes" in read[1].error
     assert error_kind(list(read_candidates(entries, max_bytes=100))[0].error) == "too_large"
+
+
+THREE = ("astronaut", "chelsea", "coffee")
+
+
+def save_to_disk(folder: Path, splits: dict[str, list[str]]) -> None:
+    """What `datasets` writes: a Dataset, or a DatasetDict of splits, with an Image feature."""
+    datasets = pytest.importorskip("datasets")
+
+    def split(names: list[str]):
+        rows = {
+            "image": [{"bytes": photo(n), "path": None} for n in names],
+            "TEXT": [f"a {n}" for n in names],
+        }
+        return datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+
+    if list(splits) == [""]:
+        split(splits[""]).save_to_disk(str(folder), num_shards=2)
+    else:
+        datasets.DatasetDict({name: split(names) for name, names in splits.items()}).save_to_disk(str(folder))
+
+
+def test_a_datasets_save_to_disk_folder_is_read_in_its_order(tmp_path):
+    save_to_disk(tmp_path / "ds", {"": ["astronaut", "chelsea", "coffee"]})  # two Arrow files
+    entries = list(scan([str(tmp_path / "ds")]))
+    assert [(e.key, e.caption, e.offset) for e in entries] == [
+        ("ds/data-00000-of-00002.arrow#1", "a astronaut", 0),
+        ("ds/data-00000-of-00002.arrow#2", "a chelsea", 1),
+        ("ds/data-00001-of-00002.arrow#1", "a coffee", 0),
+    ]
+    assert [c.data for c in read_candidates(entries)] == [
+        photo(n) for n in ("astronaut", "chelsea", "coffee")
+    ]
+
+
+def test_a_datasets_dict_folder_reads_each_split(tmp_path):
+    save_to_disk(tmp_path / "dd", {"train": ["astronaut", "chelsea"], "test": ["coffee"]})
+    entries = list(scan([str(tmp_path / "dd")]))
+    assert [e.key for e in entries] == [
+        "train/data-00000-of-00001.arrow#1",
+        "train/data-00000-of-00001.arrow#2",
+        "test/data-00000-of-00001.arrow#1",
+    ]  # the splits in the order dataset_dict.json lists them; keys apart though the files share a name
+    assert [c.data for c in read_candidates(entries)] == [
+        photo(n) for n in ("astronaut", "chelsea", "coffee")
+    ]
+    (tmp_path / "dd" / "dataset_dict.json").write_text("{")
+    with pytest.raises(ValueError, match=r"dataset_dict.json: not a datasets file with a 'splits' list"):
+        list(scan([str(tmp_path / "dd")]))
 
 
 def test_bundled_sample_pool():

@@ -112,8 +112,24 @@ def scored(tmp_path_factory, tiny_config):
     root = tmp_path_factory.mktemp("hostile")
     inputs = hostile_pool(root)
     store = root / "store.zarr"
-    args = ["score", "--input", *inputs, "--store", str(store), "--clip-config", str(tiny_config),
-            "--clip-random-init", "--device", "cpu", "--batch-size", "4", "--shard-rows", "8"]  # fmt: skip
+    args = [
+        "score",
+        "--input",
+        *inputs,
+        "--store",
+        str(store),
+        "--clip-config",
+        str(tiny_config),
+        "--clip-random-init",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "4",
+        "--shard-rows",
+        "8",
+        "--max-scan-failures",
+        "1",
+    ]  # fmt: skip: more than half the pool is bad on purpose
     # Its own process, so that its peak memory is its own.
     child = (
         "import resource, sys; from engine.cli import main; code = main(sys.argv[1:]); "

@@ -24,7 +24,7 @@ from engine.cli import main as cli_main
 from engine.score.batch import BatchScorer
 from engine.score.config import ScoreConfig
 from engine.score.embed import ClipEmbedder
-from engine.score.job import score
+from engine.score.job import DEFAULT_SHARD_ROWS, ScoreJob, load_embedder, planned_store, score, shard_rows
 from tests.helpers.candidate_pools import write_tar
 from tests.helpers.cli import user_error
 from tests.helpers.image_blobs import BAD
@@ -198,6 +198,19 @@ def test_a_hugging_face_parquet_dataset_scores_every_row_ok(tmp_path, tiny_confi
     assert got["byte_size"].tolist() == [len(encoded(n)) for n in PHOTOS]
 
 
+def test_a_datasets_save_to_disk_folder_scores_every_row_ok(tmp_path, tiny_config):
+    datasets = pytest.importorskip("datasets")
+    rows = {
+        "image": [{"bytes": encoded(n), "path": None} for n in PHOTOS],
+        "text": [f"a {n}" for n in PHOTOS],
+    }
+    dataset = datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image())
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    summary = score(score_config([str(tmp_path / "saved")], tmp_path / "store", tiny_config), io.StringIO())
+    assert summary.statuses == {"ok": len(PHOTOS)}
+    assert read_store(tmp_path / "store")["byte_size"].tolist() == [len(encoded(n)) for n in PHOTOS]
+
+
 def test_two_worker_processes_equal_one(tmp_path, tiny_config):
     inputs = good_pool(tmp_path / "pool", copies=2)
     score(score_config(inputs, tmp_path / "one", tiny_config), io.StringIO())
@@ -355,3 +368,29 @@ def test_two_scores_of_one_store_never_share_it(tmp_path, tiny_config, resume_po
     got = read_store(store)
     for name in clean:
         np.testing.assert_array_equal(got[name], clean[name], err_msg=name)
+
+
+def test_a_long_unit_reports_its_rows_as_they_are_done(tmp_path, tiny_config, monkeypatch):
+    """Progress moves inside a unit: partial reports of the rows filled so far, then the rest."""
+    import engine.executors.base
+
+    monkeypatch.setattr(engine.executors.base, "PARTIAL_SECONDS", 0.0)
+    inputs = good_pool(tmp_path / "pool", copies=2)
+    cfg = score_config(inputs, tmp_path / "store", tiny_config, shard_rows=64, batch_size=2)
+    store = planned_store(cfg, load_embedder(cfg, "cpu"))
+    reports = []
+    ScoreJob(cfg).run_units([0], 0, reports.append)
+    *partial, final = reports
+    assert len(partial) >= 2 and all(r.partial and not r.seconds for r in partial)
+    assert not final.partial and final.seconds
+    assert sum(r.rows for r in reports) == store.n_rows == 2 * len(PHOTOS)
+
+
+def test_units_are_small_on_the_cpu_and_a_store_keeps_its_own_size(tmp_path, tiny_config):
+    inputs = good_pool(tmp_path / "pool")
+    cfg = score_config(inputs, tmp_path / "store", tiny_config, shard_rows=None)
+    assert shard_rows(cfg) == DEFAULT_SHARD_ROWS["cpu"] == 512
+    score(score_config(inputs, tmp_path / "store", tiny_config, shard_rows=3), io.StringIO())
+    assert shard_rows(cfg) == 3
+    summary = score(cfg, io.StringIO())  # resumes the store as it was made: nothing left to do
+    assert summary.units_run == 0

@@ -1,0 +1,34 @@
+"""`pixsift show`: the rows of a run store or a selection, with their scores and reasons."""
+
+from __future__ import annotations
+
+import itertools
+
+from engine.core.commands import add_command, config_from
+from engine.store.show import ShowConfig
+
+
+def add(sub) -> None:
+    add_command(
+        sub,
+        "show",
+        _run,
+        config=ShowConfig,
+        help="print rows of a run store: key, caption, scores, and why each failed or was dropped",
+        description="Print the rows of a run store in store order, as an aligned table or JSONL: key, "
+        "caption, status, scores; with --selection, the weighted score and whether the row was kept, or "
+        "the step that dropped it. Filter with --kept, --dropped, --reason and --failed.",
+    )
+
+
+def _run(args) -> int:
+    from engine.store.show import jsonl, show_rows, table
+
+    cfg = config_from(args, ShowConfig)
+    rows = show_rows(cfg)
+    if cfg.format == "jsonl":
+        for line in jsonl(rows):
+            print(line)
+    else:
+        print(table(list(itertools.islice(rows, cfg.limit or None))))
+    return 0

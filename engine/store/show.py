@@ -1,0 +1,131 @@
+"""The rows of a run store, for `pixsift show STORE [--selection NAME]`: key, caption, scores, and why a
+row failed or was dropped, as a table or JSONL, without writing any Zarr code.
+
+Rows stream in store order a work unit at a time, and reading stops once `limit` rows matched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.core.config import Config, SettingError, setting
+from engine.core.errors import Missing
+from engine.store.run_store import RunStore
+from engine.store.schema import WEIGHTED_SCORE
+from engine.store.selection import reason_names, selection_group
+
+FORMATS = ("table", "jsonl")
+_TEXT = ("key", "caption", "status", "error")
+_WIDTHS = {"key": 36, "caption": 48, "error": 48, "reason": 32}  # table cells are cut to these
+
+
+@dataclass(kw_only=True)
+class ShowConfig(Config):
+    store: str = setting(positional=True, help="run store path or fsspec URL")
+    selection: str | None = setting(None, help="a selection: each row's weighted score, kept or the reason")
+    kept: bool = setting(False, help="only the rows the selection kept")
+    dropped: bool = setting(False, help="only the rows the selection dropped")
+    reason: str | None = setting(
+        None, help="only the rows dropped for this reason: its name (top_k) or kind (filter, dedup)"
+    )
+    failed: bool = setting(False, help="only the rows that failed to score")
+    limit: int = setting(20, min=0, help="at most this many rows (0: all)")
+    format: str = setting("table", choices=FORMATS, help="an aligned table, or one JSON object per row")
+
+    def check(self) -> None:
+        if self.kept and (self.dropped or self.reason):
+            raise SettingError("kept", "give --kept, or --dropped/--reason, not both")
+        if (self.kept or self.dropped or self.reason) and not self.selection:
+            raise SettingError("selection", "--kept, --dropped and --reason need --selection")
+
+
+def show_rows(cfg: ShowConfig) -> Iterator[dict[str, Any]]:
+    """The rows `cfg` asks for, as records: text fields, score columns, then the selection's fields."""
+    store = RunStore.open(cfg.store, read_only=True)
+    scores = [c.name for c in store.score_columns if c.dtype == "float32"]
+    chosen = selection_group(store, cfg.selection) if cfg.selection else None
+    reasons = reason_names(chosen) if chosen is not None else None
+    if cfg.reason is not None and not _reason_codes(reasons, cfg.reason).any():
+        named = ", ".join(r for r in reasons if r) or "none: every row was kept"
+        raise Missing(f"selection {cfg.selection!r}", f"no reason {cfg.reason!r}", f"its reasons: {named}")
+    shown = 0
+    for unit in store.units():
+        span = slice(unit.start, unit.stop)
+        match = np.ones(unit.stop - unit.start, bool)
+        if cfg.failed:
+            match &= store.arrays["status"][span] == "failed"
+        if chosen is not None:
+            kept, codes = chosen["kept"][span], chosen["reason_code"][span]
+            match &= kept if cfg.kept else (~kept if cfg.dropped or cfg.reason else True)
+            if cfg.reason is not None:
+                match &= _reason_codes(reasons, cfg.reason)[codes]
+        rows = np.flatnonzero(match)
+        if cfg.limit:
+            rows = rows[: cfg.limit - shown]
+        if not len(rows):
+            continue
+        values = {name: store.arrays[name][span][rows].tolist() for name in (*_TEXT, *scores)}
+        if chosen is not None:
+            values[WEIGHTED_SCORE] = chosen[WEIGHTED_SCORE][span][rows].tolist()
+            values["kept"] = kept[rows].tolist()
+            values["reason"] = reasons[codes[rows]].tolist()
+        for i, row in enumerate((rows + unit.start).tolist()):
+            yield {"row": row, **{name: _plain(column[i]) for name, column in values.items()}}
+        shown += len(rows)
+        if cfg.limit and shown >= cfg.limit:
+            return
+
+
+def _reason_codes(reasons: np.ndarray, wanted: str) -> np.ndarray:
+    """code -> whether the reason is `wanted`, by name or by kind (the part before ':')."""
+    return np.array([bool(r) and (r == wanted or r.split(":", 1)[0] == wanted) for r in reasons], bool)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able value: NaN is null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """An aligned table: long text cut with an ellipsis, scores to 4 places, empty cells for null."""
+    if not rows:
+        return "(no rows)"
+    names = [n for n in rows[0] if n not in ("error", "kept") or any(r[n] for r in rows)]
+    cells = [[_cell(name, row[name]) for name in names] for row in rows]
+    widths = [max(len(name), *(len(c[i]) for c in cells)) for i, name in enumerate(names)]
+    numeric = [all(_is_number(r[n]) for r in rows if r[n] is not None) for n in names]
+    lines = [_line(names, widths, [False] * len(names))]
+    lines += [_line(c, widths, numeric) for c in cells]
+    return "\n".join(lines)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = str(value).replace("\n", " ")
+    width = _WIDTHS.get(name)
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
+def _line(cells: list[str], widths: list[int], right: list[bool]) -> str:
+    padded = (c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True))
+    return "  ".join(padded).rstrip()

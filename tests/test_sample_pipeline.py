@@ -1,0 +1,39 @@
+"""The sample job, `pixsift run samples/pipeline.toml` (what `./dev.sh sample` runs), from a copy of the
+checkout's layout: every stage from generate to train runs, and a second run does no stage's work."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from engine.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+STAGES = ("generate", "score", "select", "export", "report", "tokenize", "train", "sample")
+
+
+def actions(out: str) -> dict[str, str]:
+    return {m[1]: m[2] for m in re.finditer(r"^  (\w+) +(skip|run|resume|re-run) ", out, re.M)}
+
+
+def test_the_sample_pipeline_runs_every_stage_then_nothing(
+    tmp_path, monkeypatch, capsys, tiny_sd, tiny_janus
+):
+    (tmp_path / "samples").symlink_to(REPO / "samples")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "tiny-sd").symlink_to(tiny_sd)
+    (tmp_path / "runs" / "tiny-janus").symlink_to(tiny_janus)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["run", "samples/pipeline.toml"]) == 0
+    assert actions(capsys.readouterr().out) == dict.fromkeys(STAGES, "run")
+    assert (tmp_path / "runs/sample-train/hf/config.json").is_file()
+    assert (tmp_path / "runs/sample-report/report.html").is_file()
+    assert (tmp_path / "runs/sample-samples/contact_sheet.png").is_file()
+    state = json.loads((tmp_path / "runs/sample-pipeline.state.json").read_text())
+    assert [state["stages"][s]["status"] for s in STAGES] == ["done"] * len(STAGES)
+
+    assert main(["run", "samples/pipeline.toml"]) == 0
+    out = capsys.readouterr().out
+    assert actions(out) == dict.fromkeys(STAGES, "skip") and "every stage was done" in out
