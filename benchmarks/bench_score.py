@@ -4,11 +4,12 @@
     python -m benchmarks.bench_score --memory             # peak RSS at 10K and 100K candidates (CPU)
     python -m benchmarks.bench_score --models ViT-L-14 --candidates 20000
 
-Throughput: a pool of 1024x1024 JPEGs made from real photographs (benchmarks.photo_pool), scored
-with random-weight open_clip models (the cost is the same as trained weights) at their native input
-size: ViT-B-32 and ViT-L-14 at 224, ViT-L-14-336 at 336. It reports images/s over the job, seconds
-per stage (summed over the read/decode thread and the GPU thread, so they can add up to more than
-the wall time) and, on a GPU, the mean GPU utilization sampled every 100 ms through NVML.
+Throughput: a pool of JPEGs of mixed sizes (512x384 to 1600x1200, landscape and portrait, as web photos
+come) made from real photographs (benchmarks.photo_pool), scored with random-weight open_clip models
+(the cost is the same as trained weights) at their native input size: ViT-B-32 and ViT-L-14 at 224,
+ViT-L-14-336 at 336. It reports images/s over the job, seconds per stage (summed over the read/decode
+thread and the GPU thread, so they can add up to more than the wall time) and, on a GPU, the mean GPU
+utilization sampled every 100 ms through NVML.
 
 Memory: the same job at 10K and 100K candidates, each in a fresh process, with a tiny model,
 128x128 images and a 64 -> 32 -> 64 fidelity round trip so that the run is about the engine's
@@ -37,7 +38,7 @@ MODELS = {"ViT-B-32": 224, "ViT-L-14": 224, "ViT-L-14-336": 336}
 
 
 def throughput(model: str, candidates: int, batch_size: int, device: torch.device) -> dict:
-    manifest = make_pool(POOL_DIR / "1024", candidates, distinct=min(candidates, 512), size=1024)
+    manifest = make_pool(POOL_DIR / "mixed", candidates, distinct=min(candidates, 512), size=None)
     settings = dict(
         clip_model=model, device=device.type, batch_size=batch_size, shard_rows=max(4096, batch_size)
     )

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", choices=list(DTYPES), default="float16" if gpu else "float32")
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--pairs-n", type=int, default=4_000_000 if gpu else 200_000)
-    parser.add_argument("--topk-n", type=int, default=1_000_000 if gpu else 8192)
+    parser.add_argument("--topk-n", type=int, default=131_072 if gpu else 8192)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--budget", type=float, default=2.0, help="seconds of CPU timing per case")
     args = parser.parse_args(argv)

@@ -64,6 +64,9 @@ def providers(convention: str, device: torch.device) -> dict[str, Callable]:
     opts = CONVENTIONS[convention]
     ours = {}
     names = ("triton", "cuda", "torch") if device.type == "cuda" else ("numba", "torch")
+    if "cuda" in names and not available("pycuda"):
+        print("bench_ssim: the cuda provider is skipped: no pycuda (pip install 'pixsift[gpu]' installs it)")
+        names = tuple(n for n in names if n != "cuda")
     for backend in names:
         for dtype in (torch.float32, torch.uint8):
             ours[f"pixsift-{backend}-{str(dtype)[6:]}"] = _ours(backend, dtype, opts)

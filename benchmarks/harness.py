@@ -67,11 +67,21 @@ def environment(device: torch.device, packages: Sequence[str] = ()) -> dict:
 
 
 def git_sha() -> str:
+    """The checkout's commit (`-dirty` with uncommitted changes); PIXSIFT_GIT_SHA where the tree travelled
+    without its git folder (the GPU machine), "unknown" where neither says."""
+    if sha := os.environ.get("PIXSIFT_GIT_SHA"):
+        return sha
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        try:
+            run = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        except OSError:  # no git on this machine
+            return ""
+        return run.stdout.strip() if run.returncode == 0 else ""
 
     sha = git("rev-parse", "--short=12", "HEAD") or "unknown"
-    return sha + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    dirty = sha != "unknown" and git("status", "--porcelain", "--untracked-files=no")
+    return sha + ("-dirty" if dirty else "")
 
 
 def time_ms(fn: Callable[[], object], device: torch.device, budget_s: float = 2.0) -> float:

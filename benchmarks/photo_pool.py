@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 POOL_DIR = Path(tempfile.gettempdir()) / "pixsift-bench-pool"  # pools are reused from run to run
+# (width, height) of a mixed pool's images: the shapes of web photographs, landscape and portrait.
+MIXED_SIZES = ((512, 384), (640, 480), (800, 600), (1024, 768), (768, 1024), (1024, 1024), (1600, 1200))
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina")
 SUBJECTS = {
     "astronaut": "an astronaut in a white spacesuit",
@@ -35,14 +37,16 @@ def make_pool(
     folder: Path,
     candidates: int,
     distinct: int = 256,
-    size: int = 1024,
+    size: int | None = 1024,
     seed: int = 0,
     images_per_caption: int | None = None,
 ) -> Path:
-    """Write `distinct` JPEGs and a manifest of `candidates` rows into `folder` (reused when present)."""
+    """Write `distinct` JPEGs and a manifest of `candidates` rows into `folder` (reused when present);
+    `size` x `size` images, or with `size=None` each of one of MIXED_SIZES in turn."""
     folder.mkdir(parents=True, exist_ok=True)
     shared = f"-per-caption-{images_per_caption}" if images_per_caption else ""
-    manifest = folder / f"pool-{candidates}-of-{distinct}{shared}.jsonl"
+    mixed = "-mixed" if size is None else ""
+    manifest = folder / f"pool-{candidates}-of-{distinct}{shared}{mixed}.jsonl"
     if manifest.exists():
         return manifest
     names = _images(folder, distinct, size, seed)
@@ -67,7 +71,7 @@ def score_pool(manifest: Path, **settings):
         return score(cfg, io.StringIO())
 
 
-def _images(folder: Path, distinct: int, size: int, seed: int) -> list[tuple[str, str]]:
+def _images(folder: Path, distinct: int, size: int | None, seed: int) -> list[tuple[str, str]]:
     from skimage import data
 
     rng = np.random.default_rng(seed)
@@ -75,18 +79,20 @@ def _images(folder: Path, distinct: int, size: int, seed: int) -> list[tuple[str
     names = []
     for i in range(distinct):
         photo = PHOTOS[i % len(PHOTOS)]
-        name = f"img-{size}-{seed}-{i:05d}.jpg"
+        width, height = (size, size) if size else MIXED_SIZES[i % len(MIXED_SIZES)]
+        name = f"img-{width}x{height}-{seed}-{i:05d}.jpg"
         names.append((name, SUBJECTS[photo]))
         if (folder / name).exists():
             continue
         image = photos[photo]
         w, h = image.size
-        side = int(min(w, h) * rng.uniform(0.5, 1.0))
-        left, top = rng.integers(0, w - side + 1), rng.integers(0, h - side + 1)
-        image = image.crop((left, top, left + side, top + side))
+        scale = min(w / width, h / height) * rng.uniform(0.5, 1.0)  # a crop of the target's aspect
+        crop_w, crop_h = int(width * scale), int(height * scale)
+        left, top = rng.integers(0, w - crop_w + 1), rng.integers(0, h - crop_h + 1)
+        image = image.crop((left, top, left + crop_w, top + crop_h))
         if rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         for enhance in (ImageEnhance.Color, ImageEnhance.Contrast, ImageEnhance.Brightness):
             image = enhance(image).enhance(rng.uniform(0.7, 1.3))
-        image.resize((size, size), Image.Resampling.BICUBIC).save(folder / name, quality=90)
+        image.resize((width, height), Image.Resampling.BICUBIC).save(folder / name, quality=90)
     return names

@@ -262,14 +262,20 @@ def _pair_scores_kernel(
     tl.store(out_ptr + rows, scale * cos, mask=row_ok)
 
 
-def topk_blocks(k: int, dim: int, dtype: torch.dtype) -> tuple[int, int, int, int]:
+def topk_blocks(
+    k: int, dim: int, dtype: torch.dtype, exclude_self: bool = False
+) -> tuple[int, int, int, int]:
     """(BLOCK_Q, BLOCK_K, BLOCK_D, WIDTH): BLOCK_Q x BLOCK_K score tiles and a BLOCK_Q x WIDTH running
-    best, WIDTH the power of two >= k. 64 x 128 gives wgmma tiles on sm_90; past WIDTH 32 the query
-    block shrinks to keep the int64 tiles in registers (ptxas, sm_90: no spills for 16-bit inputs up to
-    k=256)."""
+    best, WIDTH the power of two >= k. 64 x 128 gives wgmma tiles on sm_90 where the registers allow it;
+    excluding self-matches, a WIDTH past 16, or WIDTH 256 shrink the query block to keep the int64 tiles
+    in registers (ptxas, sm_90, 768-dim 16-bit inputs: no spills up to k=256; benchmarks/compile_sm90.py
+    checks it in CI)."""
     width = triton.next_power_of_2(k)
     block_k = max(128, width)
-    block_q = 64 if width <= 32 else max(16, 4096 // block_k)
+    if width <= 16 and not exclude_self:
+        block_q = 64
+    else:
+        block_q = 32 if block_k <= 128 else 2048 // block_k
     block_d = max(16, min(32 if dtype == torch.float32 else 64, triton.next_power_of_2(dim)))
     return block_q, block_k, block_d, width
 
@@ -291,7 +297,7 @@ def topk_triton(
     (n, dim), m = queries.shape, keys.shape[0]
     values = torch.empty(n, k, dtype=torch.float32, device=queries.device)
     indices = torch.empty(n, k, dtype=torch.int64, device=queries.device)
-    block_q, block_k, block_d, width = topk_blocks(k, dim, queries.dtype)
+    block_q, block_k, block_d, width = topk_blocks(k, dim, queries.dtype, exclude_self)
     _topk_kernel[(triton.cdiv(n, block_q),)](
         queries,
         keys,
