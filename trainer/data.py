@@ -225,9 +225,11 @@ class MixedTaskBatchSampler:
         self.epoch = 0
         self.batches_consumed = 0
         if self.batches_per_epoch == 0:
-            raise ValueError(
+            raise BadInput(
+                "training data",
                 f"{len(self.lengths)} samples do not fill one optimizer step of {self.step_samples} "
-                f"(batch {batch_size} x {world_size} ranks x {accumulation_steps} accumulation steps)"
+                f"(batch {batch_size} x {world_size} ranks x {accumulation_steps} accumulation steps)",
+                "select more rows, or set a smaller parallel.global_batch",
             )
 
     @property

@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import JanusProcessor
 
+from engine.core.errors import BadInput
 from tests.helpers.token_stores import make_token_store
 from trainer.data import MixedTaskBatchSampler, TokenDataset
 from trainer.token_store import EDIT, FAILED, T2I, TokenStore
@@ -232,3 +233,12 @@ def test_every_step_mixes_the_tasks_in_the_pools_proportion_and_resumes_alike():
         MixedTaskBatchSampler(lengths, ~edit, 8, rank=3, world_size=8, seed=9).load_state_dict(
             sampler.state_dict()
         )
+
+
+def test_too_few_samples_for_one_step_is_one_line():
+    with pytest.raises(BadInput) as refused:
+        MixedTaskBatchSampler(np.full(3, 10), np.zeros(3, bool), 2, rank=0, world_size=2)
+    assert str(refused.value) == (
+        "training data: 3 samples do not fill one optimizer step of 4 (batch 2 x 2 ranks x 1 accumulation "
+        "steps); select more rows, or set a smaller parallel.global_batch"
+    )
