@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 
 from engine.core.errors import BadInput
+from engine.io.paths import write_whole
 
 PREFIX = "step-"
 MARKER = "pixsift-complete.json"
@@ -64,8 +65,8 @@ def save(engine, folder: Path, position: Position, keep_last: int) -> None:
     dist.barrier()
     if dist.get_rank() == 0:
         files = {p.name: p.stat().st_size for p in sorted((folder / name).iterdir()) if p.name != MARKER}
-        _write_whole(folder / name / MARKER, json.dumps({"step": position.step, "files": files}, indent=1))
-        _write_whole(folder / "latest", name)
+        write_whole(folder / name / MARKER, json.dumps({"step": position.step, "files": files}, indent=1))
+        write_whole(folder / "latest", name)
         if keep_last > 0:
             for old in sorted(folder.glob(f"{PREFIX}*"))[:-keep_last]:
                 shutil.rmtree(old)
@@ -163,9 +164,3 @@ def _complete(path: Path) -> bool:
     return all(
         (path / name).is_file() and (path / name).stat().st_size == size for name, size in files.items()
     )
-
-
-def _write_whole(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)

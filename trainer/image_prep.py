@@ -31,6 +31,11 @@ class ImageFit:
     mode: str = "crop"
     background: tuple[int, int, int] = (127, 127, 127)
 
+    @classmethod
+    def of(cls, mode: str, image_mean: tuple[float, ...]) -> ImageFit:
+        """`mode` with the background Janus's processor pads with: its image_mean x 255, truncated."""
+        return cls(mode, tuple(int(m * 255) for m in image_mean))
+
     def __call__(self, image: Image.Image, size: int) -> np.ndarray:
         return square(image, size) if self.mode == "crop" else padded(image, size, self.background)
 

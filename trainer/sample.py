@@ -34,14 +34,14 @@ from PIL import Image
 
 from engine.core.config import Config, setting
 from engine.core.device import worker_device
-from engine.io.paths import input_root, inside
+from engine.io.paths import input_root, inside, write_whole
 from engine.io.rows import read_rows
 from trainer.contact_sheet import contact_sheet
 from trainer.data import Sample, SampleFormat
-from trainer.image_prep import FITS, ImageError, ImageFit, SiglipNorm, prepare, vq_input
+from trainer.image_prep import FITS, ImageError, ImageFit, prepare, vq_input
 from trainer.loss import input_embeddings
 from trainer.model_folder import load_janus_model
-from trainer.prompt_format import prompt_text
+from trainer.tokenize import encode_prompts
 from trainer.vq import encode_codes
 
 PROMPT_FIELDS = ("prompt", "caption", "text", "instruction")
@@ -98,8 +98,7 @@ class Sampler:
         processor = JanusProcessor.from_pretrained(cfg.model, local_files_only=True)
         self.tokenizer, self.format = processor.tokenizer, SampleFormat.of(processor)
         self.size = self.janus.config.vision_config.image_size
-        background = tuple(int(m * 255) for m in SiglipNorm.of(cfg.model).mean)
-        self.fit = ImageFit(cfg.image_fit, background)
+        self.fit = ImageFit.of(cfg.image_fit, tuple(processor.image_processor.image_mean))
 
     @torch.no_grad()
     def codes(self, prompt: str, seed: int, source: np.ndarray | None = None) -> torch.Tensor:
@@ -142,10 +141,7 @@ class Sampler:
     def _branches(self, prompt: str, source: np.ndarray | None) -> list[Sample]:
         """The guidance branches, in the order `_guided` combines them, all of one length."""
         fmt, t = self.format, self.format.n_image_tokens
-        ids = [
-            self.tokenizer.bos_token_id,
-            *self.tokenizer.encode(prompt_text(prompt, source is not None), add_special_tokens=False),
-        ]
+        [ids] = encode_prompts(self.tokenizer, [prompt], np.array([source is not None]))
         dummy = np.zeros(t, np.int64)
         if source is None:
             full = fmt.sample(np.array(ids), dummy)
@@ -254,6 +250,4 @@ def _file_name(key: str) -> str:
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    partial.replace(path)
+    write_whole(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))

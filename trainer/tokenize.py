@@ -165,14 +165,13 @@ class TokenizeJob(StoreUnitJob[TokenStore]):
         cfg = self.cfg
         device = worker_device(cfg.device)
         run = RunStore.open(store.source["store"], read_only=True)
-        background = tuple(int(m * 255) for m in SiglipNorm.of(cfg.model).mean)
         return _Loaded(
             run,
             store.source["selection"],
             EditSources.find(run, store.arrays["row"][:]),
             load_vqmodel(cfg.model, device, DTYPES[cfg.dtype]),
             device,
-            ImageFit(cfg.image_fit, background),
+            ImageFit.of(cfg.image_fit, SiglipNorm.of(cfg.model).mean),
         )
 
     def read(self, loaded: _Loaded, store: TokenStore, unit: Unit) -> Iterator[_Batch]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.cli.plan import Step
 from engine.core.errors import BadInput
+from engine.io.paths import write_whole
 
 VERSION = 1
 
@@ -48,10 +49,8 @@ class RunState:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.partial")
         data = {"version": VERSION, "pipeline": os.path.abspath(self.pipeline), "stages": self.stages}
-        partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(partial, self.path)
+        write_whole(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _now() -> str:

@@ -37,6 +37,7 @@ from engine.generate.inputs import (
 )
 from engine.generate.pipeline import Generator, load_tokenizers
 from engine.generate.shards import encode_image, remove_partials, sample_key, shard_path, write_shard
+from engine.io.paths import write_whole
 from engine.store.lock import writing
 
 REJECTS_FILE = "rejects.jsonl"
@@ -136,9 +137,7 @@ def _with_own_source(prompt: Prompt, out: Path) -> Prompt:
     copy = out / SOURCES_DIR / name
     if not copy.exists():
         copy.parent.mkdir(exist_ok=True)
-        partial = copy.with_name(f".{name}.partial")
-        partial.write_bytes(data)
-        os.replace(partial, copy)
+        write_whole(copy, data)
     return replace(prompt, source=str(copy), source_key=prompt.source_key or f"{SOURCES_DIR}/{name}")
 
 

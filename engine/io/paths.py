@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import fsspec
 from fsspec.core import url_to_fs
@@ -123,6 +124,18 @@ def open_binary(path: str):
         return fsspec.open(path, "rb").open()
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{path} does not exist") from e
+
+
+def write_whole(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write a local file whole: beside it under a temporary name, then renamed over it, so a reader (or
+    a job killed mid-write) sees the old content or the new, never part of it."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    if isinstance(data, str):
+        partial.write_text(data, encoding="utf-8")
+    else:
+        partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def remove_path(path: str) -> None:

@@ -87,7 +87,7 @@ def export_rows(store: RunStore, selection: str, rows: np.ndarray) -> Iterator[E
             rows[lo:hi].tolist(), records, read_candidates(entries), values["content_hash"], strict=True
         ):
             error = candidate.error or _changed(candidate, scored)
-            yield ExportRow(index, row, _json_safe(record), b"" if error else candidate.data, error)
+            yield ExportRow(index, row, json_safe(record), b"" if error else candidate.data, error)
             index += 1
 
 
@@ -100,5 +100,6 @@ def _changed(candidate, scored: int) -> str:
     return ""
 
 
-def _json_safe(record: dict[str, Any]) -> dict[str, Any]:
+def json_safe(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with NaN values as None (null in JSON)."""
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}

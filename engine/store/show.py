@@ -7,7 +7,6 @@ Rows stream in store order a work unit at a time, and reading stops once `limit`
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 
 from engine.core.config import Config, SettingError, setting
 from engine.core.errors import Missing
+from engine.store.kept_rows import json_safe
 from engine.store.run_store import RunStore
 from engine.store.schema import WEIGHTED_SCORE
 from engine.store.selection import reason_names, selection_group
@@ -76,7 +76,7 @@ def show_rows(cfg: ShowConfig) -> Iterator[dict[str, Any]]:
             values["kept"] = kept[rows].tolist()
             values["reason"] = reasons[codes[rows]].tolist()
         for i, row in enumerate((rows + unit.start).tolist()):
-            yield {"row": row, **{name: _plain(column[i]) for name, column in values.items()}}
+            yield json_safe({"row": row, **{name: column[i] for name, column in values.items()}})
         shown += len(rows)
         if cfg.limit and shown >= cfg.limit:
             return
@@ -85,11 +85,6 @@ def show_rows(cfg: ShowConfig) -> Iterator[dict[str, Any]]:
 def _reason_codes(reasons: np.ndarray, wanted: str) -> np.ndarray:
     """code -> whether the reason is `wanted`, by name or by kind (the part before ':')."""
     return np.array([bool(r) and (r == wanted or r.split(":", 1)[0] == wanted) for r in reasons], bool)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-able value: NaN is null."""
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
