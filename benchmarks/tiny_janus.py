@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
-    GenerationConfig,
     JanusConfig,
     JanusForConditionalGeneration,
     JanusImageProcessor,
@@ -28,6 +27,8 @@ from transformers import (
     LlamaConfig,
     PreTrainedTokenizerFast,
 )
+
+from trainer.model_folder import janus_generation_config
 
 BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
 IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"
@@ -100,19 +101,6 @@ def janus_config(shape: str, vocab_size: int, image_token_id: int, image_size: i
     )
 
 
-def generation_config(tokenizer: PreTrainedTokenizerFast) -> GenerationConfig:
-    """What JanusForConditionalGeneration.generate needs for images: BOS and pad (the unconditional
-    branch of CFG blanks the prompt to pad) and the id of <begin_of_image>."""
-    return GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        generation_kwargs={"boi_token_id": tokenizer.convert_tokens_to_ids(BOI)},
-        guidance_scale=5.0,
-        do_sample=True,
-    )
-
-
 def save_random_janus(
     path: str | Path, shape: str = "tiny", image_size: int | None = None, seed: int = 0
 ) -> Path:
@@ -124,7 +112,7 @@ def save_random_janus(
     config = janus_config(shape, vocab, tokenizer.convert_tokens_to_ids(IMAGE), image_size)
     torch.manual_seed(seed)
     model = JanusForConditionalGeneration(config)
-    model.generation_config = generation_config(tokenizer)
+    model.generation_config = janus_generation_config(tokenizer)
     model.save_pretrained(path)
     processor = JanusProcessor(
         image_processor=JanusImageProcessor(size={"height": image_size, "width": image_size}),

@@ -1,5 +1,6 @@
-"""`pixsift tokenize`, `pixsift train` and `pixsift sample`, registered with the `pixsift` command through the
-`pixsift.commands` entry points (pyproject.toml): the engine never imports the trainer.
+"""`pixsift tokenize`, `pixsift train`, `pixsift sample` and `pixsift convert-janus`, registered with the
+`pixsift` command through the `pixsift.commands` entry points (pyproject.toml): the engine never imports
+the trainer.
 
 pixsift train --recipe janus4o --tokens TOKENS --model JANUS --out RUN [--set section.key=value ...]
 deepspeed --num_gpus 8 --module engine.cli train --recipe janus4o ...
@@ -161,3 +162,24 @@ SAMPLE_STAGE = PipelineStage(
     takes={"model": "model"},
     complete=lambda cfg: (Path(cfg.out) / "contact_sheet.png").is_file(),
 )
+
+
+def add_convert_janus(sub) -> None:
+    p = add_command(
+        sub,
+        "convert-janus",
+        _run_convert_janus,
+        help="convert a Janus / Janus-Pro folder in DeepSeek's original format into transformers' format",
+        description="Convert a local folder in DeepSeek's original Janus format (config model_type "
+        "multi_modality, as deepseek-ai/Janus-Pro-7B ships) into transformers' Janus format, which tokenize, "
+        "train and sample read. Offline; the weights are read as plain tensors; DST must not exist.",
+    )
+    p.add_argument("src", help="the original-format folder (config.json, weights, tokenizer.json)")
+    p.add_argument("dst", help="the new transformers-format folder")
+
+
+def _run_convert_janus(args) -> int:
+    from trainer.convert_janus import convert_janus
+
+    convert_janus(args.src, args.dst)
+    return 0

@@ -29,8 +29,7 @@ def require_model_folder(path: str) -> str:
         raise BadInput(
             where,
             f"is in DeepSeek's original Janus format (model_type {ORIGINAL_FORMAT}), not transformers'",
-            "convert it first with transformers' convert_janus_weights_to_hf.py (src/transformers/models/"
-            "janus/ in the transformers source tree)",
+            f"convert it first: pixsift convert-janus {path} NEW_FOLDER",
         )
     if model_type is not None and model_type != "janus":
         raise BadInput(where, f"is a {model_type!r} checkpoint, not Janus-Pro (model_type janus)")
@@ -41,6 +40,21 @@ def require_model_folder(path: str) -> str:
             "models load from local folders only",
         )
     return path
+
+
+def janus_generation_config(tokenizer):
+    """What JanusForConditionalGeneration.generate needs for images: BOS and pad (the unconditional
+    branch of CFG blanks the prompt to pad) and the id of <begin_of_image>."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        generation_kwargs={"boi_token_id": tokenizer.convert_tokens_to_ids(tokenizer.boi_token)},
+        guidance_scale=5.0,
+        do_sample=True,
+    )
 
 
 def load_janus_model(path: str, **kwargs):

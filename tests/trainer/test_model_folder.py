@@ -32,8 +32,7 @@ def test_deepseeks_original_format_is_named_with_the_way_forward(tiny_janus, tmp
         require_model_folder(str(folder))
     assert str(refused.value) == (
         f"model {str(folder)!r}: is in DeepSeek's original Janus format (model_type multi_modality), not "
-        "transformers'; convert it first with transformers' convert_janus_weights_to_hf.py "
-        "(src/transformers/models/janus/ in the transformers source tree)"
+        f"transformers'; convert it first: pixsift convert-janus {folder} NEW_FOLDER"
     )
     for weights in folder.glob("*.safetensors"):
         weights.rename(folder / "pytorch_model-00001-of-00002.bin")  # Janus-Pro-7B: .bin shards
