@@ -29,9 +29,9 @@ from transformers import (
 )
 
 from trainer.model_folder import janus_generation_config
+from trainer.prompt_format import BOI, EOI, IMAGE, TOKENIZER_ATTRIBUTES
 
 BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
-IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"
 SPECIAL_TOKENS = (BOS, EOS, PAD, IMAGE, BOI, EOI)
 
 # Language model shapes of the released checkpoints (deepseek-community/Janus-Pro-{1B,7B} config.json).
@@ -66,7 +66,7 @@ def build_tokenizer(vocab_size: int = 400) -> PreTrainedTokenizerFast:
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,
-        extra_special_tokens={"image_token": IMAGE, "boi_token": BOI, "eoi_token": EOI},
+        extra_special_tokens=TOKENIZER_ATTRIBUTES,
     )
 
 

@@ -24,18 +24,14 @@ from pathlib import Path
 import torch
 
 from engine.core.errors import BadInput, NotFound
-from trainer.model_folder import ORIGINAL_FORMAT, janus_generation_config, load_janus_model
+from trainer.model_folder import ORIGINAL_FORMAT, first_names, janus_generation_config, load_janus_model
+from trainer.prompt_format import IMAGE, TOKENIZER_ATTRIBUTES
 
 # DeepSeek's SigLIP towers (janus/models/siglip_vit.py) by the name config.json gives: their head counts.
 SIGLIP_HEADS = {
     "siglip_large_patch16_384": 16,
     "siglip_so400m_patch14_384": 16,
     "siglip_so400m_patch14_224": 16,
-}
-IMAGE_TOKENS = {
-    "image_token": "<image_placeholder>",
-    "boi_token": "<begin_of_image>",
-    "eoi_token": "<end_of_image>",
 }
 # preprocessor_config.json keys that mean the same in JanusImageProcessor.
 PROCESSOR_KEYS = ("do_normalize", "image_mean", "image_std", "min_size", "rescale_factor")
@@ -94,9 +90,9 @@ def transformers_name(original: str) -> str | None:
     KeyError for a name no Janus part has."""
     for pattern, target in _COMPILED:
         if match := pattern.fullmatch(original):
-            return (
-                None if target is None else match.expand(target) if isinstance(target, str) else target(match)
-            )
+            if target is None:
+                return None
+            return match.expand(target) if isinstance(target, str) else target(match)
     raise KeyError(original)
 
 
@@ -113,11 +109,14 @@ def transformers_weights(original: dict[str, torch.Tensor]) -> tuple[dict[str, t
         if name is None:
             continue
         if ".self_attn.qkv." in name:
-            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3, dim=0), strict=True):
-                weights[name.replace(".qkv.", f".{part}.")] = chunk.clone()
+            parts = {
+                name.replace(".qkv.", f".{part}."): chunk.clone()
+                for part, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.chunk(3, dim=0), strict=True)
+            }
         else:
-            weights[name] = tensor.squeeze(0) if name.endswith("position_embedding.weight") else tensor
-        origin.update(dict.fromkeys(weights.keys() - origin.keys(), key))
+            parts = {name: tensor.squeeze(0) if name.endswith("position_embedding.weight") else tensor}
+        weights.update(parts)
+        origin.update(dict.fromkeys(parts, key))
     return weights, origin
 
 
@@ -151,7 +150,7 @@ def _shards(src: Path, where: str) -> list[Path]:
         if index.is_file():
             files = [src / name for name in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
             if missing := [f.name for f in files if not f.is_file()]:
-                raise NotFound(where, f"lacks shards its {index_name} names: {_first(missing)}")
+                raise NotFound(where, f"lacks shards its {index_name} names: {first_names(missing)}")
             return files
         if files := sorted(src.glob(pattern)):
             return files
@@ -168,10 +167,6 @@ def _read_shard(path: Path) -> dict[str, torch.Tensor]:
     except Exception as e:  # noqa: BLE001 - any refusal of the unpickler, named with its file
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise BadInput(f"weights {str(path)!r}", f"are not plain tensors ({first_line})") from None
-
-
-def _first(names: list[str], n: int = 3) -> str:
-    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
 def janus_config(original: dict, weights: dict[str, torch.Tensor], tokenizer, where: str):
@@ -240,7 +235,7 @@ def janus_config(original: dict, weights: dict[str, torch.Tensor], tokenizer, wh
         text_config=text,
         vision_config=vision,
         vq_config=vq,
-        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKENS["image_token"]),
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
     )
 
 
@@ -262,7 +257,7 @@ def original_tokenizer(src: Path):
     return PreTrainedTokenizerFast(
         tokenizer_file=str(src / "tokenizer.json"),
         model_max_length=settings.get("model_max_length", 16384),
-        extra_special_tokens=IMAGE_TOKENS,
+        extra_special_tokens=TOKENIZER_ATTRIBUTES,
         **special,
     )
 
@@ -300,11 +295,13 @@ def convert_janus(src: str, dst: str) -> Path:
         loaded = model.load_state_dict(weights, strict=False, assign=True)
     except RuntimeError as e:
         mismatched = re.findall(r"size mismatch for ([\w.]+)", str(e))
-        raise BadInput(where, f"has weights of other shapes than they imply: {_first(mismatched)}") from None
+        raise BadInput(
+            where, f"has weights of other shapes than they imply: {first_names(mismatched)}"
+        ) from None
     if unexpected := sorted(origin[name] for name in loaded.unexpected_keys):
-        raise BadInput(where, f"has {len(unexpected)} weights of no Janus part: {_first(unexpected)}")
+        raise BadInput(where, f"has {len(unexpected)} weights of no Janus part: {first_names(unexpected)}")
     if loaded.missing_keys:
-        raise BadInput(where, f"lacks {len(loaded.missing_keys)} weights: {_first(loaded.missing_keys)}")
+        raise BadInput(where, f"lacks {len(loaded.missing_keys)} weights: {first_names(loaded.missing_keys)}")
     model.generation_config = janus_generation_config(tokenizer)
     processor = JanusProcessor(
         image_processor=original_image_processor(source),

@@ -67,15 +67,18 @@ def load_janus_model(path: str, **kwargs):
         path, local_files_only=True, output_loading_info=True, **kwargs
     )
     problems = [
-        f"{len(keys)} {kind.replace('_', ' ')} ({', '.join(str(k) for k in sorted(keys, key=str)[:3])}"
-        + (", ..." if len(keys) > 3 else "")
-        + ")"
+        f"{len(keys)} {kind.replace('_', ' ')} ({first_names(sorted(keys, key=str))})"
         for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")
         if (keys := info.get(kind))
     ]
     if problems:
         raise BadInput(f"model {path!r}", "its weights do not fit its config: " + "; ".join(problems))
     return model
+
+
+def first_names(names: list, n: int = 3) -> str:
+    """The first `n` of `names` for a one-line error, with "..." when there are more."""
+    return ", ".join(str(name) for name in names[:n]) + (", ..." if len(names) > n else "")
 
 
 def model_info(model_dir: str) -> dict:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 USER, ASSISTANT = "<|User|>", "<|Assistant|>"
 IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"
+# The tokenizer attributes transformers' JanusProcessor reads these tokens from.
+TOKENIZER_ATTRIBUTES = {"image_token": IMAGE, "boi_token": BOI, "eoi_token": EOI}
 
 
 def sft_prompt(user_text: str) -> str:
