@@ -2,23 +2,58 @@
 # ./dev.sh sample  - install into .venv (once), then `pixsift run samples/pipeline.toml`: generate -> score ->
 #                    select -> export -> report -> tokenize -> train (a short fine-tune of a tiny random
 #                    Janus-Pro) -> sample on the samples; arguments go to `pixsift run` (--dry-run, --limit N)
-# ./dev.sh test    - install into .venv (once) and run the test suite
+# ./dev.sh test    - install into .venv (once) and run the test suite; arguments go to pytest
+# ./dev.sh lock    - regenerate requirements.lock from pyproject.toml's ranges and constraints.txt
+# ./dev.sh canary  - a separate .venv-canary with the newest releases the ranges allow (no lock): collect the
+#                    whole suite, run the fast subset that imports every command and runs the sample
+#                    pipeline, and list the distributions that differ from the lock
+#
+# .venv holds exactly what requirements.lock pins (every distribution, with hashes) plus pixsift itself,
+# editable: it is rebuilt from scratch when the lock changes, and pixsift is reinstalled when
+# pyproject.toml or setup.py change.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=.venv
-EXTRAS="dali,train,dist,dev"
+CANARY=.venv-canary
+LOCK=requirements.lock
+EXTRAS=(dali train dist dev)
+PIP=(-m pip install --disable-pip-version-check -q)
+
+digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 install() {
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    local stamp="$VENV/.pixsift-installed"
-    local want
-    want=$(cat pyproject.toml setup.py constraints.txt | sha256sum | cut -d' ' -f1)-$EXTRAS
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
-        "$VENV/bin/python" -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[$EXTRAS]"
-        echo "$want" > "$stamp"
+    local locked="$VENV/.pixsift-lock" project="$VENV/.pixsift-project"
+    if [ "$(cat "$locked" 2>/dev/null)" != "$(digest "$LOCK")" ]; then
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/python" "${PIP[@]}" --require-hashes --no-deps -r "$LOCK"
+        digest "$LOCK" > "$locked"
     fi
+    if [ "$(cat "$project" 2>/dev/null)" != "$(digest pyproject.toml setup.py)" ]; then
+        "$VENV/bin/python" "${PIP[@]}" --no-deps --no-build-isolation -e .
+        digest pyproject.toml setup.py > "$project"
+    fi
+}
+
+lock() {
+    install
+    local extras=()
+    for e in "${EXTRAS[@]}"; do extras+=(--extra "$e"); done
+    # Linux x86_64 (tool.uv.environments in pyproject.toml), Python 3.11 and newer, one universal file.
+    "$VENV/bin/uv" pip compile pyproject.toml -c constraints.txt "${extras[@]}" --universal \
+        --python-version 3.11 --generate-hashes --quiet -o "$LOCK"
+}
+
+canary() {
+    rm -rf "$CANARY"
+    python3 -m venv "$CANARY"
+    "$CANARY/bin/python" "${PIP[@]}" --upgrade --upgrade-strategy eager "pip" "setuptools"
+    "$CANARY/bin/python" "${PIP[@]}" --upgrade --upgrade-strategy eager --no-build-isolation \
+        -e ".[$(IFS=,; echo "${EXTRAS[*]}")]"
+    "$CANARY/bin/python" -m tests.helpers.lock "$LOCK"
+    "$CANARY/bin/python" -m pytest --collect-only -q | tail -n 1
+    "$CANARY/bin/python" -m pytest -q -p no:cacheprovider tests/test_install.py tests/test_sample_pipeline.py
 }
 
 # The report's browser test needs Chromium: Debian's package, installed when we are root.
@@ -47,8 +82,10 @@ case "${1:-}" in
         shift
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
+    lock) lock ;;
+    canary) canary ;;
     *)
-        echo "usage: ./dev.sh sample | test [pytest args]" >&2
+        echo "usage: ./dev.sh sample [pixsift run args] | test [pytest args] | lock | canary" >&2
         exit 2
         ;;
 esac

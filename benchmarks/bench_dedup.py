@@ -18,8 +18,8 @@ import time
 import torch
 
 from benchmarks import harness
-from engine.select.dedup.metrics import pair_precision_recall
-from engine.select.dedup.semantic import SemanticSettings, semantic_groups
+from pixsift.engine.select.dedup.metrics import pair_precision_recall
+from pixsift.engine.select.dedup.semantic import SemanticSettings, semantic_groups
 
 DUPLICATE_NOISE = 0.1  # noise norm relative to the row's norm: cosine ~ 1 / sqrt(1 + 0.1^2) = 0.995
 COPY_ROUNDS = 4

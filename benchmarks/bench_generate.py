@@ -22,9 +22,9 @@ import torch
 
 from benchmarks import harness
 from benchmarks.tiny_diffusers import save_tiny_sd, sdxl_pipeline
-from engine.core.progress import StageTimes
-from engine.generate.config import GenerateConfig
-from engine.generate.pipeline import Generator
+from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.generate.config import GenerateConfig
+from pixsift.engine.generate.pipeline import Generator
 
 STAGES = ("encode_prompt", "denoise", "decode")
 SHARE_COLUMNS = {"encode_prompt": "text_enc_%", "denoise": "unet_%", "decode": "vae_%"}

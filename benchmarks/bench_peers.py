@@ -81,7 +81,7 @@ def model_flops(manifest: Path, model_name: str, batch_size: int) -> float:
     once per image, the text tower on each batch's distinct captions at the batch's longest caption."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from engine.score.embed import ClipEmbedder
+    from pixsift.engine.score.embed import ClipEmbedder
 
     embedder = ClipEmbedder(model_name, random_init=True)
     captions = [json.loads(line)["caption"] for line in manifest.read_text().splitlines()]

@@ -24,8 +24,8 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
-from engine.store.unit_job import UnitJobSummary
-from kernels.optional import require
+from pixsift.engine.store.unit_job import UnitJobSummary
+from pixsift.kernels.optional import require
 
 TINY_CLIP = Path(__file__).resolve().parent / "configs" / "tiny-clip.json"
 SETTLE_S = 2.0  # the last run's actors exit in the background; on a small machine they would slow the next

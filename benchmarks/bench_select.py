@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks import harness
-from engine.store.run_store import RunStore
+from pixsift.engine.store.run_store import RunStore
 
 SHARD_ROWS = 1 << 20
 CHUNK_ROWS = 1 << 16
@@ -91,8 +91,8 @@ def measure(path: str, rows: int) -> dict:
     """Run the selection in this process; its time, per-pass seconds, peak RSS and kept count."""
     import resource
 
-    from engine.select.run import select
-    from engine.select.spec import SelectSpec
+    from pixsift.engine.select.run import select
+    from pixsift.engine.select.spec import SelectSpec
 
     started = time.perf_counter()
     result = select(path, SelectSpec.from_table(spec_table(rows), "bench"), overwrite=True)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks import harness
-from kernels import cosine_pairs, topk_cosine
+from pixsift.kernels.similarity import cosine_pairs, topk_cosine
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks import harness
-from kernels import ssim
-from kernels.optional import available
+from pixsift.kernels.optional import available
+from pixsift.kernels.ssim import ssim
 
 CONVENTIONS = {
     "gaussian": dict(window="gaussian", win_size=11, covariance="population"),
@@ -199,7 +199,7 @@ def run_roundtrip(args: argparse.Namespace) -> list[dict]:
     from PIL import Image
 
     from benchmarks.synthvlm import calc_ssim
-    from kernels import roundtrip_ssim
+    from pixsift.kernels.ssim import roundtrip_ssim
 
     device = torch.device(args.device)
     hw = harness.measure_hardware(device)

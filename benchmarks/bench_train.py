@@ -34,14 +34,14 @@ import torch
 
 from benchmarks import harness
 from benchmarks.tiny_janus import RELEASED_VOCAB, build_tokenizer, janus_config
-from trainer.config import load_config
-from trainer.data import SampleFormat
-from trainer.flops import TrainingFlops, peak_flops
-from trainer.image_prep import SiglipNorm
-from trainer.loop import build_engine, init_distributed, train_step
-from trainer.loss import ImageGenerationModel
-from trainer.prompt_format import SpecialIds
-from trainer.trainable import prepare_for_training
+from pixsift.trainer.config import load_config
+from pixsift.trainer.data import SampleFormat
+from pixsift.trainer.flops import TrainingFlops, peak_flops
+from pixsift.trainer.image_prep import SiglipNorm
+from pixsift.trainer.loop import build_engine, init_distributed, train_step
+from pixsift.trainer.loss import ImageGenerationModel
+from pixsift.trainer.prompt_format import SpecialIds
+from pixsift.trainer.trainable import prepare_for_training
 
 RECIPE_SAMPLES = {"t2i": 45_717, "edit": 46_539}
 RECIPE_EPOCHS = 3

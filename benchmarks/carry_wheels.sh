@@ -3,7 +3,8 @@
 # at the versions this checkout's .venv tests (so the GPU runs what CI runs), and check that they fit
 # beside the tree in the 64 MiB that travel.
 #
-#   bash benchmarks/carry_wheels.sh            # download (deepspeed: built here with DS_BUILD_OPS=0), then check
+#   bash benchmarks/carry_wheels.sh            # pixsift's own wheel from this tree, the others downloaded
+#                                              # (deepspeed: built here with DS_BUILD_OPS=0), then check
 #   bash benchmarks/carry_wheels.sh --check    # only the size check of what .whl/ holds now
 #
 # The machine has torch, triton, transformers 5.17 (pixsift runs on it: the trainer tests pass there),
@@ -17,8 +18,9 @@ cd "$(dirname "$0")/.."
 WHEEL_DIR=${WHEEL_DIR:-.whl}
 LIMIT_MIB=${LIMIT_MIB:-64}
 PY=${PYTHON:-.venv/bin/python}
-# In order of value: the stages' own dependencies first, the peers of the benchmarks last.
-PACKAGES=(open_clip_torch ftfy wcwidth zarr numcodecs donfig google_crc32c diffusers importlib_metadata deepspeed
+# In order of value: pixsift itself (built from this tree: run this again after changing the code), the
+# stages' own dependencies, the peers of the benchmarks last.
+PACKAGES=(pixsift open_clip_torch ftfy wcwidth zarr numcodecs donfig google_crc32c diffusers importlib_metadata deepspeed
     hjson pydantic pydantic_core annotated_types typing_inspection nvtx webdataset braceexpand pytorch_msssim
     kornia kornia_rs)
 
@@ -36,6 +38,9 @@ EOF
     done
     for pin in $pins; do
         case $pin in
+            pixsift==*)
+                rm -f "$WHEEL_DIR"/pixsift-*.whl
+                "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEEL_DIR" . ;;
             deepspeed==*)  # an sdist only: a pure-Python wheel whose ops compile just in time
                 DS_BUILD_OPS=0 "$PY" -m pip wheel -q --no-deps --no-cache-dir -w "$WHEEL_DIR" "$pin" ;;
             *)

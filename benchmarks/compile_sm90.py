@@ -50,8 +50,8 @@ class Build:
 def builds() -> list[Build]:
     import triton
 
-    from kernels import similarity
-    from kernels.ssim import triton_kernel
+    from pixsift.kernels import similarity
+    from pixsift.kernels.ssim import triton_kernel
 
     found = []
     for dtype in (torch.float16, torch.bfloat16, torch.float32):

@@ -29,8 +29,8 @@ from PIL import Image
 
 from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool
-from kernels import cosine_pairs, topk_cosine
-from kernels.ssim import ssim
+from pixsift.kernels.similarity import cosine_pairs, topk_cosine
+from pixsift.kernels.ssim import ssim
 
 PAST_INT32 = 2**31 + 2**20
 

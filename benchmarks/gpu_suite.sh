@@ -40,6 +40,12 @@ if [ "$SMOKE" = 0 ] && compgen -G ".whl/*.whl" >/dev/null; then
         .whl/*.whl >>"$LOG" 2>&1 && export PYTHONPATH="/tmp/site:$PYTHONPATH"
 fi
 
+if ! "$PY" -c "import pixsift.engine.core" >>"$LOG" 2>&1; then
+    echo "suite: pixsift is not installed: run benchmarks/carry_wheels.sh first (it builds pixsift's wheel)" \
+        | tee -a "$LOG"
+    exit 2
+fi
+
 "$PY" - "$OUT/env.json" <<'EOF' >>"$LOG" 2>&1
 import importlib.metadata, json, platform, subprocess, sys
 versions = {"python": platform.python_version()}

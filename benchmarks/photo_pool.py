@@ -63,8 +63,8 @@ def make_pool(
 def score_pool(manifest: Path, **settings):
     """`pixsift score` of the pool with random weights in a temporary store; the job's summary.
     `settings` are ScoreConfig fields."""
-    from engine.score.config import ScoreConfig
-    from engine.score.job import score
+    from pixsift.engine.score.config import ScoreConfig
+    from pixsift.engine.score.job import score
 
     with tempfile.TemporaryDirectory() as store:
         cfg = ScoreConfig(inputs=[str(manifest)], store=store, clip_random_init=True, **settings)

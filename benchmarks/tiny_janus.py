@@ -28,8 +28,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from trainer.model_folder import janus_generation_config
-from trainer.prompt_format import BOI, EOI, IMAGE, TOKENIZER_ATTRIBUTES
+from pixsift.trainer.model_folder import janus_generation_config
+from pixsift.trainer.prompt_format import BOI, EOI, IMAGE, TOKENIZER_ATTRIBUTES
 
 BOS, EOS, PAD = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"
 SPECIAL_TOKENS = (BOS, EOS, PAD, IMAGE, BOI, EOI)

@@ -22,7 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.checks import check_pair, check_tensor, check_triton_device, raise_nonfinite
+from pixsift.kernels.checks import check_pair, check_tensor, check_triton_device, raise_nonfinite
 
 DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 BACKENDS = ("auto", "triton", "torch")

@@ -4,7 +4,10 @@ each other, nothing imports the trainer but itself, and no module imports anothe
 
     kernels -> engine.core -> engine.io | engine.decode | engine.executors -> engine.store
             -> engine.generate | engine.score | engine.select | engine.export | engine.report
-            -> engine (the front door) | trainer -> engine.cli
+            -> trainer -> engine.cli
+
+The folders kernels/, engine/ and trainer/ import as pixsift.kernels, pixsift.engine and pixsift.trainer
+(setup.py).
 """
 
 from __future__ import annotations
@@ -14,34 +17,31 @@ from pathlib import Path
 
 import pytest
 
-import engine
-
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("kernels", "engine", "trainer")
+FOLDERS = ("kernels", "engine", "trainer")
 # (rank, group): an import goes to a lower rank, or stays inside its own group.
 LAYERS = {
-    "kernels": 0,
-    "engine.core": 1,
-    "engine.io": 2,
-    "engine.decode": 2,
-    "engine.executors": 2,
-    "engine.store": 3,
-    "engine.generate": 4,
-    "engine.score": 4,
-    "engine.select": 4,
-    "engine.export": 4,
-    "engine.report": 4,
-    "engine": 5,
-    "trainer": 5,
-    "engine.cli": 6,
+    "pixsift.kernels": 0,
+    "pixsift.engine.core": 1,
+    "pixsift.engine.io": 2,
+    "pixsift.engine.decode": 2,
+    "pixsift.engine.executors": 2,
+    "pixsift.engine.store": 3,
+    "pixsift.engine.generate": 4,
+    "pixsift.engine.score": 4,
+    "pixsift.engine.select": 4,
+    "pixsift.engine.export": 4,
+    "pixsift.engine.report": 4,
+    "pixsift.trainer": 5,
+    "pixsift.engine.cli": 6,
 }
 
 
 def modules() -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in (REPO / package).rglob("*.py"):
-            parts = path.relative_to(REPO).with_suffix("").parts
+    for folder in FOLDERS:
+        for path in (REPO / folder).rglob("*.py"):
+            parts = ("pixsift", *path.relative_to(REPO).with_suffix("").parts)
             found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return found
 
@@ -69,7 +69,7 @@ def imports(path: Path, module: str, known: dict[str, Path]) -> set[str]:
             names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         else:
             continue
-        found.update(name for name in names if name.split(".")[0] in PACKAGES and name in known)
+        found.update(name for name in names if name in known)
     return found - {module}
 
 
@@ -95,15 +95,16 @@ def test_no_module_cycles(graph):
     assert not cycles, "\n".join(" -> ".join(sorted(c)) for c in cycles)
 
 
-def test_engine_root_is_the_front_door_and_the_subpackages():
-    entries = {p.name for p in (REPO / "engine").iterdir() if p.name != "__pycache__"}
-    assert {p for p in entries if not (REPO / "engine" / p).is_dir()} == {"__init__.py"}
-    for name in engine.__all__:
-        assert getattr(engine, name) is not None
-    assert all(
-        group(module) in LAYERS and LAYERS[group(module)] < LAYERS["engine"]
-        for module in engine._EXPORTS.values()
-    )
+def test_the_top_folders_hold_only_packages_and_no_init():
+    """engine/ holds its layers, each a package; none of the three folders is a package itself, so from the
+    repository root `import kernels` finds Hugging Face's `kernels` (setup.py says why)."""
+    for folder in FOLDERS:
+        assert not (REPO / folder / "__init__.py").exists(), folder
+    entries = [p for p in (REPO / "engine").iterdir() if p.name != "__pycache__"]
+    assert all((p / "__init__.py").is_file() for p in entries), entries
+    assert {f"pixsift.engine.{p.name}" for p in entries} == {
+        g for g in LAYERS if g.startswith("pixsift.engine.")
+    }
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:

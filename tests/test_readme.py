@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_the_python_api_example_runs(tmp_path, monkeypatch):
     readme = (REPO / "README.md").read_text()
-    [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "from engine import" in b]
+    [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "from pixsift.engine" in b]
     for name in ("samples", "benchmarks"):
         (tmp_path / name).symlink_to(REPO / name)
     monkeypatch.chdir(tmp_path)

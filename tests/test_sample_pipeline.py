@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from engine.cli import main
+from pixsift.engine.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 STAGES = ("generate", "score", "select", "export", "report", "tokenize", "train", "sample")

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from engine.core.errors import BadInput
-from engine.io.paths import write_whole
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.io.paths import write_whole
 
 PREFIX = "step-"
 MARKER = "pixsift-complete.json"

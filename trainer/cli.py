@@ -3,28 +3,26 @@
 the trainer.
 
 pixsift train --recipe janus4o --tokens TOKENS --model JANUS --out RUN [--set section.key=value ...]
-deepspeed --num_gpus 8 --module engine.cli train --recipe janus4o ...
+deepspeed --num_gpus 8 --module pixsift.engine.cli train --recipe janus4o ...
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from engine.core.commands import add_command, config_from
-from engine.core.errors import BadInput
-from engine.core.pipeline import PipelineStage, all_fields, from_table
-from trainer.config import RESULT_SECTIONS
-from trainer.sample import SampleConfig
-from trainer.tokenize import TokenizeConfig
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
+from pixsift.trainer.config import RESULT_SECTIONS
+from pixsift.trainer.sample import SampleConfig
+from pixsift.trainer.tokenize import TokenizeConfig
 
 
-def add_tokenize(sub) -> None:
+def add_tokenize(p) -> None:
     add_command(
-        sub,
-        "tokenize",
+        p,
         _run_tokenize,
         config=TokenizeConfig,
-        help="tokenize a selection for Janus training into a Zarr token store (resumable)",
         description="Each kept row of the selection to its Janus prompt tokens and the VQ codes of its image "
         "(and, for edits, its source image as pixels and codes), in a Zarr token store that `pixsift train` "
         "reads. Run the same command again to resume a killed job.",
@@ -35,12 +33,10 @@ def _run_tokenize(args) -> int:
     return _run_tokenize_config(config_from(args, TokenizeConfig))
 
 
-def add_train(sub) -> None:
-    p = add_command(
-        sub,
-        "train",
+def add_train(p) -> None:
+    add_command(
+        p,
         _run_train,
-        help="fine-tune Janus-Pro on a token store with DeepSpeed ZeRO (resumable)",
         description="Fine-tune Janus-Pro for image generation on a token store written by `pixsift "
         "tokenize`, with the settings of a recipe (shipped: trainer/recipes/) and overrides. Logs each step "
         "to the console and <out>/train_log.jsonl, checkpoints to <out>/checkpoints, and exports a Hugging "
@@ -65,8 +61,8 @@ def add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from trainer.config import load_config
-    from trainer.loop import train
+    from pixsift.trainer.config import load_config
+    from pixsift.trainer.loop import train
 
     cfg = load_config(args.config or args.recipe, args.overrides)
     cfg.data.tokens, cfg.model.path, cfg.out = args.tokens, args.model, args.out
@@ -75,7 +71,7 @@ def _run_train(args) -> int:
 
 
 def _train_config(table, where: str):
-    from trainer.config import load_config
+    from pixsift.trainer.config import load_config
 
     sections = dict(table)
     recipe = sections.pop("recipe", "janus4o")
@@ -90,14 +86,14 @@ def _train_config(table, where: str):
 
 
 def _run_train_config(cfg) -> int:
-    from trainer.loop import train
+    from pixsift.trainer.loop import train
 
     train(cfg, resume=True)
     return 0
 
 
 def _run_tokenize_config(cfg: TokenizeConfig) -> int:
-    from trainer.tokenize import tokenize
+    from pixsift.trainer.tokenize import tokenize
 
     tokenize(cfg).report(cfg.out)
     return 0
@@ -127,13 +123,11 @@ TRAIN_STAGE = PipelineStage(
 )
 
 
-def add_sample(sub) -> None:
+def add_sample(p) -> None:
     add_command(
-        sub,
-        "sample",
+        p,
         _run_sample,
         config=SampleConfig,
-        help="generate images from a Janus-Pro checkpoint for a file of prompts (text-to-image and editing)",
         description="Sample each prompt (text-to-image, or editing with a `source` image) with "
         "classifier-free guidance, seeded per prompt, into <out>/images, with samples.jsonl, captions.jsonl "
         "and contact_sheet.png; --score then scores them with the score stage, to compare checkpoints on the "
@@ -146,7 +140,7 @@ def _run_sample(args) -> int:
 
 
 def _run_sample_config(cfg: SampleConfig) -> int:
-    from trainer.sample import sample
+    from pixsift.trainer.sample import sample
 
     sample(cfg)
     return 0
@@ -164,12 +158,10 @@ SAMPLE_STAGE = PipelineStage(
 )
 
 
-def add_convert_janus(sub) -> None:
-    p = add_command(
-        sub,
-        "convert-janus",
+def add_convert_janus(p) -> None:
+    add_command(
+        p,
         _run_convert_janus,
-        help="convert a Janus / Janus-Pro folder in DeepSeek's original format into transformers' format",
         description="Convert a local folder in DeepSeek's original Janus format (config model_type "
         "multi_modality, as deepseek-ai/Janus-Pro-7B ships) into transformers' Janus format, which tokenize, "
         "train and sample read. Offline; the weights are read as plain tensors; DST must not exist.",
@@ -179,7 +171,7 @@ def add_convert_janus(sub) -> None:
 
 
 def _run_convert_janus(args) -> int:
-    from trainer.convert_janus import convert_janus
+    from pixsift.trainer.convert_janus import convert_janus
 
     convert_janus(args.src, args.dst)
     return 0

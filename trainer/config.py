@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.core.config import Config, SettingError, parse_override, setting
-from engine.core.errors import BadInput
-from engine.core.recipes import load_recipe
+from pixsift.engine.core.config import Config, SettingError, parse_override, setting
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.recipes import load_recipe
 
-RECIPES = "trainer"  # the package whose recipes/ folder holds the shipped recipes
+RECIPES = Path(__file__).with_name("recipes")  # the shipped recipes
 TRAINABLE = ("full", "lm", "lora")
 ATTENTION = ("sdpa", "flash_attention_2", "eager")
 DTYPES = ("auto", "float32", "bfloat16")

@@ -23,9 +23,14 @@ from pathlib import Path
 
 import torch
 
-from engine.core.errors import BadInput, NotFound
-from trainer.model_folder import ORIGINAL_FORMAT, first_names, janus_generation_config, load_janus_model
-from trainer.prompt_format import IMAGE, TOKENIZER_ATTRIBUTES
+from pixsift.engine.core.errors import BadInput, NotFound
+from pixsift.trainer.model_folder import (
+    ORIGINAL_FORMAT,
+    first_names,
+    janus_generation_config,
+    load_janus_model,
+)
+from pixsift.trainer.prompt_format import IMAGE, TOKENIZER_ATTRIBUTES
 
 # DeepSeek's SigLIP towers (janus/models/siglip_vit.py) by the name config.json gives: their head counts.
 SIGLIP_HEADS = {

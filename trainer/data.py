@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.core.errors import BadInput
-from trainer.batch import Batch
-from trainer.image_prep import SiglipNorm
-from trainer.prompt_format import SpecialIds, expand_source_block
-from trainer.token_store import EDIT, TokenStore
+from pixsift.engine.core.errors import BadInput
+from pixsift.trainer.batch import Batch
+from pixsift.trainer.image_prep import SiglipNorm
+from pixsift.trainer.prompt_format import SpecialIds, expand_source_block
+from pixsift.trainer.token_store import EDIT, TokenStore
 
 _LISTED_TOO_LONG = 20
 

@@ -4,14 +4,14 @@ train config (batch sizes, accumulation, clipping, bf16, optimizer offload)."""
 from __future__ import annotations
 
 import json
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from trainer.config import TrainConfig
+from pixsift.trainer.config import TrainConfig
 
 
 def deepspeed_config(cfg: TrainConfig, world_size: int) -> dict[str, Any]:
-    path = resources.files("trainer") / "configs" / f"zero{cfg.parallel.zero_stage}.json"
+    path = Path(__file__).with_name("configs") / f"zero{cfg.parallel.zero_stage}.json"
     parallel = cfg.parallel
     values = {
         "train_batch_size": parallel.global_batch,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from trainer.config import TrainConfig
-from trainer.trainable import add_lora, from_pretrained
+from pixsift.trainer.config import TrainConfig
+from pixsift.trainer.trainable import add_lora, from_pretrained
 
 MODULE_PREFIX = "janus."  # the engine wraps ImageGenerationModel, which keeps the Janus model as `.janus`
 

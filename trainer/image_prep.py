@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.decode.pil import DECODE_ERRORS, pil_rgb
-from engine.decode.probe import failure_reason, probe
+from pixsift.engine.decode.pil import DECODE_ERRORS, pil_rgb
+from pixsift.engine.decode.probe import failure_reason, probe
 
 
 class ImageError(ValueError):

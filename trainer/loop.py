@@ -20,18 +20,18 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from engine.core.errors import Exists
-from engine.core.progress import StageTimes, format_seconds, stage_line
-from engine.core.settings import check_settings
-from kernels.optional import require
-from trainer import checkpoint
-from trainer.config import RESULT_SECTIONS, TrainConfig
-from trainer.data import MixedTaskBatchSampler, TokenDataset
-from trainer.deepspeed_config import deepspeed_config
-from trainer.flops import TrainingFlops, peak_flops
-from trainer.metrics import MetricsLog, memory_gib, step_line
-from trainer.model_folder import check_same_model, require_model_folder
-from trainer.optim import adamw, lr_scheduler, param_groups
+from pixsift.engine.core.errors import Exists
+from pixsift.engine.core.progress import StageTimes, format_seconds, stage_line
+from pixsift.engine.core.settings import check_settings
+from pixsift.kernels.optional import require
+from pixsift.trainer import checkpoint
+from pixsift.trainer.config import RESULT_SECTIONS, TrainConfig
+from pixsift.trainer.data import MixedTaskBatchSampler, TokenDataset
+from pixsift.trainer.deepspeed_config import deepspeed_config
+from pixsift.trainer.flops import TrainingFlops, peak_flops
+from pixsift.trainer.metrics import MetricsLog, memory_gib, step_line
+from pixsift.trainer.model_folder import check_same_model, require_model_folder
+from pixsift.trainer.optim import adamw, lr_scheduler, param_groups
 
 # Locations (folders move; the checkpoint holds the weights) and a speed knob.
 UNCHECKED_ON_RESUME = (("model", "path"), ("data", "tokens"), ("data", "num_workers"))
@@ -77,7 +77,7 @@ def init_distributed() -> Process:
 def build_data(cfg: TrainConfig, rank: int, world_size: int) -> tuple[TokenDataset, MixedTaskBatchSampler]:
     from transformers import JanusProcessor
 
-    from trainer.token_store import TokenStore
+    from pixsift.trainer.token_store import TokenStore
 
     processor = JanusProcessor.from_pretrained(cfg.model.path, local_files_only=True)
     data = cfg.data
@@ -140,8 +140,8 @@ def train(cfg: TrainConfig, resume: bool = False, say=print) -> TrainResult:
 
 
 def _train(cfg: TrainConfig, resume: bool, say) -> TrainResult:
-    from trainer.loss import ImageGenerationModel
-    from trainer.trainable import load_janus
+    from pixsift.trainer.loss import ImageGenerationModel
+    from pixsift.trainer.trainable import load_janus
 
     started = time.perf_counter()
     require_model_folder(cfg.model.path)
@@ -210,7 +210,7 @@ def _train(cfg: TrainConfig, resume: bool, say) -> TrainResult:
             sampler.set_epoch(epoch + 1)
     result.steps = step
     if cfg.checkpoint.export:
-        from trainer.export import export_hf
+        from pixsift.trainer.export import export_hf
 
         with times.stage("export"):
             result.export_dir = export_hf(engine, cfg, cfg.export_dir)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.batch import Batch
+from pixsift.trainer.batch import Batch
 
 
 def input_embeddings(janus, batch: Batch, every_module: bool = False) -> torch.Tensor:

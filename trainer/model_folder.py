@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from engine.core.errors import BadInput, NotFound
+from pixsift.engine.core.errors import BadInput, NotFound
 
 ORIGINAL_FORMAT = "multi_modality"  # the model_type of DeepSeek's own Janus and Janus-Pro releases
 
@@ -86,7 +86,7 @@ def model_info(model_dir: str) -> dict:
     files and VQ weights."""
     from transformers import JanusConfig
 
-    from trainer.vq import vq_state
+    from pixsift.trainer.vq import vq_state
 
     config = JanusConfig.from_pretrained(model_dir)
     digest = hashlib.blake2b(digest_size=16)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainer.config import OptimConfig, ScheduleConfig
+from pixsift.trainer.config import OptimConfig, ScheduleConfig
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:

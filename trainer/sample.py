@@ -32,17 +32,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.core.config import Config, setting
-from engine.core.device import worker_device
-from engine.io.paths import input_root, inside, write_whole
-from engine.io.rows import read_rows
-from trainer.contact_sheet import contact_sheet
-from trainer.data import Sample, SampleFormat
-from trainer.image_prep import FITS, ImageError, ImageFit, prepare, vq_input
-from trainer.loss import input_embeddings
-from trainer.model_folder import load_janus_model
-from trainer.tokenize import encode_prompts
-from trainer.vq import encode_codes
+from pixsift.engine.core.config import Config, setting
+from pixsift.engine.core.device import worker_device
+from pixsift.engine.io.paths import input_root, inside, write_whole
+from pixsift.engine.io.rows import read_rows
+from pixsift.trainer.contact_sheet import contact_sheet
+from pixsift.trainer.data import Sample, SampleFormat
+from pixsift.trainer.image_prep import FITS, ImageError, ImageFit, prepare, vq_input
+from pixsift.trainer.loss import input_embeddings
+from pixsift.trainer.model_folder import load_janus_model
+from pixsift.trainer.tokenize import encode_prompts
+from pixsift.trainer.vq import encode_codes
 
 PROMPT_FIELDS = ("prompt", "caption", "text", "instruction")
 
@@ -205,9 +205,9 @@ def sample(cfg: SampleConfig) -> list[dict]:
 
 def _score(cfg: SampleConfig) -> None:
     """The score stage on the sampled images: `<out>/scores.zarr`, replaced on every run."""
-    from engine.io.paths import remove_path
-    from engine.score.config import ScoreConfig
-    from engine.score.job import score
+    from pixsift.engine.io.paths import remove_path
+    from pixsift.engine.score.config import ScoreConfig
+    from pixsift.engine.score.job import score
 
     store = str(Path(cfg.out) / "scores.zarr")
     remove_path(store)

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from engine.io.paths import absolute
-from engine.store.unit_store import UnitStore
+from pixsift.engine.io.paths import absolute
+from pixsift.engine.store.unit_store import UnitStore
 
 T2I, EDIT = 0, 1
 NOT_DONE, OK, FAILED = 0, 1, 2

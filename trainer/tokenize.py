@@ -21,28 +21,28 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.core.batches import timed_batches
-from engine.core.candidates import failure
-from engine.core.config import setting
-from engine.core.device import worker_device
-from engine.core.isolate import isolate_failures
-from engine.core.progress import StageTimes
-from engine.core.settings import SettingsMismatch
-from engine.executors.config import ExecutorConfig
-from engine.io.paths import remove_path
-from engine.store.edit_sources import EditSources
-from engine.store.kept_rows import ExportRow, export_rows
-from engine.store.lock import writing
-from engine.store.run_store import RunStore
-from engine.store.schema import EDIT_TASK
-from engine.store.selection import kept_rows
-from engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
-from engine.store.unit_store import Unit
-from trainer.image_prep import FITS, ImageError, ImageFit, SiglipNorm, prepare, vq_input
-from trainer.model_folder import model_info, require_model_folder
-from trainer.prompt_format import prompt_text
-from trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
-from trainer.vq import encode_codes, load_vqmodel
+from pixsift.engine.core.batches import timed_batches
+from pixsift.engine.core.candidates import failure
+from pixsift.engine.core.config import setting
+from pixsift.engine.core.device import worker_device
+from pixsift.engine.core.isolate import isolate_failures
+from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.core.settings import SettingsMismatch
+from pixsift.engine.executors.config import ExecutorConfig
+from pixsift.engine.io.paths import remove_path
+from pixsift.engine.store.edit_sources import EditSources
+from pixsift.engine.store.kept_rows import ExportRow, export_rows
+from pixsift.engine.store.lock import writing
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import EDIT_TASK
+from pixsift.engine.store.selection import kept_rows
+from pixsift.engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
+from pixsift.engine.store.unit_store import Unit
+from pixsift.trainer.image_prep import FITS, ImageError, ImageFit, SiglipNorm, prepare, vq_input
+from pixsift.trainer.model_folder import model_info, require_model_folder
+from pixsift.trainer.prompt_format import prompt_text
+from pixsift.trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
+from pixsift.trainer.vq import encode_codes, load_vqmodel
 
 # How images become the stored pixels and codes; part of the settings a store is checked against.
 IMAGE_PREP = {

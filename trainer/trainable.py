@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import torch
 
-from kernels.optional import require
-from trainer.config import ModelConfig
-from trainer.model_folder import load_janus_model
+from pixsift.kernels.optional import require
+from pixsift.trainer.config import ModelConfig
+from pixsift.trainer.model_folder import load_janus_model
 
 # What `trainable = "lm"` trains: the language model (its token embeddings included) and the image
 # generation path around it. SigLIP, its aligner, the VQ model and the text head stay frozen.

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from engine.core.errors import NotFound
+from pixsift.engine.core.errors import NotFound
 
 # Images per distance matrix: [images * T, codebook] fp32 (576 x 16384 x 4 bytes = 38 MB per image).
 _IMAGES_PER_SEARCH = 16

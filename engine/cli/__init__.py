@@ -1,6 +1,9 @@
 """The `pixsift` command: `pixsift run` (a pipeline file), `generate`, `score`, `inspect`, `show`, `select`,
-`export`, `report`, `demo`, and the commands other packages register (engine.core.commands):
-`tokenize` and `train` from the trainer.
+`export`, `report`, `demo`, and the commands other packages register (engine.core.commands): `tokenize`,
+`train`, `sample` and `convert-janus` from the trainer.
+
+Only the command that runs is loaded, so `pixsift --help` and `pixsift --version` import none of the heavy
+libraries (torch, transformers, ...) and start at once.
 
 Every command shares one error path: a problem the user can fix (engine.core.errors.UserError) is one
 line on stderr, `pixsift <command>: <input>: <problem>[; <what to do>]`, and exit status 2; `--debug`
@@ -13,16 +16,58 @@ import argparse
 import sys
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
-from engine.cli import demo, export, generate, inspect, report, run, score, select, show
-from engine.core.commands import ENTRY_POINTS
-from engine.core.errors import UserError
+from pixsift.engine.core.commands import ENTRY_POINTS, Command
+from pixsift.engine.core.errors import UserError
 
-COMMANDS = (run, generate, score, inspect, show, select, export, report, demo)
+COMMANDS = (
+    Command(
+        "run",
+        "run a pipeline file: generate, score, select, export, report, tokenize, train, sample (resumable)",
+        "pixsift.engine.cli.run:add",
+    ),
+    Command(
+        "generate",
+        "generate candidates with a diffusers pipeline into WebDataset shards (resumable)",
+        "pixsift.engine.cli.generate:add",
+    ),
+    Command(
+        "score",
+        "score image-text candidates into a Zarr run store (resumable)",
+        "pixsift.engine.cli.score:add",
+    ),
+    Command(
+        "inspect", "print a run store's schema, counts and score statistics", "pixsift.engine.cli.inspect:add"
+    ),
+    Command(
+        "show",
+        "print rows of a run store: key, caption, scores, and why each failed or was dropped",
+        "pixsift.engine.cli.show:add",
+    ),
+    Command(
+        "select",
+        "choose rows of a run store by a selection spec and store them as a named selection",
+        "pixsift.engine.cli.select:add",
+    ),
+    Command(
+        "export", "write a selection's kept candidates as training data", "pixsift.engine.cli.export:add"
+    ),
+    Command(
+        "report",
+        "write an HTML report of a selection: score histograms, funnel, thumbnails near the cut",
+        "pixsift.engine.cli.report:add",
+    ),
+    Command(
+        "demo",
+        "run the kernels on a folder of captioned photographs (the bundled samples)",
+        "pixsift.engine.cli.demo:add",
+    ),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(_without_local_rank(sys.argv[1:] if argv is None else argv))
+    argv = _without_local_rank(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
+    args, extra = parser.parse_known_args(argv)
     if extra:  # named by the (sub)command that was given them, with its usage
         getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "debug", False):
@@ -34,15 +79,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, with the arguments of `command` alone: the others are listed by name and
+    help, their modules not imported."""
     parser = argparse.ArgumentParser(prog="pixsift", description="GPU-native image-text data engine")
     parser.add_argument("--version", action="version", version=f"pixsift {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.add(sub)
-    for entry in sorted(entry_points(group=ENTRY_POINTS), key=lambda e: e.name):
-        entry.load()(sub)
+    for declared in (*COMMANDS, *registered()):
+        p = sub.add_parser(declared.name, help=declared.help, description=declared.help)
+        if declared.name == command:
+            declared.fill(p)
     return parser
+
+
+def registered() -> list[Command]:
+    """The commands other packages register in the `pixsift.commands` entry-point group, by name."""
+    return sorted((entry.load() for entry in entry_points(group=ENTRY_POINTS)), key=lambda c: c.name)
 
 
 def _without_local_rank(argv: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
-"""`python -m engine.cli`: how the `deepspeed` launcher starts `pixsift train` (`--module engine.cli`)."""
+"""`python -m pixsift.engine.cli`: how the `deepspeed` launcher starts `pixsift train`
+(`--module pixsift.engine.cli`)."""
 
 import sys
 
-from engine.cli import main
+from pixsift.engine.cli import main
 
 sys.exit(main())

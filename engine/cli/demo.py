@@ -19,13 +19,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
-from engine.core.commands import add_command, config_from
-from engine.core.config import Config, setting
-from engine.core.device import DEVICES, resolve_device
-from engine.core.errors import NotFound
-from kernels import cosine_pairs, roundtrip_ssim, ssim, topk_cosine
-from kernels.ssim.config import make_config
-from kernels.ssim.reference import ssim_reference
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.config import Config, setting
+from pixsift.engine.core.device import DEVICES, resolve_device
+from pixsift.engine.core.errors import NotFound
+from pixsift.kernels.similarity import cosine_pairs, topk_cosine
+from pixsift.kernels.ssim import roundtrip_ssim, ssim
+from pixsift.kernels.ssim.config import make_config
+from pixsift.kernels.ssim.reference import ssim_reference
 
 # ssim()'s defaults for uint8 images, for the float64 reference.
 DEFAULT_CONFIG = make_config(
@@ -58,13 +59,11 @@ class DemoConfig(Config):
     device: str = setting("auto", choices=DEVICES, help="auto (the GPU when there is one), cpu or cuda")
 
 
-def add(sub) -> None:
+def add(p) -> None:
     add_command(
-        sub,
-        "demo",
+        p,
         _run,
         config=DemoConfig,
-        help="run the kernels on a folder of captioned photographs (the bundled samples)",
     )
 
 

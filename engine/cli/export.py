@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.core.commands import add_command, config_from
-from engine.core.pipeline import PipelineStage, all_fields, from_table
-from engine.export.config import ExportConfig
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
+from pixsift.engine.export.config import ExportConfig
 
 
-def add(sub) -> None:
+def add(p) -> None:
     add_command(
-        sub,
-        "export",
+        p,
         _run,
         config=ExportConfig,
-        help="write a selection's kept candidates as training data",
         description="Write the kept candidates of a selection as WebDataset shards, Parquet, JSONL in the "
         "ShareGPT-4o-Image layout, or a Hugging Face datasets layout, with manifest.json (counts, SHA-256). "
         "Exits 1 when a kept candidate could not be exported; the manifest lists it with the reason.",
@@ -27,7 +25,7 @@ def _run(args) -> int:
 
 
 def run_export(cfg: ExportConfig) -> int:
-    from engine.export.run import export
+    from pixsift.engine.export.run import export
 
     summary = export(
         cfg.store, cfg.selection, cfg.to, cfg.format, shard_size=cfg.shard_size, images=cfg.images

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from engine.core.commands import add_command, config_from
-from engine.core.pipeline import PipelineStage, from_table
-from engine.generate.config import GenerateConfig
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.pipeline import PipelineStage, from_table
+from pixsift.engine.generate.config import GenerateConfig
 
 # The input is named for what it holds.
 _INPUT_FLAGS = {"t2i": "--captions", "edit": "--pairs"}
 
 
-def add(sub) -> None:
-    p = sub.add_parser(
-        "generate",
-        help="generate candidates with a diffusers pipeline into WebDataset shards (resumable)",
-        description="Generate text-to-image or editing candidates into shards that `pixsift score` reads. "
-        "Run the same command again to resume a killed job: finished shards are kept.",
+def add(p) -> None:
+    p.description = (
+        "Generate text-to-image or editing candidates into shards that `pixsift score` reads. "
+        "Run the same command again to resume a killed job: finished shards are kept."
     )
     tasks = p.add_subparsers(dest="task", required=True)
     for task, help_text in (
@@ -23,10 +21,8 @@ def add(sub) -> None:
         ("edit", "(source image, instruction) pairs -> edited images"),
     ):
         t = add_command(
-            tasks,
-            task,
+            tasks.add_parser(task, help=help_text, description=help_text),
             _run,
-            help=help_text,
             config=GenerateConfig,
             skip=("task",),
             rename={"inputs": _INPUT_FLAGS[task]},
@@ -43,7 +39,7 @@ def _run(args) -> int:
 
 
 def run_generate(cfg: GenerateConfig) -> int:
-    from engine.generate.job import generate
+    from pixsift.engine.generate.job import generate
 
     print(generate(cfg).text())
     return 0

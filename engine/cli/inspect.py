@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from engine.core.commands import add_command, config_from
-from engine.store.inspect import InspectConfig
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.store.inspect import InspectConfig
 
 
-def add(sub) -> None:
+def add(p) -> None:
     add_command(
-        sub,
-        "inspect",
+        p,
         _run,
         config=InspectConfig,
-        help="print a run store's schema, counts and score statistics",
     )
 
 
 def _run(args) -> int:
-    from engine.store.inspect import inspect
+    from pixsift.engine.store.inspect import inspect
 
     print(inspect(config_from(args, InspectConfig).store))
     return 0

@@ -18,10 +18,10 @@ from typing import Any
 
 from fsspec.core import url_to_fs
 
-from engine.core.config import read_toml
-from engine.core.errors import BadInput
-from engine.core.pipeline import ORDER, STAGE_ENTRY_POINTS, PipelineStage
-from engine.core.settings import as_json, differences
+from pixsift.engine.core.config import read_toml
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.pipeline import ORDER, STAGE_ENTRY_POINTS, PipelineStage
+from pixsift.engine.core.settings import as_json, differences
 
 SKIP, RUN, RESUME, RERUN = "skip", "run", "resume", "re-run"
 
@@ -54,7 +54,7 @@ class Pipeline:
 
 def registered_stages() -> dict[str, PipelineStage]:
     """The engine's stages and those registered in the `pixsift.stages` entry-point group."""
-    from engine.cli import export, generate, report, score, select
+    from pixsift.engine.cli import export, generate, report, score, select
 
     stages = {module.STAGE.name: module.STAGE for module in (generate, score, select, export, report)}
     for entry in entry_points(group=STAGE_ENTRY_POINTS):

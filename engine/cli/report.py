@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from engine.core.commands import add_command, config_from
-from engine.core.pipeline import PipelineStage, all_fields, from_table
-from engine.report.config import ReportConfig, report_folder
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
+from pixsift.engine.report.config import ReportConfig, report_folder
 
 
-def add(sub) -> None:
+def add(p) -> None:
     add_command(
-        sub,
-        "report",
+        p,
         _run,
         config=ReportConfig,
-        help="write an HTML report of a selection: score histograms, funnel, thumbnails near the cut",
         description="Write report.html (self-contained: opens from disk, images embedded) and its PNG plots.",
     )
 
@@ -23,7 +21,7 @@ def _run(args) -> int:
 
 
 def run_report(cfg: ReportConfig) -> int:
-    from engine.report.page import write_report
+    from pixsift.engine.report.page import write_report
 
     print(write_report(cfg.store, cfg.selection, cfg.out))
     return 0

@@ -7,21 +7,19 @@ from __future__ import annotations
 import sys
 import time
 
-from engine.cli.plan import SKIP, Pipeline, Step, decide, read_pipeline
-from engine.cli.run_state import RunState
-from engine.core.commands import add_command
-from engine.core.errors import UserError
-from engine.core.progress import format_seconds
-from engine.io.paths import remove_path
-from engine.store.lock import writing
+from pixsift.engine.cli.plan import SKIP, Pipeline, Step, decide, read_pipeline
+from pixsift.engine.cli.run_state import RunState
+from pixsift.engine.core.commands import add_command
+from pixsift.engine.core.errors import UserError
+from pixsift.engine.core.progress import format_seconds
+from pixsift.engine.io.paths import remove_path
+from pixsift.engine.store.lock import writing
 
 
-def add(sub) -> None:
-    p = add_command(
-        sub,
-        "run",
+def add(p) -> None:
+    add_command(
+        p,
         _run,
-        help="run a pipeline file: generate, score, select, export, report, tokenize, train (resumable)",
         description="Run the stages a pipeline file names, one table of settings per stage (the keys of "
         "the stage's own config), in order. A stage whose output is complete with the same settings is "
         "skipped, one that stopped part-way resumes, and one whose settings changed runs again with the "

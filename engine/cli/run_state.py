@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.cli.plan import Step
-from engine.core.errors import BadInput
-from engine.io.paths import write_whole
+from pixsift.engine.cli.plan import Step
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.io.paths import write_whole
 
 VERSION = 1
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from engine.core.commands import add_command, config_from
-from engine.core.pipeline import PipelineStage, from_table
-from engine.score.config import ScoreConfig
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.pipeline import PipelineStage, from_table
+from pixsift.engine.score.config import ScoreConfig
 
 
-def add(sub) -> None:
+def add(p) -> None:
     add_command(
-        sub,
-        "score",
+        p,
         _run,
         config=ScoreConfig,
         config_help="TOML file of settings: keys are the fields of engine.score.config.ScoreConfig",
-        help="score image-text candidates into a Zarr run store (resumable)",
         description="Score every candidate: CLIP embeddings, CLIP cosine and CLIPScore, round-trip SSIM, "
         "size and format, into a Zarr run store. Run the same command again to resume a killed job.",
     )
@@ -25,7 +23,7 @@ def _run(args) -> int:
 
 
 def run_score(cfg: ScoreConfig) -> int:
-    from engine.score.job import score
+    from pixsift.engine.score.job import score
 
     score(cfg).report(cfg.store)
     return 0

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from engine.core.commands import add_command, config_from
-from engine.core.pipeline import PipelineStage, from_table
-from engine.select.config import SelectConfig
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.pipeline import PipelineStage, from_table
+from pixsift.engine.select.config import SelectConfig
 
 
-def add(sub) -> None:
+def add(p) -> None:
     add_command(
-        sub,
-        "select",
+        p,
         _run,
         config=SelectConfig,
-        help="choose rows of a run store by a selection spec and store them as a named selection",
         description="Run a selection spec (a TOML file, a shipped recipe, or the flags below) over a run "
         "store: status ok, filters, the weighted score, best-of-N, top-k and quotas, in spec order. "
         "The kept rows and, for every dropped row, the step that dropped it are written into the store "
@@ -28,7 +26,7 @@ def _run(args) -> int:
 
 
 def run_select(cfg: SelectConfig) -> int:
-    from engine.select.run import select
+    from pixsift.engine.select.run import select
 
     result = select(cfg.store, cfg.to_spec(), cfg.name, overwrite=cfg.overwrite)
     print(result.text())
@@ -38,8 +36,8 @@ def run_select(cfg: SelectConfig) -> int:
 
 
 def _complete(cfg: SelectConfig) -> bool:
-    from engine.store.run_store import RunStore
-    from engine.store.selection import list_selections
+    from pixsift.engine.store.run_store import RunStore
+    from pixsift.engine.store.selection import list_selections
 
     try:
         return cfg.selection_name() in list_selections(RunStore.open(cfg.store, read_only=True))

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import itertools
 
-from engine.core.commands import add_command, config_from
-from engine.store.show import ShowConfig
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.store.show import ShowConfig
 
 
-def add(sub) -> None:
+def add(p) -> None:
     add_command(
-        sub,
-        "show",
+        p,
         _run,
         config=ShowConfig,
-        help="print rows of a run store: key, caption, scores, and why each failed or was dropped",
         description="Print the rows of a run store in store order, as an aligned table or JSONL: key, "
         "caption, status, scores; with --selection, the weighted score and whether the row was kept, or "
         "the step that dropped it. Filter with --kept, --dropped, --reason and --failed.",
@@ -22,7 +20,7 @@ def add(sub) -> None:
 
 
 def _run(args) -> int:
-    from engine.store.show import jsonl, show_rows, table
+    from pixsift.engine.store.show import jsonl, show_rows, table
 
     cfg = config_from(args, ShowConfig)
     rows = show_rows(cfg)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import TypeVar
 
-from engine.core.progress import StageTimes
+from pixsift.engine.core.progress import StageTimes
 
 T = TypeVar("T")
 

@@ -1,38 +1,53 @@
-"""How a `pixsift` command is declared: its parser, its flags (derived from its config's fields) and the
-function that runs it.
+"""How a `pixsift` command is declared: its name and one-line help, its parser, its flags (derived from its
+config's fields) and the function that runs it.
 
-The `pixsift` program (engine.cli) builds one parser from every command: its own, and those other
-packages register in the `pixsift.commands` entry-point group (the trainer's `tokenize` and `train`),
-each an `add(subparsers)` function that calls `add_command`. A run function raises engine.core.errors
-UserError for anything the user can fix; engine.cli prints it as one line and exits 2.
+The `pixsift` program (engine.cli) lists every command: its own, and those other packages register in the
+`pixsift.commands` entry-point group (the trainer's `tokenize`, `train`, ...), each entry a `Command`. Only
+the command that runs is loaded: its `add(parser)` function fills its parser, calling `add_command`, so
+`pixsift --help` and `pixsift --version` import no command module. A run function raises
+engine.core.errors UserError for anything the user can fix; engine.cli prints it as one line and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.core.config import Config
+if TYPE_CHECKING:
+    from pixsift.engine.core.config import Config
 
 ENTRY_POINTS = "pixsift.commands"
 
 
+@dataclasses.dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    # "module:function" of its add(parser), imported only when this command runs.
+    add: str
+
+    def fill(self, parser: argparse.ArgumentParser) -> None:
+        module, _, function = self.add.partition(":")
+        getattr(importlib.import_module(module), function)(parser)
+
+
 def add_command(
-    subparsers,
-    name: str,
+    p: argparse.ArgumentParser,
     run: Callable[[argparse.Namespace], int],
     *,
-    help: str,
     description: str = "",
     config: type[Config] | None = None,
     config_help: str = "",
     skip: tuple[str, ...] = (),
     rename: dict[str, str] | None = None,
 ) -> argparse.ArgumentParser:
-    """A subcommand `name` that calls `run(args)`; with `config`, a --config FILE.toml flag and one flag per
+    """Command parser `p` calls `run(args)`; with `config`, a --config FILE.toml flag and one flag per
     field of the config (but `skip`), whose values `config_from(args)` merges."""
-    p = subparsers.add_parser(name, help=help, description=description or help)
+    if description:
+        p.description = description
     if config is not None:
         p.add_argument(
             "--config",

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from engine.core.errors import BadInput, NotFound
+from pixsift.engine.core.errors import BadInput, NotFound
 
 _NO_DEFAULT = dataclasses.MISSING
 

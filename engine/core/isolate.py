@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import torch
 
-from engine.core.candidates import failure
+from pixsift.engine.core.candidates import failure
 
 Result = TypeVar("Result")
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from engine.core.errors import BadInput
+from pixsift.engine.core.errors import BadInput
 
 
 class SettingsMismatch(BadInput):

@@ -20,10 +20,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import nvtx
 import torch
 
-from engine.core.device import worker_device
-from engine.decode.pil import decode_with_pil
-from engine.decode.probe import ImageLimits, ImageProbe, jpeg_data_error, probe
-from engine.decode.result import DecodeResult, decoded, failed
+from pixsift.engine.core.device import worker_device
+from pixsift.engine.decode.pil import decode_with_pil
+from pixsift.engine.decode.probe import ImageLimits, ImageProbe, jpeg_data_error, probe
+from pixsift.engine.decode.result import DecodeResult, decoded, failed
 
 # What a failed batched run raises: DALI and torchvision's nvJPEG both raise RuntimeError.
 BATCH_ERRORS = (RuntimeError,)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.decode.batched import BatchedDecoder
-from engine.decode.probe import ImageLimits
-from kernels.optional import require
+from pixsift.engine.decode.batched import BatchedDecoder
+from pixsift.engine.decode.probe import ImageLimits
+from pixsift.kernels.optional import require
 
 
 class DaliDecoder(BatchedDecoder):

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import torch
 
-from engine.decode.pil import PilDecoder
-from engine.decode.probe import DEFAULT_LIMITS, ImageLimits
-from engine.decode.result import Decoder
-from kernels.optional import available
+from pixsift.engine.decode.pil import PilDecoder
+from pixsift.engine.decode.probe import DEFAULT_LIMITS, ImageLimits
+from pixsift.engine.decode.result import Decoder
+from pixsift.kernels.optional import available
 
 KINDS = ("auto", "dali", "nvjpeg", "pil")
 
@@ -51,11 +51,11 @@ def make_decoder(
     if kind == "auto":
         kind = "pil" if device.type != "cuda" else "dali" if available("nvidia.dali") else "nvjpeg"
     if kind == "dali":
-        from engine.decode.dali import DaliDecoder
+        from pixsift.engine.decode.dali import DaliDecoder
 
         return DaliDecoder(device, limits, threads, batch_size, hw_decoder_load)
     if kind == "nvjpeg":
-        from engine.decode.nvjpeg import NvjpegDecoder
+        from pixsift.engine.decode.nvjpeg import NvjpegDecoder
 
         return NvjpegDecoder(device, limits, threads, batch_size)
     return PilDecoder(limits, threads)

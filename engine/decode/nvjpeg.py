@@ -13,8 +13,8 @@ import warnings
 
 import torch
 
-from engine.decode.batched import BatchedDecoder
-from engine.decode.probe import ImageProbe
+from pixsift.engine.decode.batched import BatchedDecoder
+from pixsift.engine.decode.probe import ImageProbe
 
 
 class NvjpegDecoder(BatchedDecoder):

@@ -23,8 +23,8 @@ import simplejpeg
 import torch
 from PIL import ImageOps
 
-from engine.decode.probe import OPENERS, ImageLimits, ImageProbe, failure_reason, has_alpha, probe
-from engine.decode.result import DecodeResult, decoded, failed
+from pixsift.engine.decode.probe import OPENERS, ImageLimits, ImageProbe, failure_reason, has_alpha, probe
+from pixsift.engine.decode.result import DecodeResult, decoded, failed
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError)

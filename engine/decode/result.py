@@ -7,7 +7,7 @@ from typing import Protocol
 
 import torch
 
-from engine.decode.probe import ImageProbe
+from pixsift.engine.decode.probe import ImageProbe
 
 
 @dataclass

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.core.progress import Progress, StageTimes
+from pixsift.engine.core.progress import Progress, StageTimes
 
 
 @dataclass

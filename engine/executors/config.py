@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.config import Config, setting
-from engine.core.device import DEVICES, resolve_device
-from engine.core.progress import Progress
-from engine.executors.base import Job, RunResult
-from engine.executors.local import default_workers, run_local
+from pixsift.engine.core.config import Config, setting
+from pixsift.engine.core.device import DEVICES, resolve_device
+from pixsift.engine.core.progress import Progress
+from pixsift.engine.executors.base import Job, RunResult
+from pixsift.engine.executors.local import default_workers, run_local
 
 EXECUTORS = ("local", "ray")
 
@@ -46,7 +46,7 @@ class ExecutorConfig(Config):
     def run(self, job: Job, progress: Progress) -> RunResult:
         """Run `job`'s pending units on the configured executor."""
         if self.executor == "ray":
-            from engine.executors.ray_cluster import run_ray
+            from pixsift.engine.executors.ray_cluster import run_ray
 
             return run_ray(
                 job,

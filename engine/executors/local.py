@@ -10,9 +10,9 @@ import traceback
 
 import torch
 
-from engine.core.errors import UserError
-from engine.core.progress import Progress
-from engine.executors.base import Job, ReportCollector, RunResult, UnitReport
+from pixsift.engine.core.errors import UserError
+from pixsift.engine.core.progress import Progress
+from pixsift.engine.executors.base import Job, ReportCollector, RunResult, UnitReport
 
 
 def default_workers(device: str) -> int:

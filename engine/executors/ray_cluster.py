@@ -34,10 +34,10 @@ import os
 from collections import deque
 from dataclasses import replace
 
-from engine.core.errors import BadInput, UserError
-from engine.core.progress import Progress
-from engine.executors.base import Job, ReportCollector, RunResult, UnitReport, run_unit
-from kernels.optional import require
+from pixsift.engine.core.errors import BadInput, UserError
+from pixsift.engine.core.progress import Progress
+from pixsift.engine.executors.base import Job, ReportCollector, RunResult, UnitReport, run_unit
+from pixsift.kernels.optional import require
 
 DEFAULT_MAX_ATTEMPTS = 3
 

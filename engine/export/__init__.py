@@ -1,11 +1,12 @@
 """The export stage: a selection's kept candidates as training data (WebDataset, Parquet, ShareGPT-4o-Image
 JSONL, Hugging Face datasets).
 
-`from engine.export import export, ExportConfig`; the entry point loads its libraries when first used."""
+`from pixsift.engine.export import export, ExportConfig`; the entry point loads its libraries when first
+used."""
 
-from engine.core.lazy import lazy_names
-from engine.export.config import ExportConfig
+from pixsift.engine.core.lazy import lazy_names
+from pixsift.engine.export.config import ExportConfig
 
 __all__ = ["ExportConfig"]  # and the entry point, loaded by __getattr__
 
-__getattr__ = lazy_names(__name__, {"export": "engine.export.run"})
+__getattr__ = lazy_names(__name__, {"export": "pixsift.engine.export.run"})

@@ -14,9 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.export.files import FileEntry
-from engine.store.kept_rows import ExportRow, RowError
-from engine.store.run_store import RunStore
+from pixsift.engine.export.files import FileEntry
+from pixsift.engine.store.kept_rows import ExportRow, RowError
+from pixsift.engine.store.run_store import RunStore
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.config import Config, SettingError, setting
+from pixsift.engine.core.config import Config, SettingError, setting
 
 FORMATS = ("webdataset", "parquet", "jsonl", "hf")
 IMAGE_MODES = ("bytes", "paths")

@@ -22,10 +22,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.core.batches import batched
-from engine.export.base import ExportJob
-from engine.export.files import FileEntry, ImageFolder, extension, file_entry, sample_name, shard_name
-from engine.store.kept_rows import ExportRow, RowError, record_fields
+from pixsift.engine.core.batches import batched
+from pixsift.engine.export.base import ExportJob
+from pixsift.engine.export.files import FileEntry, ImageFolder, extension, file_entry, sample_name, shard_name
+from pixsift.engine.store.kept_rows import ExportRow, RowError, record_fields
 
 ROW_GROUP_ROWS = 256
 _HF_README = """---

@@ -23,16 +23,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from engine.core.errors import Exists
-from engine.export.base import ExportJob, Writer
-from engine.export.config import DEFAULT_SHARD_SIZE, ExportConfig
-from engine.export.files import FileEntry
-from engine.export.parquet import write_hf, write_parquet
-from engine.export.sharegpt import write_sharegpt
-from engine.export.webdataset import write_webdataset
-from engine.store.kept_rows import ExportRow, RowError, export_rows
-from engine.store.run_store import RunStore
-from engine.store.selection import kept_rows, selection_group
+from pixsift.engine.core.errors import Exists
+from pixsift.engine.export.base import ExportJob, Writer
+from pixsift.engine.export.config import DEFAULT_SHARD_SIZE, ExportConfig
+from pixsift.engine.export.files import FileEntry
+from pixsift.engine.export.parquet import write_hf, write_parquet
+from pixsift.engine.export.sharegpt import write_sharegpt
+from pixsift.engine.export.webdataset import write_webdataset
+from pixsift.engine.store.kept_rows import ExportRow, RowError, export_rows
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.selection import kept_rows, selection_group
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

@@ -17,11 +17,11 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.export.base import ExportJob
-from engine.export.files import FileEntry, ImageFolder, extension, file_entry, folder_entry
-from engine.store.edit_sources import EditSources
-from engine.store.kept_rows import ExportRow, RowError
-from engine.store.schema import EDIT_TASK
+from pixsift.engine.export.base import ExportJob
+from pixsift.engine.export.files import FileEntry, ImageFolder, extension, file_entry, folder_entry
+from pixsift.engine.store.edit_sources import EditSources
+from pixsift.engine.store.kept_rows import ExportRow, RowError
+from pixsift.engine.store.schema import EDIT_TASK
 
 _INPUTS = Path("images") / "inputs"
 

@@ -12,10 +12,10 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.export.base import ExportJob
-from engine.export.files import FileEntry, extension, file_entry, sample_name, shard_name
-from engine.io.tar_writer import DeterministicTar
-from engine.store.kept_rows import ExportRow, RowError
+from pixsift.engine.export.base import ExportJob
+from pixsift.engine.export.files import FileEntry, extension, file_entry, sample_name, shard_name
+from pixsift.engine.io.tar_writer import DeterministicTar
+from pixsift.engine.store.kept_rows import ExportRow, RowError
 
 
 def write_webdataset(

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.core.config import setting
-from engine.core.settings import check_settings
-from engine.executors.config import ExecutorConfig
+from pixsift.engine.core.config import setting
+from pixsift.engine.core.settings import check_settings
+from pixsift.engine.executors.config import ExecutorConfig
 
 TASKS = ("t2i", "edit")
 IMAGE_FORMATS = ("png", "jpeg")

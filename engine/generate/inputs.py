@@ -22,10 +22,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.core.batches import batched
-from engine.io.records import CAPTION_FIELDS, caption_of
-from engine.io.rows import read_rows
-from engine.io.text import as_text
+from pixsift.engine.core.batches import batched
+from pixsift.engine.io.records import CAPTION_FIELDS, caption_of
+from pixsift.engine.io.rows import read_rows
+from pixsift.engine.io.text import as_text
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.core.batches import batched
-from engine.core.device import worker_device
-from engine.core.progress import Progress, StageTimes, format_seconds, stage_line
-from engine.executors.base import UnitProgress
-from engine.generate.config import GenerateConfig
-from engine.generate.inputs import (
+from pixsift.engine.core.batches import batched
+from pixsift.engine.core.device import worker_device
+from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, stage_line
+from pixsift.engine.executors.base import UnitProgress
+from pixsift.engine.generate.config import GenerateConfig
+from pixsift.engine.generate.inputs import (
     Prompt,
     PromptChecker,
     Reject,
@@ -35,10 +35,10 @@ from engine.generate.inputs import (
     read_prompts,
     work_units,
 )
-from engine.generate.pipeline import Generator, load_tokenizers
-from engine.generate.shards import encode_image, remove_partials, sample_key, shard_path, write_shard
-from engine.io.paths import write_whole
-from engine.store.lock import writing
+from pixsift.engine.generate.pipeline import Generator, load_tokenizers
+from pixsift.engine.generate.shards import encode_image, remove_partials, sample_key, shard_path, write_shard
+from pixsift.engine.io.paths import write_whole
+from pixsift.engine.store.lock import writing
 
 REJECTS_FILE = "rejects.jsonl"
 PLAN_FILE = "plan.jsonl"  # the accepted prompts, in order: what the workers read

@@ -20,9 +20,9 @@ import transformers
 from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
 from PIL import Image
 
-from engine.core.errors import BadInput, NotFound
-from engine.core.progress import StageTimes
-from engine.generate.config import GenerateConfig
+from pixsift.engine.core.errors import BadInput, NotFound
+from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.generate.config import GenerateConfig
 
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
 DENOISERS = ("unet", "transformer")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.io.tar_writer import DeterministicTar
+from pixsift.engine.io.tar_writer import DeterministicTar
 
 EXTENSIONS = {"png": "png", "jpeg": "jpg"}
 _PARTIAL_SUFFIX = ".partial"

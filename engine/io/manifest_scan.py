@@ -23,12 +23,12 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 from fsspec.core import url_to_fs
 
-from engine.core.candidates import META_FIELDS, WHOLE_FILE, PlanEntry, content_hash, failure
-from engine.core.errors import BadInput
-from engine.io.parquet_images import EMBEDDED, embedded_source
-from engine.io.paths import input_root, inside, is_local
-from engine.io.records import CAPTION_FIELDS, caption_of, make_entry
-from engine.io.rows import SUFFIXES, embedded_image_column, read_rows
+from pixsift.engine.core.candidates import META_FIELDS, WHOLE_FILE, PlanEntry, content_hash, failure
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.io.parquet_images import EMBEDDED, embedded_source
+from pixsift.engine.io.paths import input_root, inside, is_local
+from pixsift.engine.io.records import CAPTION_FIELDS, caption_of, make_entry
+from pixsift.engine.io.rows import SUFFIXES, embedded_image_column, read_rows
 
 _COLUMNS = ("key", "image", *CAPTION_FIELDS, *META_FIELDS)
 HINT = "name the columns to read with --image-col and --caption-col"

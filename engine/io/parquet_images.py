@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.io.paths import is_local, open_binary
+from pixsift.engine.io.paths import is_local, open_binary
 
 EMBEDDED = -2  # a PlanEntry length: the bytes are inside a Parquet row, not a byte range of a file
 

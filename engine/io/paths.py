@@ -13,7 +13,7 @@ from pathlib import Path
 import fsspec
 from fsspec.core import url_to_fs
 
-from engine.core.errors import BadInput, NotFound
+from pixsift.engine.core.errors import BadInput, NotFound
 
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _GLOB_CHARS = re.compile(r"[*?\[]")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.core.candidates import META_STR_FIELDS, PlanEntry, failure
-from engine.io.text import as_text, clean_text
+from pixsift.engine.core.candidates import META_STR_FIELDS, PlanEntry, failure
+from pixsift.engine.io.text import as_text, clean_text
 
 CAPTION_FIELDS = ("caption", "text", "prompt")
 

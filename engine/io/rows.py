@@ -26,11 +26,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engine.core.candidates import failure
-from engine.core.errors import BadInput
-from engine.io.parquet_images import arrow_batches, is_image_struct, open_arrow
-from engine.io.paths import open_binary
-from engine.io.text import decode_utf8, parse_json
+from pixsift.engine.core.candidates import failure
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.io.parquet_images import arrow_batches, is_image_struct, open_arrow
+from pixsift.engine.io.paths import open_binary
+from pixsift.engine.io.text import decode_utf8, parse_json
 
 SUFFIXES = (".jsonl", ".parquet", ".csv", ".arrow")
 _PARQUET_BATCH = 4096

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from fsspec.core import url_to_fs
 
-from engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, error_kind, failure
-from engine.core.errors import BadInput
-from engine.io.manifest_scan import CAPTION_FILES, caption_file_of, scan_manifest
-from engine.io.parquet_images import EMBEDDED, EmbeddedReader
-from engine.io.paths import expand_inputs, open_binary
-from engine.io.rows import is_table
-from engine.io.tar_scan import scan_tar, shard_name
+from pixsift.engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, error_kind, failure
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.io.manifest_scan import CAPTION_FILES, caption_file_of, scan_manifest
+from pixsift.engine.io.parquet_images import EMBEDDED, EmbeddedReader
+from pixsift.engine.io.paths import expand_inputs, open_binary
+from pixsift.engine.io.rows import is_table
+from pixsift.engine.io.tar_scan import scan_tar, shard_name
 
 MAX_BYTES = 1 << 28  # 256 MiB: larger than any image of a pool; a larger file is not read
 

@@ -19,11 +19,11 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from engine.core.candidates import PlanEntry, failure
-from engine.core.errors import BadInput
-from engine.io.paths import open_binary
-from engine.io.records import caption_of, make_entry
-from engine.io.text import decode_utf8, parse_json
+from pixsift.engine.core.candidates import PlanEntry, failure
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.io.paths import open_binary
+from pixsift.engine.io.records import caption_of, make_entry
+from pixsift.engine.io.text import decode_utf8, parse_json
 
 IMAGE_EXTENSIONS = frozenset(
     {"jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "jp2", "ppm", "pgm", "pnm"}

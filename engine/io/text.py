@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from engine.core.candidates import failure
+from pixsift.engine.core.candidates import failure
 
 BOM = "\ufeff"
 MAX_JSON_DEPTH = 64

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.core.config import Config, setting
+from pixsift.engine.core.config import Config, setting
 
 
 @dataclass(kw_only=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.store.run_store import RunStore
-from engine.store.schema import WEIGHTED_SCORE
-from engine.store.selection import selection_group
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.selection import selection_group
 
 BINS = 40
 SHOWN = 12  # thumbnails on each side of the cut

@@ -15,13 +15,13 @@ import json
 import math
 from pathlib import Path
 
-from engine.report.config import report_folder
-from engine.report.data import ReportData, gather
-from engine.report.plots import counts_plot, funnel_plot, histogram_plot
-from engine.report.thumbnails import is_image, thumbnails
-from engine.store.run_store import RunStore
-from engine.store.schema import WEIGHTED_SCORE
-from engine.store.selection import reason_names, selection_group
+from pixsift.engine.report.config import report_folder
+from pixsift.engine.report.data import ReportData, gather
+from pixsift.engine.report.plots import counts_plot, funnel_plot, histogram_plot
+from pixsift.engine.report.thumbnails import is_image, thumbnails
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.selection import reason_names, selection_group
 
 REPORT = "report.html"
 _CARD_FIELDS = ("clip_cosine", "ssim_roundtrip")

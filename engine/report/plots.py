@@ -12,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 -- after choosing the backend
 
-from engine.report.data import Histogram  # noqa: E402
-from engine.store.schema import WEIGHTED_SCORE  # noqa: E402
+from pixsift.engine.report.data import Histogram  # noqa: E402
+from pixsift.engine.store.schema import WEIGHTED_SCORE  # noqa: E402
 
 KEPT_COLOR, DROPPED_COLOR, LINE_COLOR = "#2a9d8f", "#c8c8c8", "#d62828"
 

@@ -7,9 +7,9 @@ import io
 
 from PIL import Image, ImageOps
 
-from engine.core.candidates import PlanEntry
-from engine.io.sources import read_candidates
-from engine.store.run_store import RunStore
+from pixsift.engine.core.candidates import PlanEntry
+from pixsift.engine.io.sources import read_candidates
+from pixsift.engine.store.run_store import RunStore
 
 SIDE = 160
 QUALITY = 80

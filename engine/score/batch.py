@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.core.candidates import failure
-from engine.core.isolate import isolate_failures
-from engine.core.progress import StageTimes
-from engine.score.embed import ClipEmbedder
-from engine.score.inputs import ScoreInputs
-from engine.score.kernel_scores import clip_scores, ssim_roundtrip
-from engine.score.prepare import Prepared
-from engine.score.preprocess import clip_batch
-from engine.score.scorers.base import EmbeddingScorer
-from engine.store.run_store import RunStore
-from engine.store.unit_store import Unit
+from pixsift.engine.core.candidates import failure
+from pixsift.engine.core.isolate import isolate_failures
+from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.score.embed import ClipEmbedder
+from pixsift.engine.score.inputs import ScoreInputs
+from pixsift.engine.score.kernel_scores import clip_scores, ssim_roundtrip
+from pixsift.engine.score.prepare import Prepared
+from pixsift.engine.score.preprocess import clip_batch
+from pixsift.engine.score.scorers.base import EmbeddingScorer
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.unit_store import Unit
 
 NOT_FINITE = failure("score", "the model gave non-finite values for this image or its caption")
 

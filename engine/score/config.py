@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from engine.core.config import SettingError, setting
-from engine.decode.decoders import KINDS as DECODERS
-from engine.decode.probe import MAX_ASPECT, MAX_PIXELS, MAX_SIDE, ImageLimits
-from engine.executors.config import ExecutorConfig
-from engine.io.paths import absolute
-from engine.io.sources import MAX_BYTES
-from kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
+from pixsift.engine.core.config import SettingError, setting
+from pixsift.engine.decode.decoders import KINDS as DECODERS
+from pixsift.engine.decode.probe import MAX_ASPECT, MAX_PIXELS, MAX_SIDE, ImageLimits
+from pixsift.engine.executors.config import ExecutorConfig
+from pixsift.engine.io.paths import absolute
+from pixsift.engine.io.sources import MAX_BYTES
+from pixsift.kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
 
 
 @dataclass(kw_only=True)

@@ -35,9 +35,9 @@ import nvtx
 import open_clip
 import torch
 
-from engine.core.errors import BadInput, NotFound
-from engine.score.preprocess import ClipPreprocess
-from engine.score.text_tower import TextTower
+from pixsift.engine.core.errors import BadInput, NotFound
+from pixsift.engine.score.preprocess import ClipPreprocess
+from pixsift.engine.score.text_tower import TextTower
 
 HUB_ERRORS_TO_REPORT = (OSError, ValueError)  # huggingface_hub's not-found and HTTP errors subclass these
 

@@ -21,21 +21,21 @@ from itertools import islice
 import numpy as np
 import torch
 
-from engine.core.batches import timed_batches
-from engine.core.device import worker_device
-from engine.core.progress import StageTimes
-from engine.decode.decoders import make_decoder
-from engine.io.paths import expand_inputs
-from engine.io.sources import read_candidates, scan_paths, within_failure_limit
-from engine.score.batch import BatchScorer, fill_columns, unit_columns
-from engine.score.config import ScoreConfig
-from engine.score.embed import ClipEmbedder
-from engine.score.prepare import Prepared, Preparer
-from engine.score.scorers.mlp import MlpScorer
-from engine.store.lock import writing
-from engine.store.run_store import RunStore
-from engine.store.unit_job import StoreUnitJob, UnitJobSummary, run_store_job
-from engine.store.unit_store import Unit
+from pixsift.engine.core.batches import timed_batches
+from pixsift.engine.core.device import worker_device
+from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.decode.decoders import make_decoder
+from pixsift.engine.io.paths import expand_inputs
+from pixsift.engine.io.sources import read_candidates, scan_paths, within_failure_limit
+from pixsift.engine.score.batch import BatchScorer, fill_columns, unit_columns
+from pixsift.engine.score.config import ScoreConfig
+from pixsift.engine.score.embed import ClipEmbedder
+from pixsift.engine.score.prepare import Prepared, Preparer
+from pixsift.engine.score.scorers.mlp import MlpScorer
+from pixsift.engine.store.lock import writing
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.unit_job import StoreUnitJob, UnitJobSummary, run_store_job
+from pixsift.engine.store.unit_store import Unit
 
 DEFAULT_SHARD_ROWS = {"cuda": 4096, "cpu": 512}
 

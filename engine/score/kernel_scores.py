@@ -7,9 +7,9 @@ from __future__ import annotations
 import nvtx
 import torch
 
-from engine.score.preprocess import same_size_batches
-from kernels.similarity import clip_score, cosine_pairs
-from kernels.ssim import roundtrip_ssim
+from pixsift.engine.score.preprocess import same_size_batches
+from pixsift.kernels.similarity import clip_score, cosine_pairs
+from pixsift.kernels.ssim import roundtrip_ssim
 
 CLIP_SCORE_W = 2.5
 # roundtrip_ssim gathers each resize's taps as int32 (about 16 bytes per input value): fewer pixels per

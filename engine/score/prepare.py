@@ -20,15 +20,15 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.core.candidates import Candidate, content_hash
-from engine.core.isolate import isolate_failures
-from engine.core.progress import StageTimes
-from engine.decode.result import Decoder, DecodeResult
-from engine.score.embed import ClipEmbedder
-from engine.score.inputs import ScoreInputs
-from engine.score.preprocess import clip_pixels
-from engine.store.unit_job import Batch
-from kernels.ssim import roundtrip_ssim
+from pixsift.engine.core.candidates import Candidate, content_hash
+from pixsift.engine.core.isolate import isolate_failures
+from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.decode.result import Decoder, DecodeResult
+from pixsift.engine.score.embed import ClipEmbedder
+from pixsift.engine.score.inputs import ScoreInputs
+from pixsift.engine.score.preprocess import clip_pixels
+from pixsift.engine.store.unit_job import Batch
+from pixsift.kernels.ssim import roundtrip_ssim
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Preparer:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pixsift-prepare")
         self._uploader = None
         if device.type == "cuda" and decoder.device.type == "cpu":
-            from engine.decode.upload import Uploader
+            from pixsift.engine.decode.upload import Uploader
 
             self._uploader = Uploader(device)
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.select.steps.base import SpecError, check_keys, number
-from engine.store.run_store import RunStore
-from engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.select.steps.base import SpecError, check_keys, number
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import WEIGHTED_SCORE
 
 
 def _sides(values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

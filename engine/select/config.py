@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.core.config import Config, SettingError, parse_override, setting
-from engine.select.spec import SelectSpec
+from pixsift.engine.core.config import Config, SettingError, parse_override, setting
+from pixsift.engine.select.spec import SelectSpec
 
 
 @dataclass(kw_only=True)

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.select.dedup.steps import ExactDedup, SemanticDedup
-from engine.select.steps.base import SpecError, Step
-from engine.select.steps.filters import Bound
-from engine.select.steps.prompt import (
+from pixsift.engine.select.dedup.steps import ExactDedup, SemanticDedup
+from pixsift.engine.select.steps.base import SpecError, Step
+from pixsift.engine.select.steps.filters import Bound
+from pixsift.engine.select.steps.prompt import (
     BlocklistFilter,
     CharsetFilter,
     LanguageFilter,
     LengthFilter,
     NearDuplicateCaptions,
 )
-from engine.select.steps.ranked import BestOfN, Quota, TopK
+from pixsift.engine.select.steps.ranked import BestOfN, Quota, TopK
 
 STEP_TYPES: dict[str, Any] = {"filter": Bound, "best_of_n": BestOfN, "top_k": TopK, "quota": Quota}
 NAMED_STEPS: dict[str, dict[str, Any]] = {

@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.core.errors import BadInput
-from engine.core.prefetch import prefetch
-from engine.select.columns import columns_of_kind, read_columns, weighted_score
-from engine.select.ranking import MAX_ROWS
-from engine.select.spec import SelectSpec
-from engine.select.steps.base import SpecError, Step
-from engine.select.steps.filters import RowFilter, StatusOk, apply_row_filters
-from engine.store.lock import writing
-from engine.store.run_store import RunStore
-from engine.store.schema import VOCABULARY_COLUMNS, WEIGHTED_SCORE
-from engine.store.selection import SelectionWriter, check_writable
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.prefetch import prefetch
+from pixsift.engine.select.columns import columns_of_kind, read_columns, weighted_score
+from pixsift.engine.select.ranking import MAX_ROWS
+from pixsift.engine.select.spec import SelectSpec
+from pixsift.engine.select.steps.base import SpecError, Step
+from pixsift.engine.select.steps.filters import RowFilter, StatusOk, apply_row_filters
+from pixsift.engine.store.lock import writing
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import VOCABULARY_COLUMNS, WEIGHTED_SCORE
+from pixsift.engine.store.selection import SelectionWriter, check_writable
 
 BLOCK_ROWS = 1 << 20
 

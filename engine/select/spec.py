@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.core.recipes import load_recipe
-from engine.select.columns import ScoreTerm
-from engine.select.registry import steps_from_table
-from engine.select.steps.base import SpecError, Step, check_keys
-from engine.select.steps.filters import StatusOk
+from pixsift.engine.core.recipes import load_recipe
+from pixsift.engine.select.columns import ScoreTerm
+from pixsift.engine.select.registry import steps_from_table
+from pixsift.engine.select.steps.base import SpecError, Step, check_keys
+from pixsift.engine.select.steps.filters import StatusOk
 
-RECIPES = "engine.select"  # the package whose recipes/ folder holds the shipped specs
+RECIPES = Path(__file__).with_name("recipes")  # the shipped specs
 MAX_STEPS = 254  # reason codes are uint8: 0 is kept, 1 is status, then one per step
 
 DEFAULT_SCORE = {"clip_cosine": {"weight": 1.0, "min": 0.0}, "ssim_roundtrip": {"weight": 0.5}}  # SynthVLM

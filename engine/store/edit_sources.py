@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 from fsspec.core import url_to_fs
 
-from engine.core.candidates import PlanEntry, content_hash
-from engine.decode.probe import sniff_format
-from engine.io.paths import absolute, input_root, inside, is_local
-from engine.io.sources import read_candidates
-from engine.store.run_store import RunStore
-from engine.store.schema import EDIT_TASK
+from pixsift.engine.core.candidates import PlanEntry, content_hash
+from pixsift.engine.decode.probe import sniff_format
+from pixsift.engine.io.paths import absolute, input_root, inside, is_local
+from pixsift.engine.io.sources import read_candidates
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import EDIT_TASK
 
 
 @dataclass(frozen=True)

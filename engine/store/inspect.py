@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.core.candidates import error_kind
-from engine.core.config import Config, setting
-from engine.store.run_store import RunStore
-from engine.store.selection import list_selections, selection_group
+from pixsift.engine.core.candidates import error_kind
+from pixsift.engine.core.config import Config, setting
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.selection import list_selections, selection_group
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 

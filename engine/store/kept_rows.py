@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.candidates import PlanEntry, content_hash, failure
-from engine.io.sources import read_candidates
-from engine.store.run_store import RunStore
-from engine.store.schema import WEIGHTED_SCORE
-from engine.store.selection import selection_group
+from pixsift.engine.core.candidates import PlanEntry, content_hash, failure
+from pixsift.engine.io.sources import read_candidates
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.selection import selection_group
 
 # What every export carries per sample besides the image, in this order.
 PLAN_FIELDS = ("key", "caption", "group", "task", "category", "style", "source_key", "seed")

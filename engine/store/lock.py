@@ -25,8 +25,8 @@ from typing import Any
 
 from fsspec.core import url_to_fs
 
-from engine.core.errors import UserError
-from engine.io.paths import absolute, is_local
+from pixsift.engine.core.errors import UserError
+from pixsift.engine.io.paths import absolute, is_local
 
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import zarr
 
-from engine.core.batches import batched
-from engine.core.candidates import PlanEntry, content_hash
-from engine.core.settings import as_json
-from engine.io.paths import absolute
-from engine.store.schema import (
+from pixsift.engine.core.batches import batched
+from pixsift.engine.core.candidates import PlanEntry, content_hash
+from pixsift.engine.core.settings import as_json
+from pixsift.engine.io.paths import absolute
+from pixsift.engine.store.schema import (
     PLAN_COLUMNS,
     SCORE_COLUMNS,
     STATUSES,
@@ -39,7 +39,7 @@ from engine.store.schema import (
     Column,
     extra_column,
 )
-from engine.store.unit_store import Unit, UnitStore
+from pixsift.engine.store.unit_store import Unit, UnitStore
 
 SCHEMA_VERSION = 2
 _MAX_CHUNK_ROWS = 4096

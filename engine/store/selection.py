@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import zarr
 
-from engine.core.errors import BadInput, Exists, Missing
-from engine.store.run_store import RunStore
-from engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.core.errors import BadInput, Exists, Missing
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import WEIGHTED_SCORE
 
 SELECTIONS = "selections"
 SELECTION_VERSION = 1

@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.core.config import Config, SettingError, setting
-from engine.core.errors import Missing
-from engine.store.kept_rows import json_safe
-from engine.store.run_store import RunStore
-from engine.store.schema import WEIGHTED_SCORE
-from engine.store.selection import reason_names, selection_group
+from pixsift.engine.core.config import Config, SettingError, setting
+from pixsift.engine.core.errors import Missing
+from pixsift.engine.store.kept_rows import json_safe
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.selection import reason_names, selection_group
 
 FORMATS = ("table", "jsonl")
 _TEXT = ("key", "caption", "status", "error")

@@ -18,12 +18,12 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import numpy as np
 
-from engine.core.errors import BadInput
-from engine.core.prefetch import prefetch
-from engine.core.progress import Progress, StageTimes, format_seconds, stage_line
-from engine.executors.base import RunResult, UnitProgress, WorkerCounts, worker_lines
-from engine.executors.config import ExecutorConfig
-from engine.store.unit_store import Unit, UnitStore
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.prefetch import prefetch
+from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, stage_line
+from pixsift.engine.executors.base import RunResult, UnitProgress, WorkerCounts, worker_lines
+from pixsift.engine.executors.config import ExecutorConfig
+from pixsift.engine.store.unit_store import Unit, UnitStore
 
 Store = TypeVar("Store", bound=UnitStore)
 

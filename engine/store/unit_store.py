@@ -23,10 +23,10 @@ import numpy as np
 import zarr
 from fsspec.core import url_to_fs
 
-from engine.core.candidates import error_kind
-from engine.core.errors import BadInput, Exists, NotFound
-from engine.core.settings import check_settings
-from engine.io.paths import absolute
+from pixsift.engine.core.candidates import error_kind
+from pixsift.engine.core.errors import BadInput, Exists, NotFound
+from pixsift.engine.core.settings import check_settings
+from pixsift.engine.io.paths import absolute
 
 
 @dataclass(frozen=True)

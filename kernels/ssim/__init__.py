@@ -6,7 +6,7 @@ the plain-PyTorch reference); dispatch.py picks one and checks the inputs and th
 is the round trip, with PIL's resampling in resize.py (any device) and resize_cpu.py (numpy, PIL).
 """
 
-from kernels.ssim.dispatch import GPU_BACKEND, ssim
-from kernels.ssim.roundtrip import roundtrip_ssim
+from pixsift.kernels.ssim.dispatch import GPU_BACKEND, ssim
+from pixsift.kernels.ssim.roundtrip import roundtrip_ssim
 
 __all__ = ["ssim", "roundtrip_ssim", "GPU_BACKEND"]

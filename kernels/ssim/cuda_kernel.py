@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from kernels import nvrtc
-from kernels.optional import require
-from kernels.ssim.config import LUMA, MAX_WIN_SIZE, PADDING_CODES, SsimConfig
+from pixsift.kernels import nvrtc
+from pixsift.kernels.optional import require
+from pixsift.kernels.ssim.config import LUMA, MAX_WIN_SIZE, PADDING_CODES, SsimConfig
 
 TILE_W = 32  # one warp across a tile row
 THREADS_Y = 8

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import torch
 
-from kernels.checks import check_pair, check_tensor, check_triton_device, raise_nonfinite
-from kernels.optional import available
-from kernels.ssim.config import BACKENDS, DTYPES, SsimConfig, check_choice, make_config
-from kernels.ssim.reference import ssim_torch
+from pixsift.kernels.checks import check_pair, check_tensor, check_triton_device, raise_nonfinite
+from pixsift.kernels.optional import available
+from pixsift.kernels.ssim.config import BACKENDS, DTYPES, SsimConfig, check_choice, make_config
+from pixsift.kernels.ssim.reference import ssim_torch
 
 # The GPU default; set to the faster of triton and cuda on the benchmarks (benchmarks/bench_ssim.py).
 GPU_BACKEND = "triton"
@@ -72,19 +72,19 @@ def ssim(
 
 
 def _ssim_numba(x: torch.Tensor, y: torch.Tensor, cfg: SsimConfig):
-    from kernels.ssim.numba_kernel import ssim_numba
+    from pixsift.kernels.ssim.numba_kernel import ssim_numba
 
     return ssim_numba(x, y, cfg)
 
 
 def _ssim_cuda(x: torch.Tensor, y: torch.Tensor, cfg: SsimConfig):
-    from kernels.ssim.cuda_kernel import ssim_cuda  # needs pycuda: imported when asked for
+    from pixsift.kernels.ssim.cuda_kernel import ssim_cuda  # needs pycuda: imported when asked for
 
     return ssim_cuda(x, y, cfg)
 
 
 def _ssim_triton(x: torch.Tensor, y: torch.Tensor, cfg: SsimConfig):
-    from kernels.ssim.triton_kernel import ssim_triton
+    from pixsift.kernels.ssim.triton_kernel import ssim_triton
 
     return ssim_triton(x, y, cfg)
 

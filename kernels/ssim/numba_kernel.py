@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from kernels.ssim.config import LUMA, SsimConfig
+from pixsift.kernels.ssim.config import LUMA, SsimConfig
 
 ROWS_PER_TASK = 64
 MOMENTS = 5  # mu_x, mu_y, E[x^2], E[y^2], E[xy]

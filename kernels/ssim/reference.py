@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from kernels.ssim.config import LUMA, SsimConfig
+from pixsift.kernels.ssim.config import LUMA, SsimConfig
 
 
 def ssim_reference(

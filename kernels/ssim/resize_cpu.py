@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 from PIL import Image
 
-from kernels.ssim.resize import PIL_LUMA, PIL_PRECISION_BITS, pil_coefficients
+from pixsift.kernels.ssim.resize import PIL_LUMA, PIL_PRECISION_BITS, pil_coefficients
 
 
 def roundtrip_gray(pixels: np.ndarray, size: int, via: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from kernels.checks import check_tensor
-from kernels.ssim.config import DTYPES
-from kernels.ssim.dispatch import ssim
-from kernels.ssim.reference import to_luma
-from kernels.ssim.resize import luma_8bit, resize_8bit, resize_float
+from pixsift.kernels.checks import check_tensor
+from pixsift.kernels.ssim.config import DTYPES
+from pixsift.kernels.ssim.dispatch import ssim
+from pixsift.kernels.ssim.reference import to_luma
+from pixsift.kernels.ssim.resize import luma_8bit, resize_8bit, resize_float
 
 # Recorded with the scores it makes: stores scored with the earlier procedure (grayscale before the
 # round trip, not SynthVLM's) are refused as made with other settings.
@@ -79,7 +79,7 @@ def roundtrip_pair_8bit(
     """The reference and the round trip of uint8 images, N x 1 x size x size uint8 each; on the CPU the
     images go to threads side by side unless `serial`."""
     if images.device.type == "cpu":
-        from kernels.ssim.resize_cpu import roundtrip_gray
+        from pixsift.kernels.ssim.resize_cpu import roundtrip_gray
 
         # N x H x W x C: a view, free for channels-last images (decoded H x W x C, as pixsift's are)
         pixels = images.permute(0, 2, 3, 1).numpy()

@@ -7,7 +7,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.ssim.config import PADDING_CODES, SsimConfig
+from pixsift.kernels.ssim.config import PADDING_CODES, SsimConfig
 
 # Output rows per Triton program: a 32 x 3 x 1024 x 1024 batch gets thousands of programs, each
 # re-reading only win_size - 1 halo rows, and the small images of the interpreter tests get one.

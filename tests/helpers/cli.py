@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.cli import main
+from pixsift.engine.cli import main
 
 
 def user_error(capsys, argv: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.generate.config import GenerateConfig
+from pixsift.engine.generate.config import GenerateConfig
 
 # One caption per shard, one image per caption: many small units.
 ONE_PER_SHARD = dict(images_per_caption=1, captions_per_shard=1, batch_size=1)

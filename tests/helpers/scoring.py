@@ -11,7 +11,7 @@ import zarr
 from PIL import Image
 from skimage import data
 
-from engine.score.config import ScoreConfig
+from pixsift.engine.score.config import ScoreConfig
 from tests.helpers.candidate_pools import write_tar
 
 # (loader, size, format): real photographs in the formats and modes a pool holds
@@ -86,7 +86,7 @@ def read_store(path) -> dict[str, np.ndarray]:
 
 def score_command(inputs, store, tiny_config) -> list[str]:
     return [
-        sys.executable, "-m", "engine.cli", "score", "--input", *inputs, "--store", str(store),
+        sys.executable, "-m", "pixsift.engine.cli", "score", "--input", *inputs, "--store", str(store),
         "--clip-config", str(tiny_config), "--clip-random-init", "--shard-rows", "3", "--batch-size", "2",
     ]  # fmt: skip
 

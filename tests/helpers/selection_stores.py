@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.core.candidates import PlanEntry, content_hash
-from engine.store.run_store import RunStore
-from engine.store.selection import write_selection as stored_selection
+from pixsift.engine.core.candidates import PlanEntry, content_hash
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.selection import write_selection as stored_selection
 from tests.helpers.candidate_pools import photo, photo_names, write_tar
 
 CATEGORIES = ("animals", "people", "objects")

@@ -7,8 +7,8 @@ import skimage.data
 import torch
 from PIL import Image
 
-from kernels.ssim.resize import luma_8bit, resize_8bit
-from kernels.ssim.resize_cpu import luma, resize
+from pixsift.kernels.ssim.resize import luma_8bit, resize_8bit
+from pixsift.kernels.ssim.resize_cpu import luma, resize
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU"))]
 # (input height, width) -> output side: down, up, both at once, one side unchanged, tiny, squares down and

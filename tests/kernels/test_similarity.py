@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from kernels import clip_score, cosine_pairs, topk_cosine
+from pixsift.kernels.similarity import clip_score, cosine_pairs, topk_cosine
 
 BACKENDS = ["torch", "triton"]
 DTYPES = [torch.float16, torch.bfloat16, torch.float32]

@@ -18,9 +18,9 @@ from skimage.metrics import structural_similarity
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from benchmarks.synthvlm import calc_ssim
-from kernels.ssim import roundtrip_ssim, ssim
-from kernels.ssim.config import LUMA, make_config
-from kernels.ssim.reference import ssim_reference
+from pixsift.kernels.ssim import roundtrip_ssim, ssim
+from pixsift.kernels.ssim.config import LUMA, make_config
+from pixsift.kernels.ssim.reference import ssim_reference
 
 BACKENDS = [
     "torch",
@@ -29,7 +29,7 @@ BACKENDS = [
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")),
 ]
 # kernels/__init__.py re-exports the function `ssim` under the module's own name.
-triton_module = importlib.import_module("kernels.ssim.triton_kernel")
+triton_module = importlib.import_module("pixsift.kernels.ssim.triton_kernel")
 # Relative and absolute: map values near 0 have no meaningful relative error.
 TOLERANCE = {torch.uint8: 1e-5, torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 1e-2}
 # Our float32 against the libraries, run in float64: the largest differences measured were 3.9e-6 in

@@ -6,10 +6,10 @@ import itertools
 import pytest
 import torch
 
-from kernels import nvrtc
-from kernels.ssim.config import DTYPES, MAX_WIN_SIZE, PADDINGS, make_config
-from kernels.ssim.cuda_kernel import Specialization, kernel_binary, ssim_cuda, target
-from kernels.ssim.reference import ssim_reference
+from pixsift.kernels import nvrtc
+from pixsift.kernels.ssim.config import DTYPES, MAX_WIN_SIZE, PADDINGS, make_config
+from pixsift.kernels.ssim.cuda_kernel import Specialization, kernel_binary, ssim_cuda, target
+from pixsift.kernels.ssim.reference import ssim_reference
 
 needs_nvrtc = pytest.mark.skipif(
     nvrtc.find_library() is None,

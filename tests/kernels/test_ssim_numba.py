@@ -9,9 +9,9 @@ import torch
 pytest.importorskip("numba")
 import numba  # noqa: E402
 
-from kernels.ssim.config import make_config  # noqa: E402
-from kernels.ssim.numba_kernel import ROWS_PER_TASK, ssim_numba  # noqa: E402
-from kernels.ssim.reference import ssim_reference  # noqa: E402
+from pixsift.kernels.ssim.config import make_config  # noqa: E402
+from pixsift.kernels.ssim.numba_kernel import ROWS_PER_TASK, ssim_numba  # noqa: E402
+from pixsift.kernels.ssim.reference import ssim_reference  # noqa: E402
 
 
 def _pair(shape, seed=0):

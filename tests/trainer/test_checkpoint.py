@@ -8,8 +8,8 @@ import pickle
 import pytest
 import torch
 
-from engine.core.errors import BadInput
-from trainer import checkpoint
+from pixsift.engine.core.errors import BadInput
+from pixsift.trainer import checkpoint
 
 
 class Planted:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.core.config import SettingError
-from engine.core.errors import BadInput
-from trainer.cli import TRAIN_STAGE
+from pixsift.engine.core.config import SettingError
+from pixsift.engine.core.errors import BadInput
+from pixsift.trainer.cli import TRAIN_STAGE
 
 
 def test_a_train_table_is_the_recipe_with_its_sections_on_top():

@@ -14,11 +14,11 @@ from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
 from benchmarks.tiny_janus import BOS, EOS, IMAGE, PAD, build_tokenizer, janus_config
-from engine.cli import main
-from engine.core.errors import BadInput
-from trainer.convert_janus import convert_janus, transformers_weights
-from trainer.convert_janus import janus_config as converted_config
-from trainer.model_folder import load_janus_model, model_info, require_model_folder
+from pixsift.engine.cli import main
+from pixsift.engine.core.errors import BadInput
+from pixsift.trainer.convert_janus import convert_janus, transformers_weights
+from pixsift.trainer.convert_janus import janus_config as converted_config
+from pixsift.trainer.model_folder import load_janus_model, model_info, require_model_folder
 
 IMAGE_SIZE = 64
 

@@ -10,8 +10,8 @@ import shutil
 import pytest
 from safetensors.torch import load_file, save_file
 
-from engine.core.errors import BadInput, NotFound
-from trainer.model_folder import load_janus_model, require_model_folder
+from pixsift.engine.core.errors import BadInput, NotFound
+from pixsift.trainer.model_folder import load_janus_model, require_model_folder
 
 
 def copy_of(tiny_janus, tmp_path):

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.cli import main
+from pixsift.engine.cli import main
+from pixsift.trainer.prompt_format import sft_prompt
+from pixsift.trainer.sample import SampleConfig, Sampler, sample
 from tests.helpers.candidate_pools import photo
-from trainer.prompt_format import sft_prompt
-from trainer.sample import SampleConfig, Sampler, sample
 
 
 def write_prompts(folder, rows) -> str:

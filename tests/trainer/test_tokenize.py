@@ -14,17 +14,17 @@ import torch
 from PIL import Image
 from transformers import AutoTokenizer, JanusForConditionalGeneration
 
-from engine.cli import main
-from engine.core.settings import SettingsMismatch
+from pixsift.engine.cli import main
+from pixsift.engine.core.settings import SettingsMismatch
+from pixsift.trainer.image_prep import prepare, vq_input
+from pixsift.trainer.model_folder import model_info
+from pixsift.trainer.prompt_format import prompt_text
+from pixsift.trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
+from pixsift.trainer.tokenize import TokenizeConfig, tokenize
 from tests.helpers.candidate_pools import photo
 from tests.helpers.cli import user_error
 from tests.helpers.selection_stores import scored_pool, write_selection
 from tests.helpers.vq_reference import reference_codes
-from trainer.image_prep import prepare, vq_input
-from trainer.model_folder import model_info
-from trainer.prompt_format import prompt_text
-from trainer.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
-from trainer.tokenize import TokenizeConfig, tokenize
 
 KEPT = [0, 1, 2, 3, 5, 6, 7, 9, 10]  # 9 rows: units of 4, 4 and 1
 EDITS = {3: "loose/astronaut-40", 7: "wide.jpg", 9: "gone", 5: "coffee-40.png"}
@@ -219,7 +219,7 @@ def test_command_line(pool, tiny_janus, clean, tmp_path, capsys):
 def test_out_of_memory_splits_the_batch_and_fails_only_the_row_that_cannot_fit(
     pool, tiny_janus, clean, tmp_path, monkeypatch
 ):
-    import trainer.tokenize as job
+    import pixsift.trainer.tokenize as job
 
     real_encode, want = job.encode_codes, read(clean[0])
     too_big = want["image_codes"][0].astype(np.int64)  # row 0's image (also row 3's edit source)

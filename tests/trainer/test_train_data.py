@@ -8,10 +8,10 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import JanusProcessor
 
-from engine.core.errors import BadInput
+from pixsift.engine.core.errors import BadInput
+from pixsift.trainer.data import MixedTaskBatchSampler, TokenDataset
+from pixsift.trainer.token_store import EDIT, FAILED, T2I, TokenStore
 from tests.helpers.token_stores import make_token_store
-from trainer.data import MixedTaskBatchSampler, TokenDataset
-from trainer.token_store import EDIT, FAILED, T2I, TokenStore
 
 USER, ASSISTANT = "<|User|>: ", "\n\n<|Assistant|>:"
 IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"

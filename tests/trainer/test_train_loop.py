@@ -19,15 +19,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from benchmarks.tiny_janus import janus_config
-from engine.core.errors import BadInput
-from engine.core.settings import SettingsMismatch
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.settings import SettingsMismatch
+from pixsift.trainer.config import load_config
+from pixsift.trainer.flops import TrainingFlops, peak_flops
+from pixsift.trainer.metrics import read_log
+from pixsift.trainer.optim import WarmupCosine, adamw, lr_scheduler, param_groups
 from tests.helpers.cli import user_error
 from tests.helpers.processes import kill_when
 from tests.helpers.token_stores import make_token_store
-from trainer.config import load_config
-from trainer.flops import TrainingFlops, peak_flops
-from trainer.metrics import read_log
-from trainer.optim import WarmupCosine, adamw, lr_scheduler, param_groups
 
 pytest.importorskip("deepspeed")
 pytest.importorskip("peft")
@@ -61,9 +61,9 @@ def tiny_config(root, out: str, *overrides: str):
 
 def plain_pytorch_losses(cfg) -> list[float]:
     """The same training without DeepSpeed: same init, batches, AdamW, schedule and clipping."""
-    from trainer.loop import build_data, total_steps
-    from trainer.loss import ImageGenerationModel
-    from trainer.trainable import load_janus
+    from pixsift.trainer.loop import build_data, total_steps
+    from pixsift.trainer.loss import ImageGenerationModel
+    from pixsift.trainer.trainable import load_janus
 
     dataset, sampler = build_data(cfg, rank=0, world_size=1)
     steps, accumulation = total_steps(cfg, sampler), sampler.accumulation_steps
@@ -93,7 +93,7 @@ def plain_pytorch_losses(cfg) -> list[float]:
 
 
 def test_zero2_matches_plain_pytorch_and_resume_continues_the_curve(tiny):
-    from trainer.loop import train
+    from pixsift.trainer.loop import train
 
     cfg = tiny_config(tiny, "zero2", "parallel.zero_stage=2")
     result = train(cfg)
@@ -138,7 +138,7 @@ def test_zero2_matches_plain_pytorch_and_resume_continues_the_curve(tiny):
 
 
 def test_a_run_killed_with_sigkill_resumes_on_the_uninterrupted_curve(tiny):
-    from trainer.loop import train
+    from pixsift.trainer.loop import train
 
     settings = ["schedule.epochs=16", "checkpoint.every_steps=3", "checkpoint.export=false"]
     uninterrupted = train(tiny_config(tiny, "uninterrupted", *settings)).losses
@@ -146,7 +146,7 @@ def test_a_run_killed_with_sigkill_resumes_on_the_uninterrupted_curve(tiny):
     command = [
         sys.executable,
         "-m",
-        "engine.cli",
+        "pixsift.engine.cli",
         "train",
         "--recipe",
         "tiny",
@@ -174,7 +174,7 @@ def test_a_run_killed_with_sigkill_resumes_on_the_uninterrupted_curve(tiny):
 def test_zero3_matches_plain_pytorch_keeps_frozen_weights_and_exports_a_generating_model(tiny, other_janus):
     from transformers import JanusForConditionalGeneration, JanusProcessor
 
-    from trainer.loop import train
+    from pixsift.trainer.loop import train
 
     cfg = tiny_config(tiny, "zero3", "parallel.zero_stage=3", "model.trainable='lm'")
     result = train(cfg)
@@ -220,8 +220,8 @@ def test_zero3_matches_plain_pytorch_keeps_frozen_weights_and_exports_a_generati
 
 
 def test_lora_trains_only_adapters_and_exports_merged_weights(tiny):
-    from engine.cli import main
-    from trainer.trainable import load_janus
+    from pixsift.engine.cli import main
+    from pixsift.trainer.trainable import load_janus
 
     cfg = tiny_config(tiny, "lora", "model.trainable='lora'", "model.lora_targets=['q_proj','v_proj']")
     janus = load_janus(cfg.model, "float32")
@@ -286,7 +286,7 @@ def test_a_token_store_of_another_model_is_refused_naming_both(tiny, other_janus
 
 
 def test_a_resumed_log_keeps_one_curve_and_drops_a_half_written_last_line(tmp_path):
-    from trainer.metrics import MetricsLog
+    from pixsift.trainer.metrics import MetricsLog
 
     path = tmp_path / "train_log.jsonl"
     path.write_text("".join(f'{{"step": {s}, "loss": {s / 10}}}\n' for s in (1, 2, 3)) + '{"step": 4, "lo')
@@ -346,10 +346,18 @@ def test_flops_count_trained_frozen_and_lora_parts():
 
 
 def test_two_ranks_under_the_deepspeed_launcher(tiny):
-    """`deepspeed --num_gpus 2 --module engine.cli train` on the CPU: two gloo ranks, ZeRO-3."""
+    """`deepspeed --num_gpus 2 --module pixsift.engine.cli train` on the CPU: two gloo ranks, ZeRO-3."""
     out = tiny / "two-ranks"
     command = [sys.executable, "-m", "deepspeed.launcher.runner", "--num_gpus", "2"]
-    command += ["--master_port", str(_free_port()), "--module", "engine.cli", "train", "--recipe", "tiny"]
+    command += [
+        "--master_port",
+        str(_free_port()),
+        "--module",
+        "pixsift.engine.cli",
+        "train",
+        "--recipe",
+        "tiny",
+    ]
     command += ["--tokens", str(tiny / "tokens"), "--model", str(tiny / "model"), "--out", str(out)]
     run = subprocess.run(
         [*command, "--set", "parallel.zero_stage=3"], capture_output=True, text=True, timeout=240

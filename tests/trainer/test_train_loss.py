@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import JanusForConditionalGeneration, JanusProcessor
 
-from trainer.data import SampleFormat
-from trainer.loss import ImageGenerationModel, input_embeddings
-from trainer.prompt_format import prompt_text
+from pixsift.trainer.data import SampleFormat
+from pixsift.trainer.loss import ImageGenerationModel, input_embeddings
+from pixsift.trainer.prompt_format import prompt_text
 
 USER = "<|User|>: "
 TAIL = "\n\n<|Assistant|>:"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainer.config import ModelConfig
-from trainer.data import SampleFormat
-from trainer.loss import ImageGenerationModel
-from trainer.trainable import enable_checkpointing, load_janus
+from pixsift.trainer.config import ModelConfig
+from pixsift.trainer.data import SampleFormat
+from pixsift.trainer.loss import ImageGenerationModel
+from pixsift.trainer.trainable import enable_checkpointing, load_janus
 
 
 def test_checkpointing_is_on_and_keeps_the_gradients(tiny_janus):

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import JanusForConditionalGeneration, JanusImageProcessor
 
+from pixsift.trainer.image_prep import ImageError, ImageFit, SiglipNorm, prepare, square, vq_input
+from pixsift.trainer.vq import encode_codes, load_vqmodel
 from tests.helpers.candidate_pools import photo, photo_names
 from tests.helpers.vq_reference import reference_codes
-from trainer.image_prep import ImageError, ImageFit, SiglipNorm, prepare, square, vq_input
-from trainer.vq import encode_codes, load_vqmodel
 
 
 @pytest.fixture(scope="module")

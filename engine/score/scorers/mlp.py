@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 
-from engine.core.errors import BadInput, NotFound
+from pixsift.engine.core.errors import BadInput, NotFound
 
 
 class MlpScorer:

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.select.dedup.kmeans import nearest_centroids, spherical_kmeans
-from engine.select.dedup.union_find import connected_components
-from kernels import topk_cosine
+from pixsift.engine.select.dedup.kmeans import nearest_centroids, spherical_kmeans
+from pixsift.engine.select.dedup.union_find import connected_components
+from pixsift.kernels.similarity import topk_cosine
 
 # read(start, stop) -> the embeddings of positions [start, stop), N x D, any float dtype
 EmbeddingReader = Callable[[int, int], np.ndarray]

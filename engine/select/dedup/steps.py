@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.select.dedup.semantic import SemanticSettings, semantic_groups
-from engine.select.steps.base import ColumnReader, StepResult, WholeSetStep
-from engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.select.dedup.semantic import SemanticSettings, semantic_groups
+from pixsift.engine.select.steps.base import ColumnReader, StepResult, WholeSetStep
+from pixsift.engine.store.schema import WEIGHTED_SCORE
 
 
 @dataclass(frozen=True)

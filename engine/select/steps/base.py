@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from engine.core.errors import UserError
+from pixsift.engine.core.errors import UserError
 
 ColumnReader = Callable[[str, np.ndarray], np.ndarray]  # read(column, rows) -> values at those rows
 

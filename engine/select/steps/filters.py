@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.select.steps.base import Run, SpecError, check_keys, number
+from pixsift.engine.select.steps.base import Run, SpecError, check_keys, number
 
 
 class RowFilter:

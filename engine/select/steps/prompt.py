@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.select.dedup.steps import SemanticDedup
-from engine.select.language import guess_language
-from engine.select.steps.base import ColumnReader, StepResult, WholeSetStep
+from pixsift.engine.select.dedup.steps import SemanticDedup
+from pixsift.engine.select.language import guess_language
+from pixsift.engine.select.steps.base import ColumnReader, StepResult, WholeSetStep
 
 CHUNK_ROWS = 65536
 REPLACEMENT_CHARACTER = "\ufffd"

@@ -21,9 +21,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.select.ranking import RunningBestPerGroup, RunningCellTopK, RunningTopK, key_rows, rank_keys
-from engine.select.steps.base import Run, SpecError, check_keys, exactly_one, floor_fraction, number
-from engine.store.schema import VOCABULARY_COLUMNS
+from pixsift.engine.select.ranking import (
+    RunningBestPerGroup,
+    RunningCellTopK,
+    RunningTopK,
+    key_rows,
+    rank_keys,
+)
+from pixsift.engine.select.steps.base import Run, SpecError, check_keys, exactly_one, floor_fraction, number
+from pixsift.engine.store.schema import VOCABULARY_COLUMNS
 
 
 class RankingStep:

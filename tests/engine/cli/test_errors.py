@@ -8,8 +8,8 @@ import re
 import pytest
 from PIL import Image
 
-from engine.cli import main
-from engine.store.run_store import RunStore
+from pixsift.engine.cli import main
+from pixsift.engine.store.run_store import RunStore
 from tests.helpers.cli import user_error
 from tests.helpers.selection_stores import scored_pool, write_selection
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from pixsift.engine.cli import main
 from tests.helpers.scoring import PHOTOS, good_pool, read_store
 
 SPEC = """name = "best"

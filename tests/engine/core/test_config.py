@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from engine.core.commands import add_command, config_from
-from engine.core.config import Config, SettingError, setting
+from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.config import Config, SettingError, setting
 
 
 @dataclass(kw_only=True)
@@ -30,7 +30,7 @@ class Example(Config):
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="test")
-    add_command(parser.add_subparsers(dest="command"), "run", lambda args: 0, help="run", config=Example)
+    add_command(parser.add_subparsers(dest="command").add_parser("run"), lambda args: 0, config=Example)
     return parser.parse_args(["run", *argv])
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from engine.core import progress as progress_module
-from engine.core.progress import Progress
+from pixsift.engine.core import progress as progress_module
+from pixsift.engine.core.progress import Progress
 
 
 def test_the_eta_comes_from_the_rate_after_the_first_update(monkeypatch):

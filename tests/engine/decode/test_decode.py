@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.decode.decoders import make_decoder
-from engine.decode.probe import ImageLimits, probe
+from pixsift.engine.decode.decoders import make_decoder
+from pixsift.engine.decode.probe import ImageLimits, probe
 from tests.helpers.image_blobs import BAD, BLOBS, GOOD, JPEG, NAMES
 
 
@@ -62,7 +62,7 @@ def test_format_and_header_size_are_reported(results):
 
 @pytest.mark.parametrize("kind", ["dali", "nvjpeg"])
 def test_a_batched_decoder_bisects_to_the_blob_it_cannot_decode(kind, monkeypatch):
-    from engine.decode import batched
+    from pixsift.engine.decode import batched
 
     decoder = make_decoder(kind, "cpu", threads=2)
     # A blob only the batch refuses: the strict JPEG check, which would send it to PIL first, passes it.
@@ -86,8 +86,8 @@ def test_a_batched_decoder_bisects_to_the_blob_it_cannot_decode(kind, monkeypatc
 
 def test_nvjpeg_fails_a_whole_batch_as_the_gpu_does_and_loses_only_the_bad_blob(monkeypatch):
     # On a GPU, nvJPEG returns nothing for a batch with one bad blob in it; here the same on the CPU.
-    from engine.decode import batched
-    from engine.decode.nvjpeg import NvjpegDecoder
+    from pixsift.engine.decode import batched
+    from pixsift.engine.decode.nvjpeg import NvjpegDecoder
 
     poison = JPEG[:-2] + b"\x00\xff\xd9"  # decodes on its own; the fake device refuses any batch with it
     real_run = NvjpegDecoder.run
@@ -128,7 +128,7 @@ def test_auto_on_the_cpu_is_pil_even_with_dali_installed():
 
 @pytest.mark.parametrize(("installed", "expected"), [(False, "nvjpeg"), (True, "dali")])
 def test_auto_on_cuda_is_dali_when_installed_else_nvjpeg(installed, expected, monkeypatch):
-    from engine.decode import dali, decoders, nvjpeg
+    from pixsift.engine.decode import dali, decoders, nvjpeg
 
     made = {}
     monkeypatch.setattr(decoders, "available", lambda module: installed)

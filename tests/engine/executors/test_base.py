@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
-from engine.core.progress import Progress
-from engine.executors import base
-from engine.executors.base import ReportCollector, UnitProgress, UnitReport
+from pixsift.engine.core.progress import Progress
+from pixsift.engine.executors import base
+from pixsift.engine.executors.base import ReportCollector, UnitProgress, UnitReport
 
 
 def test_partial_reports_count_rows_but_not_units(monkeypatch):

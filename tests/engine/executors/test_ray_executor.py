@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.core.progress import Progress
-from engine.executors.ray_cluster import run_ray
-from engine.generate.job import generate
-from engine.score.job import ScoreJob, load_embedder, planned_store, score
-from engine.store.run_store import RunStore
+from pixsift.engine.core.progress import Progress
+from pixsift.engine.executors.ray_cluster import run_ray
+from pixsift.engine.generate.job import generate
+from pixsift.engine.score.job import ScoreJob, load_embedder, planned_store, score
+from pixsift.engine.store.run_store import RunStore
 from tests.helpers.generating import ONE_PER_SHARD, t2i_config, write_jsonl
 from tests.helpers.processes import kill_when
 from tests.helpers.scoring import good_pool, markers, read_store, score_command, score_config
@@ -203,7 +203,8 @@ def test_a_resumed_ray_generate_writes_only_the_missing_shard(tmp_path, generate
     (out / "shard-000002.tar").unlink()
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")}
     command = [
-        sys.executable, "-m", "engine.cli", "generate", "t2i", "--captions", str(captions), "--out", str(out),
+        sys.executable, "-m", "pixsift.engine.cli", "generate", "t2i",
+        "--captions", str(captions), "--out", str(out),
         "--pipeline", str(pipeline), "--steps", "2", "--resolution", "32", "--images-per-caption", "1",
         "--captions-per-shard", "1", "--batch-size", "1", "--device", "cpu",
         "--executor", "ray", "--ray-address", local_ray, "--workers", "1", "--ray-cpus-per-worker", "0.5",

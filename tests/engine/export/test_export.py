@@ -8,10 +8,10 @@ import pytest
 import webdataset as wds
 from PIL import Image
 
-from engine.cli import main
-from engine.export.config import FORMATS
-from engine.export.parquet import ROW_GROUP_ROWS
-from engine.export.run import WRITERS, export
+from pixsift.engine.cli import main
+from pixsift.engine.export.config import FORMATS
+from pixsift.engine.export.parquet import ROW_GROUP_ROWS
+from pixsift.engine.export.run import WRITERS, export
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 KEPT = [0, 1, 2, 3, 4, 6, 7, 9, 10, 11]
@@ -195,7 +195,7 @@ def test_an_image_replaced_after_scoring_is_left_out_with_the_reason(tmp_path):
 
 
 def test_a_killed_export_leaves_no_half_export_and_a_rerun_replaces_its_partial(pool, tmp_path, monkeypatch):
-    from engine.export import run
+    from pixsift.engine.export import run
 
     out = tmp_path / "out"
 

@@ -17,13 +17,13 @@ import webdataset as wds
 import zarr
 from PIL import Image
 
-from engine.core.errors import UserError
-from engine.core.progress import StageTimes
-from engine.generate.config import GenerateConfig
-from engine.generate.inputs import image_seed
-from engine.generate.job import generate
-from engine.generate.pipeline import Generator
-from engine.score.job import score
+from pixsift.engine.core.errors import UserError
+from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.generate.config import GenerateConfig
+from pixsift.engine.generate.inputs import image_seed
+from pixsift.engine.generate.job import generate
+from pixsift.engine.generate.pipeline import Generator
+from pixsift.engine.score.job import score
 from tests.helpers.generating import ONE_PER_SHARD, t2i_config, write_jsonl
 from tests.helpers.processes import kill_when
 from tests.helpers.scoring import score_config
@@ -196,7 +196,7 @@ def test_a_killed_job_resumes_to_the_shards_of_a_clean_run(tmp_path, tiny_sd, ei
 
     killed = tmp_path / "killed"
     command = [
-        sys.executable, "-m", "engine.cli", "generate", "t2i",
+        sys.executable, "-m", "pixsift.engine.cli", "generate", "t2i",
         "--captions", str(captions), "--out", str(killed), "--pipeline", str(tiny_sd),
         "--steps", "2", "--resolution", "32", "--captions-per-shard", "1", "--batch-size", "1",
         "--device", "cpu",

@@ -4,8 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.core.errors import BadInput
-from engine.io.rows import read_rows
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.io.rows import read_rows
 
 
 def test_jsonl_rows_keep_their_line_numbers_and_problems(tmp_path):

@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import engine.io.tar_scan
-from engine.core.candidates import PlanEntry, error_kind
-from engine.io.paths import expand_braces, expand_inputs
-from engine.io.records import make_entry
-from engine.io.sources import read_candidates, scan, within_failure_limit
+import pixsift.engine.io.tar_scan
+from pixsift.engine.core.candidates import PlanEntry, error_kind
+from pixsift.engine.io.paths import expand_braces, expand_inputs
+from pixsift.engine.io.records import make_entry
+from pixsift.engine.io.sources import read_candidates, scan, within_failure_limit
 from tests.helpers.candidate_pools import caption_json, photo, photo_names, tar_bytes, write_tar
 
 REPO = Path(__file__).resolve().parents[3]
@@ -127,8 +127,8 @@ def test_scan_reads_tar_headers_and_captions_but_not_images(tmp_path, monkeypatc
         def __exit__(self, *exc):
             self.f.close()
 
-    real_open = engine.io.tar_scan.open_binary
-    monkeypatch.setattr(engine.io.tar_scan, "open_binary", lambda path: CountingFile(real_open(path)))
+    real_open = pixsift.engine.io.tar_scan.open_binary
+    monkeypatch.setattr(pixsift.engine.io.tar_scan, "open_binary", lambda path: CountingFile(real_open(path)))
     assert len(list(scan([str(shard)]))) == 4
     image_bytes = sum(len(payload) for name, payload in members if name.endswith(".jpg"))
     assert sum(read) < 16 * 1024 < image_bytes / 4

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.cli import main
-from engine.report.data import SHOWN, gather
-from engine.report.page import write_report
+from pixsift.engine.cli import main
+from pixsift.engine.report.data import SHOWN, gather
+from pixsift.engine.report.page import write_report
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 FILTER = "filter:clip_cosine>=0.2"

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.core.candidates import error_kind
+from pixsift.engine.core.candidates import error_kind
 from tests.helpers.candidate_pools import photo
 from tests.helpers.scoring import read_store
 

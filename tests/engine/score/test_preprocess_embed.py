@@ -15,11 +15,11 @@ from open_clip.transform import PreprocessCfg, image_transform
 from PIL import Image
 from safetensors.torch import save_file
 
-from engine.score.embed import ClipEmbedder
-from engine.score.kernel_scores import clip_scores, ssim_roundtrip
-from engine.score.preprocess import ClipPreprocess, clip_batch
-from engine.score.scorers.mlp import MlpScorer
-from kernels.ssim import roundtrip_ssim
+from pixsift.engine.score.embed import ClipEmbedder
+from pixsift.engine.score.kernel_scores import clip_scores, ssim_roundtrip
+from pixsift.engine.score.preprocess import ClipPreprocess, clip_batch
+from pixsift.engine.score.scorers.mlp import MlpScorer
+from pixsift.kernels.ssim import roundtrip_ssim
 from tests.conftest import TINY_CLIP_CONFIG
 
 PHOTOS = [

@@ -20,11 +20,18 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from benchmarks.synthvlm import calc_ssim
-from engine.cli import main as cli_main
-from engine.score.batch import BatchScorer
-from engine.score.config import ScoreConfig
-from engine.score.embed import ClipEmbedder
-from engine.score.job import DEFAULT_SHARD_ROWS, ScoreJob, load_embedder, planned_store, score, shard_rows
+from pixsift.engine.cli import main as cli_main
+from pixsift.engine.score.batch import BatchScorer
+from pixsift.engine.score.config import ScoreConfig
+from pixsift.engine.score.embed import ClipEmbedder
+from pixsift.engine.score.job import (
+    DEFAULT_SHARD_ROWS,
+    ScoreJob,
+    load_embedder,
+    planned_store,
+    score,
+    shard_rows,
+)
 from tests.helpers.candidate_pools import write_tar
 from tests.helpers.cli import user_error
 from tests.helpers.image_blobs import BAD
@@ -324,7 +331,7 @@ def test_an_image_that_breaks_the_kernels_fails_only_its_row(tmp_path, tiny_conf
 def test_a_store_removed_while_the_job_runs_stops_it_with_one_line(
     tmp_path, tiny_config, monkeypatch, capsys
 ):
-    from engine.store.run_store import RunStore
+    from pixsift.engine.store.run_store import RunStore
 
     inputs = good_pool(tmp_path / "pool")
     store = tmp_path / "store"
@@ -372,9 +379,9 @@ def test_two_scores_of_one_store_never_share_it(tmp_path, tiny_config, resume_po
 
 def test_a_long_unit_reports_its_rows_as_they_are_done(tmp_path, tiny_config, monkeypatch):
     """Progress moves inside a unit: partial reports of the rows filled so far, then the rest."""
-    import engine.executors.base
+    import pixsift.engine.executors.base
 
-    monkeypatch.setattr(engine.executors.base, "PARTIAL_SECONDS", 0.0)
+    monkeypatch.setattr(pixsift.engine.executors.base, "PARTIAL_SECONDS", 0.0)
     inputs = good_pool(tmp_path / "pool", copies=2)
     cfg = score_config(inputs, tmp_path / "store", tiny_config, shard_rows=64, batch_size=2)
     store = planned_store(cfg, load_embedder(cfg, "cpu"))

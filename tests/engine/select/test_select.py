@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import zarr
 
-import engine.select.run
-from engine.cli import main
-from engine.core.candidates import PlanEntry
-from engine.core.recipes import recipe_names
-from engine.select import ranking
-from engine.select.run import select
-from engine.select.spec import RECIPES, SelectSpec
-from engine.select.steps.base import SpecError
-from engine.select.steps.ranked import balanced_quotas
-from engine.store.run_store import RunStore
-from engine.store.selection import kept_rows, list_selections, read_selection, write_selection
+import pixsift.engine.select.run
+from pixsift.engine.cli import main
+from pixsift.engine.core.candidates import PlanEntry
+from pixsift.engine.core.recipes import recipe_names
+from pixsift.engine.select import ranking
+from pixsift.engine.select.run import select
+from pixsift.engine.select.spec import RECIPES, SelectSpec
+from pixsift.engine.select.steps.base import SpecError
+from pixsift.engine.select.steps.ranked import balanced_quotas
+from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.selection import kept_rows, list_selections, read_selection, write_selection
 from tests.helpers.cli import user_error
 
 CATEGORIES = ("animals", "food", "people", "")
@@ -81,7 +81,7 @@ def store(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def blocks_of_two_shards(monkeypatch):
     """Blocks of 2 shards of 64 rows: several blocks per store, and a short last one."""
-    monkeypatch.setattr(engine.select.run, "BLOCK_ROWS", 128)
+    monkeypatch.setattr(pixsift.engine.select.run, "BLOCK_ROWS", 128)
 
 
 @pytest.fixture(params=[False, True], ids=["buffered", "reducing"])

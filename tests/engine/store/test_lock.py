@@ -11,8 +11,8 @@ import time
 import fsspec
 import pytest
 
-from engine.store import lock
-from engine.store.lock import Busy, writing
+from pixsift.engine.store import lock
+from pixsift.engine.store.lock import Busy, writing
 from tests.helpers.cli import user_error
 from tests.helpers.processes import kill_when
 from tests.helpers.selection_stores import scored_pool
@@ -35,7 +35,7 @@ def test_the_lock_of_a_killed_job_is_taken_over(tmp_path):
     held = tmp_path / "held"
     script = textwrap.dedent(f"""
         import pathlib, time
-        from engine.store.lock import writing
+        from pixsift.engine.store.lock import writing
         with writing({str(store)!r}, "run store"):
             pathlib.Path({str(held)!r}).touch()
             time.sleep(600)

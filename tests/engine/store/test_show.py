@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from engine.cli import main
-from engine.store.show import ShowConfig, show_rows, table
+from pixsift.engine.cli import main
+from pixsift.engine.store.show import ShowConfig, show_rows, table
 from tests.helpers.cli import user_error
 from tests.helpers.selection_stores import scored_pool, write_selection
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import zarr
 
-from engine.core.candidates import PlanEntry
-from engine.core.settings import SettingsMismatch
-from engine.io.sources import read_candidates, scan
-from engine.store.inspect import PERCENTILES, inspect, summarize
-from engine.store.run_store import RunStore, group_hash
-from engine.store.schema import PLAN_COLUMNS
+from pixsift.engine.core.candidates import PlanEntry
+from pixsift.engine.core.settings import SettingsMismatch
+from pixsift.engine.io.sources import read_candidates, scan
+from pixsift.engine.store.inspect import PERCENTILES, inspect, summarize
+from pixsift.engine.store.run_store import RunStore, group_hash
+from pixsift.engine.store.schema import PLAN_COLUMNS
 from tests.helpers.candidate_pools import photo, write_tar
 from tests.helpers.processes import kill_when
 
@@ -160,7 +160,7 @@ def test_two_processes_writing_alternate_units_lose_nothing(tmp_path):
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
         from tests.engine.store.test_store import scores
-        from engine.store.run_store import RunStore
+        from pixsift.engine.store.run_store import RunStore
         store = RunStore.open({store.url!r})
         for unit in store.units()[int(sys.argv[1])::2]:
             store.write_unit(unit, scores(store, unit, failed=1))
@@ -176,8 +176,8 @@ def test_interrupted_plan_is_redone_from_scratch(tmp_path):
     url = str(tmp_path / "run.zarr")
     script = textwrap.dedent(f"""
         import itertools, time
-        from engine.core.candidates import PlanEntry
-        from engine.store.run_store import RunStore
+        from pixsift.engine.core.candidates import PlanEntry
+        from pixsift.engine.store.run_store import RunStore
         def endless():
             for i in itertools.count():
                 if i % 8 == 0 and i > 8:

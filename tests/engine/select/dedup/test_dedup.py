@@ -6,12 +6,12 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as scipy_components
 
-from engine.select.dedup.kmeans import spherical_kmeans
-from engine.select.dedup.metrics import pair_precision_recall
-from engine.select.dedup.semantic import SemanticSettings, semantic_groups
-from engine.select.dedup.steps import ExactDedup, SemanticDedup, exact_components, keep_best
-from engine.select.dedup.union_find import connected_components
-from engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.select.dedup.kmeans import spherical_kmeans
+from pixsift.engine.select.dedup.metrics import pair_precision_recall
+from pixsift.engine.select.dedup.semantic import SemanticSettings, semantic_groups
+from pixsift.engine.select.dedup.steps import ExactDedup, SemanticDedup, exact_components, keep_best
+from pixsift.engine.select.dedup.union_find import connected_components
+from pixsift.engine.store.schema import WEIGHTED_SCORE
 from tests.helpers.duplicate_photos import dct_embedding, planted_pool
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from engine.select.dedup.semantic import SemanticSettings
-from engine.select.language import guess_language
-from engine.select.steps import prompt as prompt_filters
-from engine.select.steps.prompt import (
+from pixsift.engine.select.dedup.semantic import SemanticSettings
+from pixsift.engine.select.language import guess_language
+from pixsift.engine.select.steps import prompt as prompt_filters
+from pixsift.engine.select.steps.prompt import (
     BlocklistFilter,
     CharsetFilter,
     LanguageFilter,
     LengthFilter,
     NearDuplicateCaptions,
 )
-from engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.schema import WEIGHTED_SCORE
 
 
 def run(step, captions: list[str], **columns) -> np.ndarray:

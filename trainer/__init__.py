@@ -1,1 +1,0 @@
-"""Janus-Pro fine-tuning on pixsift's token stores with DeepSpeed ZeRO."""
