@@ -13,8 +13,11 @@ from pathlib import Path
 from pixsift.engine.core.commands import add_command, config_from
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
+from pixsift.trainer.config import OUTPUT_KIND as TRAIN_KIND
 from pixsift.trainer.config import RESULT_SECTIONS
+from pixsift.trainer.sample import OUTPUT_KIND as SAMPLES_KIND
 from pixsift.trainer.sample import SampleConfig
+from pixsift.trainer.token_store import TokenStore
 from pixsift.trainer.tokenize import TokenizeConfig
 
 
@@ -108,6 +111,8 @@ TOKENIZE_STAGE = PipelineStage(
     settings=lambda cfg: cfg.value_settings(),
     provides=lambda cfg: {"tokens": cfg.out, "model": cfg.model},
     takes={"store": "store", "selection": "selection"},
+    kind=TokenStore.KIND,
+    inputs=lambda cfg: [cfg.store, cfg.model],
 )
 
 TRAIN_STAGE = PipelineStage(
@@ -120,6 +125,8 @@ TRAIN_STAGE = PipelineStage(
     provides=lambda cfg: {"model": str(cfg.export_dir)},
     takes={"tokens": "tokens", "model": "model"},
     complete=lambda cfg: (cfg.export_dir if cfg.checkpoint.export else cfg.checkpoint_dir).is_dir(),
+    kind=TRAIN_KIND,
+    inputs=lambda cfg: [cfg.data.tokens, cfg.model.path],
 )
 
 
@@ -155,6 +162,8 @@ SAMPLE_STAGE = PipelineStage(
     settings=all_fields,
     takes={"model": "model"},
     complete=lambda cfg: (Path(cfg.out) / "contact_sheet.png").is_file(),
+    kind=SAMPLES_KIND,
+    inputs=lambda cfg: [cfg.model, cfg.prompts],
 )
 
 

@@ -138,6 +138,7 @@ class LoggingConfig(Config):
 
 # The sections a run's results depend on (the rest say where files go and how often).
 RESULT_SECTIONS = ("model", "data", "optim", "schedule", "parallel")
+OUTPUT_KIND = "training run"  # engine.io.ownership
 SECTIONS: dict[str, type[Config]] = {
     "model": ModelConfig,
     "data": DataConfig,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,13 +23,12 @@ from pathlib import Path
 import torch
 
 from pixsift.engine.core.errors import BadInput, NotFound
-from pixsift.trainer.model_folder import (
-    ORIGINAL_FORMAT,
-    first_names,
-    janus_generation_config,
-    load_janus_model,
-)
+from pixsift.engine.io.ownership import claim, refuse_overlap, remove
+from pixsift.trainer.model_checks import first_line, first_names
+from pixsift.trainer.model_folder import ORIGINAL_FORMAT, janus_generation_config, load_janus_model
 from pixsift.trainer.prompt_format import IMAGE, TOKENIZER_ATTRIBUTES
+
+OUTPUT_KIND = "converted model"  # engine.io.ownership
 
 # DeepSeek's SigLIP towers (janus/models/siglip_vit.py) by the name config.json gives: their head counts.
 SIGLIP_HEADS = {
@@ -153,7 +151,15 @@ def _shards(src: Path, where: str) -> list[Path]:
     ):
         index = src / index_name
         if index.is_file():
-            files = [src / name for name in sorted(set(json.loads(index.read_text())["weight_map"].values()))]
+            try:
+                files = [
+                    src / str(name)
+                    for name in sorted(set(json.loads(index.read_text())["weight_map"].values()))
+                ]
+            except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+                raise BadInput(
+                    f"index {str(index)!r}", "is not a JSON weight index (a weight_map table)"
+                ) from None
             if missing := [f.name for f in files if not f.is_file()]:
                 raise NotFound(where, f"lacks shards its {index_name} names: {first_names(missing)}")
             return files
@@ -164,19 +170,33 @@ def _shards(src: Path, where: str) -> list[Path]:
 
 def _read_shard(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(path)
+        try:
+            return load_file(path)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise BadInput(
+                f"weights {str(path)!r}", f"are not a whole safetensors file ({first_line(e)})"
+            ) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as e:  # noqa: BLE001 - any refusal of the unpickler, named with its file
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BadInput(f"weights {str(path)!r}", f"are not plain tensors ({first_line})") from None
+        raise BadInput(f"weights {str(path)!r}", f"are not plain tensors ({_unpickler_refusal(e)})") from None
+
+
+def _unpickler_refusal(error: Exception) -> str:
+    """What torch's unpickler refused, without its advice to load with weights_only=False (which would run
+    whatever code the file holds)."""
+    if found := re.search(r"WeightsUnpickler error: ([^.\n]+)", str(error)):
+        return found[1][:200]
+    return first_line(error)
 
 
 def janus_config(original: dict, weights: dict[str, torch.Tensor], tokenizer, where: str):
     """transformers' JanusConfig for the converted weights: the language model as config.json gives it,
     the vision tower, aligners and VQ model sized by their weights."""
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import JanusConfig, JanusVisionConfig, JanusVQVAEConfig, LlamaConfig
 
     def shape(name: str) -> torch.Size:
@@ -187,7 +207,7 @@ def janus_config(original: dict, weights: dict[str, torch.Tensor], tokenizer, wh
     def count(pattern: str) -> int:
         return len({m[1] for key in weights if (m := re.fullmatch(pattern, key))})
 
-    tower = original.get("vision_config", {}).get("params", {})
+    tower = _table(_table(original, "vision_config", where), "params", where, "vision_config.params")
     if (heads := SIGLIP_HEADS.get(tower.get("model_name"))) is None:
         raise BadInput(
             where,
@@ -228,20 +248,42 @@ def janus_config(original: dict, weights: dict[str, torch.Tensor], tokenizer, wh
         image_token_embed_dim=shape("model.generation_head.proj_out.weight")[0],
     )
     language = {
-        k: v for k, v in original.get("language_config", {}).items() if k not in ("model_type", "torch_dtype")
+        k: v
+        for k, v in _table(original, "language_config", where).items()
+        if k not in ("model_type", "torch_dtype")
     }
-    text = LlamaConfig(
-        **language,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    try:
+        text = LlamaConfig(
+            **language,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    except (TypeError, ValueError, StrictDataclassError) as e:
+        raise BadInput(
+            where, f"config.json language_config is not a Llama config ({first_line(e)})"
+        ) from None
+    layers = count(r"model\.language_model\.layers\.(\d+)\..+")
+    if text.num_hidden_layers != layers:
+        raise BadInput(
+            where,
+            f"config.json language_config.num_hidden_layers = {text.num_hidden_layers}, its weights "
+            f"hold {layers}",
+        )
     return JanusConfig(
         text_config=text,
         vision_config=vision,
         vq_config=vq,
         image_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
     )
+
+
+def _table(config: dict, key: str, where: str, name: str = "") -> dict:
+    """config[key] when it is a table (absent: an empty one); one line naming it otherwise."""
+    value = config.get(key, {})
+    if not isinstance(value, dict):
+        raise BadInput(where, f"config.json {name or key} must be a table, got {type(value).__name__}")
+    return value
 
 
 def original_tokenizer(src: Path):
@@ -259,6 +301,10 @@ def original_tokenizer(src: Path):
         for key, value in settings.items()
         if key in ("bos_token", "eos_token", "pad_token", "unk_token") and value
     }
+    if bad := sorted(key for key, value in special.items() if not isinstance(value, str)):
+        raise BadInput(
+            f"model {str(src)!r}", f"its tokenizer settings give {', '.join(bad)} as no token text"
+        )
     return PreTrainedTokenizerFast(
         tokenizer_file=str(src / "tokenizer.json"),
         model_max_length=settings.get("model_max_length", 16384),
@@ -287,8 +333,12 @@ def convert_janus(src: str, dst: str) -> Path:
     from transformers import JanusForConditionalGeneration, JanusProcessor
 
     source, target = Path(src), Path(dst)
+    partial = target.with_name(target.name + ".partial")
+    for path in (target, partial):
+        refuse_overlap(str(path), src, "the source model")
     if target.exists():
         raise BadInput(f"output {dst!r}", "exists already", "name a new folder")
+    remove(str(partial), OUTPUT_KIND)  # a killed conversion's, never anything else
     where = f"model {src!r}"
     original, state = read_original(source)
     weights, origin = transformers_weights(state)
@@ -313,8 +363,7 @@ def convert_janus(src: str, dst: str) -> Path:
         tokenizer=tokenizer,
         num_image_tokens=config.vision_config.num_image_tokens,
     )
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    claim(str(partial), OUTPUT_KIND, {"source": str(source.resolve())})
     print(f"convert-janus: writing {partial}", file=sys.stderr)
     model.save_pretrained(partial)
     processor.save_pretrained(partial)

@@ -23,9 +23,10 @@ import torch.distributed as dist
 from pixsift.engine.core.errors import Exists
 from pixsift.engine.core.progress import StageTimes, format_seconds, stage_line
 from pixsift.engine.core.settings import check_settings
+from pixsift.engine.io.ownership import check_replaceable, claim
 from pixsift.kernels.optional import require
 from pixsift.trainer import checkpoint
-from pixsift.trainer.config import RESULT_SECTIONS, TrainConfig
+from pixsift.trainer.config import OUTPUT_KIND, RESULT_SECTIONS, TrainConfig
 from pixsift.trainer.data import MixedTaskBatchSampler, TokenDataset
 from pixsift.trainer.deepspeed_config import deepspeed_config
 from pixsift.trainer.flops import TrainingFlops, peak_flops
@@ -174,9 +175,10 @@ def _train(cfg: TrainConfig, resume: bool, say) -> TrainResult:
     else:
         sampler.load_state_dict(position.data)
         say(f"resumed from {folder / checkpoint.tag(step)}: step {step}, epoch {sampler.epoch}")
+    if lead:
+        claim(cfg.out, OUTPUT_KIND)  # before anything is written into it
     log = MetricsLog(cfg.log_path, lead, None if position is None else step)
     if lead:
-        Path(cfg.out).mkdir(parents=True, exist_ok=True)
         (Path(cfg.out) / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     say(_plan_line(cfg, steps, sampler, proc.world_size, trainable))
 
@@ -237,7 +239,9 @@ def _plan_line(cfg: TrainConfig, steps: int, sampler, world_size: int, trainable
 
 def check_run_folder(cfg: TrainConfig, resume: bool) -> None:
     """Refuse to start over on an earlier run's checkpoints, or to resume one with settings that change
-    its results (model, data, optimizer, schedule, parallelism)."""
+    its results (model, data, optimizer, schedule, parallelism), or to write into a folder pixsift did
+    not make as a training run."""
+    check_replaceable(cfg.out, OUTPUT_KIND)
     if not resume:
         if checkpoint.latest(cfg.checkpoint_dir) is not None:
             raise Exists(

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from pixsift.engine.core.errors import BadInput, NotFound
+from pixsift.trainer.model_checks import check_shapes, first_names, read_janus_config
 
 ORIGINAL_FORMAT = "multi_modality"  # the model_type of DeepSeek's own Janus and Janus-Pro releases
 
@@ -63,6 +64,7 @@ def load_janus_model(path: str, **kwargs):
     from transformers import JanusForConditionalGeneration
 
     require_model_folder(path)
+    check_shapes(path, read_janus_config(path))
     model, info = JanusForConditionalGeneration.from_pretrained(
         path, local_files_only=True, output_loading_info=True, **kwargs
     )
@@ -76,19 +78,13 @@ def load_janus_model(path: str, **kwargs):
     return model
 
 
-def first_names(names: list, n: int = 3) -> str:
-    """The first `n` of `names` for a one-line error, with "..." when there are more."""
-    return ", ".join(str(name) for name in names[:n]) + (", ..." if len(names) > n else "")
-
-
 def model_info(model_dir: str) -> dict:
     """What the stored values depend on in the checkpoint: its sizes, and a fingerprint of its tokenizer
     files and VQ weights."""
-    from transformers import JanusConfig
+    from pixsift.trainer.vq import VQ_PREFIX, vq_state
 
-    from pixsift.trainer.vq import vq_state
-
-    config = JanusConfig.from_pretrained(model_dir)
+    config = read_janus_config(model_dir)
+    check_shapes(model_dir, config, VQ_PREFIX)
     digest = hashlib.blake2b(digest_size=16)
     for file in sorted(Path(model_dir).glob("tokenizer*")):
         digest.update(file.name.encode() + file.read_bytes())

@@ -25,7 +25,7 @@ import inspect
 import json
 import posixpath
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ from PIL import Image
 
 from pixsift.engine.core.config import Config, setting
 from pixsift.engine.core.device import worker_device
+from pixsift.engine.core.settings import as_json
+from pixsift.engine.io.ownership import claim, remove
 from pixsift.engine.io.paths import input_root, inside, write_whole
 from pixsift.engine.io.rows import read_rows
 from pixsift.trainer.contact_sheet import contact_sheet
@@ -45,6 +47,7 @@ from pixsift.trainer.tokenize import encode_prompts
 from pixsift.trainer.vq import encode_codes
 
 PROMPT_FIELDS = ("prompt", "caption", "text", "instruction")
+OUTPUT_KIND = "samples folder"  # engine.io.ownership
 
 
 def _cache_name() -> str:
@@ -168,7 +171,8 @@ class Sampler:
 def sample(cfg: SampleConfig) -> list[dict]:
     """Sample every prompt of `cfg.prompts` into `cfg.out`; the records written to samples.jsonl."""
     out = Path(cfg.out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    claim(cfg.out, OUTPUT_KIND, as_json(asdict(cfg)))
+    (out / "images").mkdir(exist_ok=True)
     sampler = Sampler(cfg)
     records, shown = [], []
     for prompt in read_prompts(cfg.prompts, cfg.seed):
@@ -205,12 +209,12 @@ def sample(cfg: SampleConfig) -> list[dict]:
 
 def _score(cfg: SampleConfig) -> None:
     """The score stage on the sampled images: `<out>/scores.zarr`, replaced on every run."""
-    from pixsift.engine.io.paths import remove_path
     from pixsift.engine.score.config import ScoreConfig
     from pixsift.engine.score.job import score
+    from pixsift.engine.store.run_store import RunStore
 
     store = str(Path(cfg.out) / "scores.zarr")
-    remove_path(store)
+    remove(store, RunStore.KIND)
     settings = ScoreConfig(
         inputs=[cfg.out],
         store=store,

@@ -29,7 +29,7 @@ from pixsift.engine.core.isolate import isolate_failures
 from pixsift.engine.core.progress import StageTimes
 from pixsift.engine.core.settings import SettingsMismatch
 from pixsift.engine.executors.config import ExecutorConfig
-from pixsift.engine.io.paths import remove_path
+from pixsift.engine.io.ownership import remove
 from pixsift.engine.store.edit_sources import EditSources
 from pixsift.engine.store.kept_rows import ExportRow, export_rows
 from pixsift.engine.store.lock import writing
@@ -59,10 +59,10 @@ class TokenizeConfig(ExecutorConfig):
     out: str = setting(help="token store path or fsspec URL")
     model: str = setting(affects_values=True, help="local Janus-Pro checkpoint folder (transformers format)")
     batch_size: int = setting(
-        32, min=1, help="rows per batch on the device; an edit row adds its source image"
+        32, min=1, max=1 << 14, help="rows per batch on the device; an edit row adds its source image"
     )
     unit_rows: int = setting(
-        1024, min=1, affects_values=True, help="rows per work unit (one shard of every array)"
+        1024, min=1, max=1 << 20, affects_values=True, help="rows per work unit (one shard of every array)"
     )
     image_fit: str = setting(
         "crop",
@@ -77,9 +77,15 @@ class TokenizeConfig(ExecutorConfig):
         choices=tuple(DTYPES),
         help="the VQ encoder's dtype; the nearest-code search is fp32 either way",
     )
-    prefetch_batches: int = setting(2, min=1, help="batches read and prepared ahead of the VQ encoder")
+    prefetch_batches: int = setting(
+        2, min=1, max=64, help="batches read and prepared ahead of the VQ encoder"
+    )
     overwrite: bool = setting(
         False, help="start the token store over when it was made with other settings (another model, say)"
+    )
+    allow_partial: bool = setting(
+        False,
+        help="go on with a store whose scoring stopped part-way, leaving its unscored rows out (counted)",
     )
 
     def check(self) -> None:
@@ -101,6 +107,7 @@ def planned_store(cfg: TokenizeConfig) -> TokenStore:
     from transformers import AutoTokenizer
 
     run = RunStore.open(cfg.store, read_only=True)
+    run.require_scored(cfg.allow_partial)
     rows = kept_rows(run, cfg.selection)
     source = {
         "store": run.url,
@@ -121,7 +128,7 @@ def planned_store(cfg: TokenizeConfig) -> TokenStore:
             e.hint = "pass --overwrite to start it over, or use another --out"
             raise
         print(f"tokenize: {e.input}: {e.problem}; starting it over (--overwrite)", file=sys.stderr)
-        remove_path(cfg.out)
+        remove(cfg.out, TokenStore.KIND)
         tokens = TokenStore.open_or_create(cfg.out, **spec)
     if not tokens.planned:
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)

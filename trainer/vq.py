@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from pixsift.engine.core.errors import NotFound
+from pixsift.trainer.model_checks import check_shapes, read_janus_config
 
 # Images per distance matrix: [images * T, codebook] fp32 (576 x 16384 x 4 bytes = 38 MB per image).
 _IMAGES_PER_SEARCH = 16
@@ -59,8 +60,10 @@ def vq_state(model_dir: str | Path) -> dict[str, torch.Tensor]:
 
 def load_vqmodel(model_dir: str | Path, device: str | torch.device, dtype: torch.dtype) -> torch.nn.Module:
     """The frozen VQ model of the Janus checkpoint at `model_dir`, in eval mode on `device`."""
-    from transformers import JanusConfig, JanusVQVAE
+    from transformers import JanusVQVAE
 
-    vqmodel = JanusVQVAE(JanusConfig.from_pretrained(model_dir).vq_config)
+    config = read_janus_config(str(model_dir))
+    check_shapes(str(model_dir), config, VQ_PREFIX)
+    vqmodel = JanusVQVAE(config.vq_config)
     vqmodel.load_state_dict(vq_state(model_dir), strict=True)
     return vqmodel.to(device, dtype).eval().requires_grad_(False)

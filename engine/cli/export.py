@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pixsift.engine.core.commands import add_command, config_from
 from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
-from pixsift.engine.export.config import ExportConfig
+from pixsift.engine.export.config import OUTPUT_KIND, ExportConfig
 
 
 def add(p) -> None:
@@ -28,7 +28,13 @@ def run_export(cfg: ExportConfig) -> int:
     from pixsift.engine.export.run import export
 
     summary = export(
-        cfg.store, cfg.selection, cfg.to, cfg.format, shard_size=cfg.shard_size, images=cfg.images
+        cfg.store,
+        cfg.selection,
+        cfg.to,
+        cfg.format,
+        shard_size=cfg.shard_size,
+        images=cfg.images,
+        allow_partial=cfg.allow_partial,
     )
     print(summary.text())
     return 1 if summary.errors else 0
@@ -44,4 +50,6 @@ STAGE = PipelineStage(
     settings=all_fields,
     takes={"store": "store", "selection": "selection"},
     starts_over=False,
+    kind=OUTPUT_KIND,
+    inputs=lambda cfg: [cfg.store],
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pixsift.engine.core.commands import add_command, config_from
 from pixsift.engine.core.pipeline import PipelineStage, from_table
-from pixsift.engine.generate.config import GenerateConfig
+from pixsift.engine.generate.config import OUTPUT_KIND, GenerateConfig
 
 # The input is named for what it holds.
 _INPUT_FLAGS = {"t2i": "--captions", "edit": "--pairs"}
@@ -53,4 +53,6 @@ STAGE = PipelineStage(
     outputs=lambda cfg: [cfg.out],
     settings=lambda cfg: cfg.value_settings(),
     limit_key="limit",
+    kind=OUTPUT_KIND,
+    inputs=lambda cfg: [cfg.inputs, cfg.pipeline],
 )

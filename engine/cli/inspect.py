@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.terminal import printable_lines
 from pixsift.engine.store.inspect import InspectConfig
 
 
@@ -17,5 +18,5 @@ def add(p) -> None:
 def _run(args) -> int:
     from pixsift.engine.store.inspect import inspect
 
-    print(inspect(config_from(args, InspectConfig).store))
+    print(printable_lines(inspect(config_from(args, InspectConfig).store)))
     return 0

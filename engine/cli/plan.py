@@ -2,14 +2,22 @@
 what this run does with it.
 
 A stage is skipped when the state file records it done with the same settings (its own, and those of
-every stage it reads from) and its output is there; it is resumed when it stopped before finishing with
-the same settings; it is re-run when its settings changed, or when a stage it reads from does work.
+every stage it reads from) and its output is there, whole and of its kind; it is resumed when it stopped
+before finishing with the same settings; it is re-run when its settings changed, or when a stage it reads
+from does work.
+
+Nothing runs unless every output is a place of its own: outputs that overlap one another, an input of
+their stage or a later one, the pipeline file or the state file, or that are `/`, the home folder or a
+repository, are refused when the plan is read. A stage that starts over removes its outputs only where
+their ownership marker (engine.io.ownership) carries the id this pipeline's state file recorded for
+them; anything else is refused in one line before anything runs, `--dry-run` included.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -19,9 +27,11 @@ from typing import Any
 from fsspec.core import url_to_fs
 
 from pixsift.engine.core.config import read_toml
-from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.errors import BadInput, Exists
 from pixsift.engine.core.pipeline import ORDER, STAGE_ENTRY_POINTS, PipelineStage
 from pixsift.engine.core.settings import as_json, differences
+from pixsift.engine.io.ownership import made, overlaps, refusal
+from pixsift.engine.io.paths import absolute, input_root, is_local
 
 SKIP, RUN, RESUME, RERUN = "skip", "run", "resume", "re-run"
 
@@ -36,6 +46,7 @@ class Step:
     action: str = ""
     reason: str = ""
     removes: list[str] = field(default_factory=list)  # outputs removed before it runs
+    ids: dict[str, str] = field(default_factory=dict)  # the id of each output this pipeline made
 
     @property
     def name(self) -> str:
@@ -70,6 +81,8 @@ def read_pipeline(path: str, limit: int | None = None) -> Pipeline:
     state = table.pop("state", None) or str(Path(path).with_suffix(".state.json"))
     if not isinstance(state, str):
         raise BadInput(f"{path}: state", f"must be a path, got {state!r}")
+    if overlaps(state, path):
+        raise BadInput(f"{path}: state", f"{state} is the pipeline file itself", "name a file of its own")
     stages = registered_stages()
     for name, values in table.items():
         if name not in stages:
@@ -96,7 +109,38 @@ def read_pipeline(path: str, limit: int | None = None) -> Pipeline:
         key = json.dumps({"settings": settings, "reads": [steps[r].digest for r in reads]}, sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         steps[name] = Step(stage, cfg, settings, digest, reads)
-    return Pipeline(path, state, list(steps.values()))
+    pipeline = Pipeline(path, state, list(steps.values()))
+    check_places(pipeline)
+    return pipeline
+
+
+def check_places(pipeline: Pipeline) -> None:
+    """Refuse (Exists) an output that overlaps another output, an input of its own or a later stage, the
+    pipeline or state file, or that is `/`, the home folder or a repository."""
+    outputs: list[tuple[str, int, str]] = []  # (path, step index, step name)
+    for index, step in enumerate(pipeline.steps):
+        for out in step.stage.outputs(step.cfg):
+            where = f"{step.name} output {out}"
+            if problem := _unsafe(out):
+                raise Exists(where, problem, "give the stage a folder of its own")
+            for given, what in ((pipeline.path, "the pipeline file"), (pipeline.state, "the state file")):
+                if overlaps(out, given):
+                    raise Exists(where, f"is or holds {what} {given}", "give the stage a folder of its own")
+            for other, _, name in outputs:
+                if overlaps(out, other):
+                    raise Exists(
+                        where, f"overlaps the {name} output {other}", "give each stage its own folder"
+                    )
+            outputs.append((out, index, step.name))
+    for index, step in enumerate(pipeline.steps):
+        for read in (_read_root(p) for p in step.stage.inputs(step.cfg) if p and _exists(_read_root(p))):
+            for out, made_by, name in outputs:
+                if made_by >= index and overlaps(out, read):
+                    raise Exists(
+                        f"{name} output {out}",
+                        f"overlaps {read}, which {step.name} reads",
+                        "give the stage a folder of its own",
+                    )
 
 
 def decide(pipeline: Pipeline, records: Mapping[str, Mapping[str, Any]]) -> None:
@@ -119,8 +163,21 @@ def decide(pipeline: Pipeline, records: Mapping[str, Mapping[str, Any]]) -> None
             step.action, step.reason = RUN, "its output is missing or incomplete"
         else:
             step.action, step.reason = SKIP, "done"
+        step.ids = dict((record or {}).get("outputs") or {})
         if step.action == RERUN and step.stage.starts_over:
-            step.removes = [path for path in step.stage.outputs(step.cfg) if _exists(path)]
+            step.removes = [path for path in step.stage.outputs(step.cfg) if _removable(step, path)]
+
+
+def _removable(step: Step, path: str) -> bool:
+    """Whether the output `path` must be removed before `step` starts over (it is there, and this
+    pipeline made it); refused (Exists) when it is there and not this pipeline's."""
+    if problem := refusal(path, step.stage.kind, step.ids.get(path, "")):
+        raise Exists(
+            f"{step.name} output {path}",
+            f"the stage must start over ({step.reason}), but the folder {problem}; refusing to remove it",
+            "move it away, or give the stage another output",
+        )
+    return made(path) is not None
 
 
 def _follows(moved: list[str]) -> str:
@@ -146,6 +203,11 @@ def _reads(
 
 
 def _complete(step: Step) -> bool:
+    if step.stage.kind and any(
+        (marker := made(path)) is None or marker["kind"] != step.stage.kind
+        for path in step.stage.outputs(step.cfg)
+    ):
+        return False
     if step.stage.complete is not None:
         return step.stage.complete(step.cfg)
     return all(_exists(path) for path in step.stage.outputs(step.cfg))
@@ -154,3 +216,22 @@ def _complete(step: Step) -> bool:
 def _exists(path: str) -> bool:
     fs, fs_path = url_to_fs(path)
     return fs.exists(fs_path)
+
+
+def _read_root(pattern: str) -> str:
+    """What an input reads: the path itself, or for a pattern the folder it draws from."""
+    return input_root(pattern) if any(c in pattern for c in "{*?[") else absolute(pattern)
+
+
+def _unsafe(path: str) -> str:
+    """Why no stage may write (or ever remove) the folder `path` ("" when it may)."""
+    if not is_local(absolute(path)):
+        return ""
+    real = Path(os.path.realpath(absolute(path)))
+    if real == Path(real.anchor):
+        return "is the root folder"
+    if overlaps(str(real), str(Path.home())) and not str(real).startswith(str(Path.home()) + os.sep):
+        return f"is or holds the home folder {Path.home()}"
+    if (real / ".git").exists():
+        return "is a repository (it holds .git)"
+    return ""

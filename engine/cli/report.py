@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pixsift.engine.core.commands import add_command, config_from
 from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
-from pixsift.engine.report.config import ReportConfig, report_folder
+from pixsift.engine.report.config import OUTPUT_KIND, REPORT, ReportConfig, report_folder
 
 
 def add(p) -> None:
@@ -23,7 +23,7 @@ def _run(args) -> int:
 def run_report(cfg: ReportConfig) -> int:
     from pixsift.engine.report.page import write_report
 
-    print(write_report(cfg.store, cfg.selection, cfg.out))
+    print(write_report(cfg.store, cfg.selection, cfg.out, allow_partial=cfg.allow_partial))
     return 0
 
 
@@ -32,8 +32,11 @@ STAGE = PipelineStage(
     after=("select",),
     config=from_table(ReportConfig),
     run=run_report,
-    outputs=lambda cfg: [str(report_folder(cfg.store, cfg.selection, cfg.out) / "report.html")],
+    outputs=lambda cfg: [str(report_folder(cfg.store, cfg.selection, cfg.out))],
+    complete=lambda cfg: (report_folder(cfg.store, cfg.selection, cfg.out) / REPORT).is_file(),
     settings=all_fields,
     takes={"store": "store", "selection": "selection"},
     starts_over=False,
+    kind=OUTPUT_KIND,
+    inputs=lambda cfg: [cfg.store],
 )

@@ -12,7 +12,7 @@ from pixsift.engine.cli.run_state import RunState
 from pixsift.engine.core.commands import add_command
 from pixsift.engine.core.errors import UserError
 from pixsift.engine.core.progress import format_seconds
-from pixsift.engine.io.paths import remove_path
+from pixsift.engine.io.ownership import assigned_ids, made, new_id, remove
 from pixsift.engine.store.lock import writing
 
 
@@ -56,7 +56,10 @@ def _print_plan(pipeline: Pipeline, mood: str) -> None:
     for step in pipeline.steps:
         print(step.line())
         for path in step.removes:
-            print(f"  {'':<9} {'':<7} {mood} remove {path} (made with the earlier settings)")
+            print(
+                f"  {'':<9} {'':<7} {mood} remove {path} (this pipeline made it, id {step.ids[path]}, "
+                "with the earlier settings)"
+            )
 
 
 def _execute(pipeline: Pipeline, state: RunState) -> int:
@@ -68,10 +71,12 @@ def _execute(pipeline: Pipeline, state: RunState) -> int:
             continue
         print(f"\n== {step.name}: {step.action} ({step.reason})", flush=True)
         for path in step.removes:
-            remove_path(path)
-        state.started(step)
+            remove(path, step.stage.kind, step.ids[path])
+        ids = _output_ids(step)
+        state.started(step, ids)
         t0 = time.perf_counter()
-        status = _run_step(step)
+        with assigned_ids(ids):
+            status = _run_step(step)
         sys.stdout.flush()
         if status != 0:
             print(
@@ -89,6 +94,17 @@ def _execute(pipeline: Pipeline, state: RunState) -> int:
         + ("" if ran else "; every stage was done")
     )
     return 0
+
+
+def _output_ids(step: Step) -> dict[str, str]:
+    """The id of each output: the one recorded for it while its marker still carries it (the stage goes
+    on with what this pipeline made), else a new one that the stage's new output takes."""
+    ids = {}
+    for path in step.stage.outputs(step.cfg):
+        marker = made(path)
+        recorded = step.ids.get(path)
+        ids[path] = recorded if marker is not None and marker["id"] == recorded else new_id()
+    return ids
 
 
 def _run_step(step: Step) -> int:

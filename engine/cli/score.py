@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pixsift.engine.core.commands import add_command, config_from
+from pixsift.engine.core.errors import UserError
 from pixsift.engine.core.pipeline import PipelineStage, from_table
 from pixsift.engine.score.config import ScoreConfig
+from pixsift.engine.store.run_store import RunStore
 
 
 def add(p) -> None:
@@ -38,4 +40,16 @@ STAGE = PipelineStage(
     settings=lambda cfg: cfg.value_settings(),
     provides=lambda cfg: {"store": cfg.store},
     limit_key="limit",
+    complete=lambda cfg: _scored(cfg.store),
+    kind=RunStore.KIND,
+    inputs=lambda cfg: [*cfg.inputs, *([cfg.clip_config] if cfg.clip_config else [])],
 )
+
+
+def _scored(url: str) -> bool:
+    """Whether the run store at `url` is planned and every unit of it scored."""
+    try:
+        store = RunStore.open(url, read_only=True)
+    except UserError:
+        return False
+    return store.planned and not store.pending_units()

@@ -28,7 +28,9 @@ def _run(args) -> int:
 def run_select(cfg: SelectConfig) -> int:
     from pixsift.engine.select.run import select
 
-    result = select(cfg.store, cfg.to_spec(), cfg.name, overwrite=cfg.overwrite)
+    result = select(
+        cfg.store, cfg.to_spec(), cfg.name, overwrite=cfg.overwrite, allow_partial=cfg.allow_partial
+    )
     print(result.text())
     if warning := result.warning():
         print(f"pixsift select: warning: {warning}", file=sys.stderr)
@@ -57,4 +59,5 @@ STAGE = PipelineStage(
     forced={"overwrite": True},
     starts_over=False,
     complete=_complete,
+    inputs=lambda cfg: [cfg.store],
 )

@@ -43,7 +43,14 @@ class Candidate(PlanEntry):
 
 
 def failure(kind: str, detail: str) -> str:
+    """A row's error, "kind: detail"; a detail past MAX_DETAIL characters (a binary value read as a path,
+    say) is cut, saying how long it was."""
+    if len(detail) > MAX_DETAIL:
+        detail = f"{detail[:MAX_DETAIL]}… ({len(detail):,} characters)"
     return f"{kind}: {detail}"
+
+
+MAX_DETAIL = 500
 
 
 def error_kind(error: str) -> str:

@@ -8,6 +8,12 @@ they also subclass the built-in error a Python caller would expect (ValueError, 
 
 from __future__ import annotations
 
+import errno
+
+from pixsift.engine.core.terminal import printable
+
+INPUT_CHARS, PROBLEM_CHARS = 200, 2000
+
 
 class UserError(Exception):
     """`input: problem[; hint]` as one line."""
@@ -17,8 +23,12 @@ class UserError(Exception):
         super().__init__(self.line())
 
     def line(self) -> str:
-        text = f"{self.input}: {self.problem}" if self.input else self.problem
-        return f"{text}; {self.hint}" if self.hint else text
+        """One line, whatever the input holds: control characters escaped, the input cut to
+        INPUT_CHARS characters and the rest to PROBLEM_CHARS each."""
+        input = printable(self.input, INPUT_CHARS)
+        problem, hint = printable(self.problem, PROBLEM_CHARS), printable(self.hint, PROBLEM_CHARS)
+        text = f"{input}: {problem}" if input else problem
+        return f"{text}; {hint}" if hint else text
 
     def __str__(self) -> str:
         return self.line()
@@ -51,3 +61,24 @@ class Exists(UserError, FileExistsError):
 class Missing(UserError, KeyError):
     """A named thing (a selection, a column) that is not there. KeyError, whose str() would quote the
     message, prints it plain."""
+
+
+# What the machine refuses (a full disk, a read-only or forbidden folder): one line, as a UserError.
+_MACHINE_ERRORS = {
+    errno.ENOSPC: ("no space left on the device", "free some space and run the same command again"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space and run the same command again"),
+    errno.EROFS: ("is on a read-only file system", "write to another path"),
+    errno.EACCES: ("permission denied", "use a path you may write to, or change its permissions"),
+    errno.EPERM: ("operation not permitted", "use a path you may write to"),
+}
+
+
+def machine_error(error: OSError) -> UserError | None:
+    """The one-line error for an OSError the machine raised (disk full, read-only, permissions); None for
+    any other, which is a bug to show whole."""
+    if error.errno not in _MACHINE_ERRORS:
+        return None
+    problem, hint = _MACHINE_ERRORS[error.errno]
+    return UserError(
+        error.filename or "", problem, f"{hint}; a killed or failed job resumes where it stopped"
+    )

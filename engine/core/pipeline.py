@@ -28,7 +28,8 @@ class PipelineStage:
     config: Callable[[Mapping[str, Any], str], Any]
     # config -> its exit status (0: done); it prints its own summary.
     run: Callable[[Any], int]
-    # config -> the paths it writes: removed when a changed setting makes it start over.
+    # config -> the folders it writes: removed when a changed setting makes it start over (only when
+    # pixsift made them as `kind` for this pipeline: engine.io.ownership).
     outputs: Callable[[Any], list[str]]
     # config -> what its output depends on (a change re-runs it and the stages after it).
     settings: Callable[[Any], Mapping[str, Any]]
@@ -44,6 +45,10 @@ class PipelineStage:
     starts_over: bool = True
     # config -> whether its output is there and whole; None: every path of `outputs` exists.
     complete: Callable[[Any], bool] | None = None
+    # The kind its outputs' ownership markers name ("run store", "export", ...).
+    kind: str = ""
+    # config -> the paths it reads (patterns as given): no output of this or a later stage may overlap one.
+    inputs: Callable[[Any], list[str]] = lambda cfg: []
 
 
 def all_fields(cfg: Any) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import nvtx
 import torch
 
+from pixsift.engine.core.terminal import printable
+
 
 class StageTimes:
     """Seconds per named stage; each stage is also an NVTX range, so `nsys profile` shows it.
@@ -60,7 +62,7 @@ class Progress:
     label: str
     total: int
     interval: float = 2.0
-    stream: object = sys.stderr
+    stream: object = field(default_factory=lambda: sys.stderr)  # the stderr of when it starts
     done: int = 0
     failed: int = 0
     retried: int = 0  # units retried after their worker was lost
@@ -82,7 +84,7 @@ class Progress:
     def retry(self, event: str) -> None:
         """Count a unit retried after its worker was lost, and say why now."""
         self.retried += 1
-        print(f"{self.label}: {event}", file=self.stream, flush=True)
+        print(f"{self.label}: {printable(event)}", file=self.stream, flush=True)
 
     @property
     def elapsed(self) -> float:

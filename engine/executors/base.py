@@ -54,6 +54,14 @@ class UnitProgress:
         self.emit(UnitReport(self.rank, self.unit, rows - self.reported, failed, seconds))
 
 
+def capped(workers: int, most: int, why: str, progress: Progress) -> int:
+    """`workers`, or `most` when more were asked for, with a line saying so and why."""
+    if workers <= most:
+        return workers
+    print(f"{progress.label}: {workers:,} workers asked for, {most} start ({why})", file=progress.stream)
+    return most
+
+
 class Job(Protocol):
     def pending_units(self) -> list[int]: ...
 

@@ -12,7 +12,7 @@ import torch
 
 from pixsift.engine.core.errors import UserError
 from pixsift.engine.core.progress import Progress
-from pixsift.engine.executors.base import Job, ReportCollector, RunResult, UnitReport
+from pixsift.engine.executors.base import Job, ReportCollector, RunResult, UnitReport, capped
 
 
 def default_workers(device: str) -> int:
@@ -26,6 +26,9 @@ def run_local(job: Job, progress: Progress, workers: int = 1) -> RunResult:
     turn."""
     collect = ReportCollector(progress)
     units = job.pending_units()
+    cores = os.cpu_count() or 1
+    most = max(1, min(len(units), cores))
+    workers = capped(workers, most, f"{len(units):,} work units to run, {cores} CPU cores", progress)
     if workers == 1:
         try:
             job.run_units(units, 0, _labelled(collect, "process 0"))

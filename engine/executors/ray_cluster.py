@@ -36,7 +36,7 @@ from dataclasses import replace
 
 from pixsift.engine.core.errors import BadInput, UserError
 from pixsift.engine.core.progress import Progress
-from pixsift.engine.executors.base import Job, ReportCollector, RunResult, UnitReport, run_unit
+from pixsift.engine.executors.base import Job, ReportCollector, RunResult, UnitReport, capped, run_unit
 from pixsift.kernels.optional import require
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -79,7 +79,8 @@ def run_ray(
         ray.init(address=address, include_dashboard=False, log_to_driver=True)
     try:
         options, count = _actor_options(ray, address, device, cpus_per_worker, workers)
-        return _Scheduler(ray, job, options, progress, max_attempts).run(units, min(count, len(units)))
+        count = capped(count, len(units), f"{len(units):,} work units to run", progress)
+        return _Scheduler(ray, job, options, progress, max_attempts).run(units, count)
     finally:
         if started_here:
             ray.shutdown()

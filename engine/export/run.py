@@ -17,28 +17,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pixsift.engine.core.errors import Exists
 from pixsift.engine.export.base import ExportJob, Writer
-from pixsift.engine.export.config import DEFAULT_SHARD_SIZE, ExportConfig
+from pixsift.engine.export.config import DEFAULT_SHARD_SIZE, OUTPUT_KIND, ExportConfig
 from pixsift.engine.export.files import FileEntry
 from pixsift.engine.export.parquet import write_hf, write_parquet
 from pixsift.engine.export.sharegpt import write_sharegpt
 from pixsift.engine.export.webdataset import write_webdataset
+from pixsift.engine.io.ownership import check_replaceable, claim, refusal, refuse_overlap, remove
 from pixsift.engine.store.kept_rows import ExportRow, RowError, export_rows
+from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.selection import kept_rows, selection_group
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-# What an export folder may hold; a folder with anything else in it is never replaced.
-_EXPORT_NAMES = ("manifest.json", "train.jsonl", "train.json", "README.md", "images", "data")
-_EXPORT_PATTERNS = ("shard-*.tar", "part-*.parquet")
 
 
 @dataclass(frozen=True)
@@ -80,26 +77,36 @@ def export(
     *,
     shard_size: int = DEFAULT_SHARD_SIZE,
     images: str = "bytes",
+    allow_partial: bool = False,
 ) -> ExportSummary:
     """Write the kept rows of `selection` to the folder `to` in `format` (engine.export.config)."""
     cfg = ExportConfig(
-        store=store_url, selection=selection, to=str(to), format=format, shard_size=shard_size, images=images
+        store=store_url,
+        selection=selection,
+        to=str(to),
+        format=format,
+        shard_size=shard_size,
+        images=images,
+        allow_partial=allow_partial,
     )
     store = RunStore.open(cfg.store, read_only=True)
+    store.require_scored(cfg.allow_partial)
     kept = kept_rows(store, cfg.selection)
     out = Path(cfg.to)
-    _check_replaceable(out)
-    partial = _partial_folder(out)
-    read_errors: list[RowError] = []
-    readable = _readable(export_rows(store, cfg.selection, kept), read_errors)
-    files, write_errors = WRITERS[cfg.format](
-        readable, partial, ExportJob(store, kept, cfg.shard_size, cfg.images)
-    )
-    summary = ExportSummary(
-        out, cfg.format, len(kept), files, sorted(read_errors + write_errors, key=lambda e: e.row)
-    )
-    _write_manifest(summary, partial, store, cfg.selection, cfg.shard_size, cfg.images)
-    _replace(out, partial)
+    refuse_overlap(cfg.to, store.url, "the run store")
+    with writing(cfg.to, "export folder"):
+        check_replaceable(cfg.to, OUTPUT_KIND)
+        partial = _partial_folder(out, cfg)
+        read_errors: list[RowError] = []
+        readable = _readable(export_rows(store, cfg.selection, kept), read_errors)
+        files, write_errors = WRITERS[cfg.format](
+            readable, partial, ExportJob(store, kept, cfg.shard_size, cfg.images)
+        )
+        summary = ExportSummary(
+            out, cfg.format, len(kept), files, sorted(read_errors + write_errors, key=lambda e: e.row)
+        )
+        _write_manifest(summary, partial, store, cfg.selection, cfg.shard_size, cfg.images)
+        _replace(out, partial)
     return summary
 
 
@@ -112,39 +119,27 @@ def _readable(rows: Iterable[ExportRow], errors: list[RowError]) -> Iterator[Exp
             yield row
 
 
-def _check_replaceable(out: Path) -> None:
-    """Refuse a folder that is not empty and does not hold a previous export (which is replaced)."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / MANIFEST).is_file() or any(not _export_name(p.name) for p in out.iterdir()):
-            raise Exists(
-                str(out),
-                "the export folder is not empty and does not hold a pixsift export",
-                "use another --to",
-            )
-
-
-def _partial_folder(out: Path) -> Path:
+def _partial_folder(out: Path, cfg: ExportConfig) -> Path:
     """A new folder beside `out` that the export is written into, after removing those a killed export
-    left; readers never see half an export."""
+    left (only ours: each is marked as an export); readers never see half an export."""
     out.parent.mkdir(parents=True, exist_ok=True)
     for left in out.parent.glob(f".{out.name}.partial-*"):
-        shutil.rmtree(left, ignore_errors=True)
+        if not refusal(str(left), OUTPUT_KIND):
+            remove(str(left), OUTPUT_KIND)
     partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex}"
-    partial.mkdir()
+    claim(str(partial), OUTPUT_KIND, asdict(cfg))
     return partial
 
 
 def _replace(out: Path, partial: Path) -> None:
     """Put the finished export in place of `out` (a previous export there is removed after)."""
     old = out.parent / f".{out.name}.partial-{uuid.uuid4().hex}-old"
-    if out.exists():
+    if out.exists() and any(out.iterdir()):
         os.replace(out, old)
+    elif out.exists():
+        out.rmdir()
     os.replace(partial, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _export_name(name: str) -> bool:
-    return name in _EXPORT_NAMES or any(Path(name).match(p) for p in _EXPORT_PATTERNS)
+    remove(str(old), OUTPUT_KIND)
 
 
 def _write_manifest(

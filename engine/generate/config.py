@@ -9,11 +9,13 @@ from pathlib import Path
 from pixsift.engine.core.config import setting
 from pixsift.engine.core.settings import check_settings
 from pixsift.engine.executors.config import ExecutorConfig
+from pixsift.engine.io.ownership import claim
 
 TASKS = ("t2i", "edit")
 IMAGE_FORMATS = ("png", "jpeg")
 DEFAULT_PIPELINE = "stabilityai/stable-diffusion-xl-base-1.0"
 SETTINGS_FILE = "generate.json"
+OUTPUT_KIND = "generate folder"  # engine.io.ownership
 
 
 @dataclass(kw_only=True)
@@ -30,7 +32,9 @@ class GenerateConfig(ExecutorConfig):
     pipeline: str = setting(
         DEFAULT_PIPELINE, affects_values=True, help="a local folder or a hub id already in the local cache"
     )
-    images_per_caption: int = setting(1, min=1, affects_values=True, help="images per caption (or pair)")
+    images_per_caption: int = setting(
+        1, min=1, max=1024, affects_values=True, help="images per caption (or pair)"
+    )
     steps: int | None = setting(
         None, min=1, affects_values=True, help="inference steps (default: the pipeline's)"
     )
@@ -39,9 +43,13 @@ class GenerateConfig(ExecutorConfig):
         None, affects_values=True, help="InstructPix2Pix image guidance scale"
     )
     width: int | None = setting(
-        None, min=8, affects_values=True, help="image width (default: the pipeline's; edit: the source's)"
+        None,
+        min=8,
+        max=16384,
+        affects_values=True,
+        help="image width (default: the pipeline's; edit: the source's)",
     )
-    height: int | None = setting(None, min=8, affects_values=True, help="image height (likewise)")
+    height: int | None = setting(None, min=8, max=16384, affects_values=True, help="image height (likewise)")
     scheduler: str | None = setting(
         None, affects_values=True, help="a diffusers scheduler class name, e.g. EulerDiscreteScheduler"
     )
@@ -56,11 +64,13 @@ class GenerateConfig(ExecutorConfig):
         flag="--format",
         help="how images are stored in the shards",
     )
-    captions_per_shard: int = setting(256, min=1, affects_values=True, help="prompts per work unit and shard")
+    captions_per_shard: int = setting(
+        256, min=1, max=1 << 16, affects_values=True, help="prompts per work unit and shard"
+    )
     limit: int | None = setting(
         None, min=1, affects_values=True, help="only the first N rows of the inputs (a trial run)"
     )
-    batch_size: int = setting(8, min=1, help="images per pipeline call")
+    batch_size: int = setting(8, min=1, max=4096, help="images per pipeline call")
     batch_invariant: bool = setting(
         False,
         affects_values=True,
@@ -80,9 +90,9 @@ class GenerateConfig(ExecutorConfig):
     def claim_output(self) -> None:
         """Create the output folder with the settings, or check that an existing one was made with these."""
         out = Path(self.out)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / SETTINGS_FILE
         settings = self.value_settings()
+        claim(self.out, OUTPUT_KIND, settings)
+        path = out / SETTINGS_FILE
         if path.exists():
             check_settings(
                 f"output folder {out}", json.loads(path.read_text()), settings, "use another --out"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -30,6 +31,18 @@ def is_image_struct(kind: pa.DataType) -> bool:
 
 def embedded_source(table: str, column: str) -> str:
     return f"{table}#{column}"
+
+
+def embedded_parts(source: str) -> tuple[str, str]:
+    """(table, column) of an `embedded_source`: split at the first `#` after the table's .parquet or
+    .arrow, so that a `#` in the column name (or in a folder name before it) stays where it is."""
+    match = _EMBEDDED_SOURCE.match(source)
+    if match is None:
+        raise ValueError(f"{source}: not a table#column source")
+    return match[1], match[2]
+
+
+_EMBEDDED_SOURCE = re.compile(r"(.*?\.(?:parquet|arrow))#(.*)", re.DOTALL)
 
 
 def open_arrow(f) -> pa.RecordBatchReader | pa.ipc.RecordBatchFileReader:
@@ -84,7 +97,7 @@ class EmbeddedReader:
 
     def _open(self, source: str) -> None:
         self.close()
-        table, _, self._column = source.rpartition("#")
+        table, self._column = embedded_parts(source)
         if table.endswith(".arrow"):
             self._chunks = [chunk.field("bytes") for chunk in _arrow_table(table).column(self._column).chunks]
             sizes = [len(chunk) for chunk in self._chunks]

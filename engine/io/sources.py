@@ -20,7 +20,7 @@ from pixsift.engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, err
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.io.manifest_scan import CAPTION_FILES, caption_file_of, scan_manifest
 from pixsift.engine.io.parquet_images import EMBEDDED, EmbeddedReader
-from pixsift.engine.io.paths import expand_inputs, open_binary
+from pixsift.engine.io.paths import expand_inputs, input_root, inside, is_local, open_binary
 from pixsift.engine.io.rows import is_table
 from pixsift.engine.io.tar_scan import scan_tar, shard_name
 
@@ -41,8 +41,10 @@ def scan_paths(
     folder only when `allow_outside`, and `columns` names their image and caption columns
     (engine.io.manifest_scan)."""
     shards: dict[str, str] = {}
-    for path in (shard for given in paths for shard in _folder_of_shards(given) or [given]):
-        if path.endswith(".tar"):
+    for path, outside in _files_of(paths, allow_outside):
+        if outside:
+            yield PlanEntry(path, "", path, 0, 0, error=failure("outside_input", outside))
+        elif path.endswith(".tar"):
             if (other := shards.setdefault(shard_name(path), path)) != path:
                 raise BadInput(
                     f"inputs {other} and {path}", "they share the shard name that prefixes their keys"
@@ -75,6 +77,24 @@ def within_failure_limit(entries: Iterable[PlanEntry], max_fraction: float, what
             f"{first})",
             f"fix the inputs, or raise --max-scan-failures (now {max_fraction:g}) to score them anyway",
         )
+
+
+def _files_of(paths: list[str], allow_outside: bool) -> Iterator[tuple[str, str]]:
+    """(file, why it is refused or "") for each input path and each file of an input folder. A file that
+    a folder's metadata names (`state.json`, `dataset_dict.json` splits), or a link in it (its captions
+    file included), must lie inside that folder (links followed), as manifest rows must, unless
+    `allow_outside`."""
+    for given in paths:
+        files = _folder_of_shards(given)
+        named = files or ([caption_file_of(given)] if _is_folder(given) else [])
+        roots = [input_root(given)]
+        outside = [p for p in named if is_local(p) and not allow_outside and not inside(p, roots)]
+        for path in files or [given]:
+            if path in outside or (not files and outside):
+                refused = path if files else outside[0]
+                yield refused, f"{refused}: named by the input folder {given}, but lies outside it"
+            else:
+                yield path, ""
 
 
 def _is_folder(path: str) -> bool:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from pixsift.engine.core.config import Config, setting
 
+OUTPUT_KIND = "report"  # engine.io.ownership
+REPORT = "report.html"
+
 
 @dataclass(kw_only=True)
 class ReportConfig(Config):
@@ -14,6 +17,10 @@ class ReportConfig(Config):
     selection: str = setting(help="name of the selection in the store")
     out: str | None = setting(
         None, help="folder for report.html and the plots (default: <store>-report-<selection>)"
+    )
+    allow_partial: bool = setting(
+        False,
+        help="go on with a store whose scoring stopped part-way, leaving its unscored rows out (counted)",
     )
 
 

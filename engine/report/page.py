@@ -15,7 +15,8 @@ import json
 import math
 from pathlib import Path
 
-from pixsift.engine.report.config import report_folder
+from pixsift.engine.io.ownership import claim, refuse_overlap
+from pixsift.engine.report.config import OUTPUT_KIND, REPORT, report_folder
 from pixsift.engine.report.data import ReportData, gather
 from pixsift.engine.report.plots import counts_plot, funnel_plot, histogram_plot
 from pixsift.engine.report.thumbnails import is_image, thumbnails
@@ -23,7 +24,6 @@ from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
 from pixsift.engine.store.selection import reason_names, selection_group
 
-REPORT = "report.html"
 _CARD_FIELDS = ("clip_cosine", "ssim_roundtrip")
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; max-width: 1400px; }
@@ -41,12 +41,17 @@ td:first-child { text-align: left; }
 """
 
 
-def write_report(store_url: str, selection: str, out: str | Path | None = None) -> Path:
-    """Write report.html and its plots into `out` (default `<store>-report-<selection>`); the page's path."""
+def write_report(
+    store_url: str, selection: str, out: str | Path | None = None, *, allow_partial: bool = False
+) -> Path:
+    """Write report.html and its plots into `out` (default `<store>-report-<selection>`); the page's path.
+    A store with unscored rows is refused unless `allow_partial`."""
     store = RunStore.open(store_url, read_only=True)
+    store.require_scored(allow_partial)
     data = gather(store, selection)
     folder = report_folder(store.url, selection, out)
-    folder.mkdir(parents=True, exist_ok=True)
+    refuse_overlap(str(folder), store.url, "the run store")
+    claim(str(folder), OUTPUT_KIND, {"store": store.url, "selection": selection})
     plots = _plots(data, folder)
     shown = data.near_cut_kept + data.near_cut_dropped + [r for g in data.dup_groups for r in g]
     cards = _Cards(store, selection, shown)

@@ -13,6 +13,8 @@ from pixsift.engine.io.paths import absolute
 from pixsift.engine.io.sources import MAX_BYTES
 from pixsift.kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
 
+MAX_FIDELITY = 8192  # round-trip SSIM sizes: larger ones only exhaust memory
+
 
 @dataclass(kw_only=True)
 class ScoreConfig(ExecutorConfig):
@@ -40,9 +42,15 @@ class ScoreConfig(ExecutorConfig):
         metavar="NAME=FILE",
         help="an extra MLP scorer on the embeddings, stored as column NAME (repeatable)",
     )
-    fidelity_size: int = setting(768, min=7, affects_values=True, help="round-trip SSIM: the reference size")
+    fidelity_size: int = setting(
+        768, min=7, max=MAX_FIDELITY, affects_values=True, help="round-trip SSIM: the reference size"
+    )
     fidelity_via: int = setting(
-        336, min=7, affects_values=True, help="round-trip SSIM: the size it goes through"
+        336,
+        min=7,
+        max=MAX_FIDELITY,
+        affects_values=True,
+        help="round-trip SSIM: the size it goes through (at most --fidelity-size)",
     )
     max_pixels: int = setting(
         MAX_PIXELS,
@@ -84,19 +92,29 @@ class ScoreConfig(ExecutorConfig):
         "cannot be read (1: never)",
     )
     decoder: str = setting("auto", choices=DECODERS, help="image decoder")
-    batch_size: int = setting(256, min=1, help="images per model batch")
+    batch_size: int = setting(256, min=1, max=1 << 16, help="images per model batch")
     shard_rows: int | None = setting(
         None,
         min=1,
+        max=1 << 20,
         help="rows per work unit and Zarr shard (default: 4096 on GPUs, 512 on the CPU, where a unit takes "
         "far longer; a store keeps the size it was made with)",
     )
     decode_threads: int = setting(
-        0, min=0, help="CPU threads per worker that decode and prepare images (0: this machine's cores)"
+        0,
+        min=0,
+        max=1024,
+        help="CPU threads per worker that decode and prepare images (0: this machine's cores)",
     )
-    prefetch_batches: int = setting(2, min=1, help="batches read and decoded ahead of the model")
+    prefetch_batches: int = setting(2, min=1, max=64, help="batches read and decoded ahead of the model")
 
     def check(self) -> None:
+        if self.fidelity_via > self.fidelity_size:
+            raise SettingError(
+                "fidelity_via",
+                f"must be at most --fidelity-size ({self.fidelity_size}): the round trip goes through a "
+                f"smaller size, got {self.fidelity_via}",
+            )
         if (self.clip_pretrained is None) == (not self.clip_random_init):
             raise SettingError(
                 "clip_pretrained",

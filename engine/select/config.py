@@ -18,6 +18,10 @@ class SelectConfig(Config):
     )
     name: str | None = setting(None, help="selection name (default: the spec's name)")
     overwrite: bool = setting(False, help="replace a selection of the same name")
+    allow_partial: bool = setting(
+        False,
+        help="go on with a store whose scoring stopped part-way, leaving its unscored rows out (counted)",
+    )
     weight: dict[str, float] = setting(
         factory=dict, metavar="COLUMN=W", help="weighted-score term (repeatable); replaces the spec's score"
     )
@@ -105,5 +109,11 @@ def _overridden(table: dict, overrides: list[str]) -> dict:
             problem = "more than one step is" if types.count(step) > 1 else "no step is"
             listed = ", ".join(f"{i} {t}" for i, t in enumerate(types, 1))
             raise SettingError("overrides", f"{item!r}: {problem} {step!r}; the steps are {listed}", "--set")
+        if steps[index].get("type") == "top_k" and key in TOP_K_SIZES:  # the size is one or the other
+            for other in TOP_K_SIZES:
+                steps[index].pop(other, None)
         steps[index][key] = value
     return {**table, "steps": steps, "score": score}
+
+
+TOP_K_SIZES = ("k", "fraction")

@@ -126,16 +126,25 @@ class SelectionRun:
 
 
 def select(
-    store: RunStore | str, spec: SelectSpec, name: str | None = None, *, overwrite: bool = False
+    store: RunStore | str,
+    spec: SelectSpec,
+    name: str | None = None,
+    *,
+    overwrite: bool = False,
+    allow_partial: bool = False,
 ) -> SelectionResult:
-    """Run `spec` over the store and write `selections/<name>` (the spec's name by default)."""
+    """Run `spec` over the store and write `selections/<name>` (the spec's name by default); a store with
+    unscored rows is refused unless `allow_partial`."""
     store = store if isinstance(store, RunStore) else RunStore.open(store)
     with writing(store.url, "run store"):
-        return _select(store, spec, name or spec.name, overwrite)
+        return _select(store, spec, name or spec.name, overwrite, allow_partial)
 
 
-def _select(store: RunStore, spec: SelectSpec, name: str, overwrite: bool) -> SelectionResult:
+def _select(
+    store: RunStore, spec: SelectSpec, name: str, overwrite: bool, allow_partial: bool
+) -> SelectionResult:
     check_writable(store, name, overwrite)
+    store.require_scored(allow_partial)
     steps: list[Step] = [StatusOk(), *spec.steps]
     check_columns(store, spec)
     run = SelectionRun(store, spec)

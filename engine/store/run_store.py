@@ -20,6 +20,7 @@ A work unit is one shard of S rows: the score columns are its unit arrays.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import Any
@@ -29,6 +30,7 @@ import zarr
 
 from pixsift.engine.core.batches import batched
 from pixsift.engine.core.candidates import PlanEntry, content_hash
+from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.settings import as_json
 from pixsift.engine.io.paths import absolute
 from pixsift.engine.store.schema import (
@@ -150,6 +152,27 @@ class RunStore(UnitStore):
     @property
     def columns(self) -> tuple[Column, ...]:
         return (*PLAN_COLUMNS, *self.score_columns)
+
+    def require_scored(self, allow_partial: bool) -> int:
+        """The number of rows not scored yet (their units unfinished): refused (BadInput) when there are
+        any, unless `allow_partial`, which says on stderr how many are left out."""
+        if not self.planned:
+            raise BadInput(self.url, "its planning did not finish", "run the same score command again")
+        done = self.done_units()
+        missing = sum(unit.rows for unit in self.units() if unit.index not in done)
+        counted = f"{missing:,} of {self.n_rows:,} rows are not scored (the score job stopped part-way)"
+        if missing and not allow_partial:
+            raise BadInput(
+                self.url,
+                counted,
+                "run the same score command again, or pass --allow-partial to leave them out",
+            )
+        if missing:
+            print(
+                f"pixsift: warning: {self.url}: {counted}; they are left out (--allow-partial)",
+                file=sys.stderr,
+            )
+        return missing
 
     # -- planning ------------------------------------------------------------------------------
 

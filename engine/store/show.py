@@ -15,6 +15,7 @@ import numpy as np
 
 from pixsift.engine.core.config import Config, SettingError, setting
 from pixsift.engine.core.errors import Missing
+from pixsift.engine.core.terminal import printable
 from pixsift.engine.store.kept_rows import json_safe
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
@@ -89,7 +90,7 @@ def _reason_codes(reasons: np.ndarray, wanted: str) -> np.ndarray:
 
 def jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     for row in rows:
-        yield json.dumps(row, ensure_ascii=False)
+        yield printable(json.dumps(row, ensure_ascii=False))
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -116,7 +117,7 @@ def _cell(name: str, value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4f}"
-    text = str(value).replace("\n", " ")
+    text = printable(str(value).replace("\n", " "))
     width = _WIDTHS.get(name)
     return text if width is None or len(text) <= width else text[: width - 1] + "…"
 

@@ -14,6 +14,8 @@ process creates arrays and changes group attributes.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,9 +26,13 @@ import zarr
 from fsspec.core import url_to_fs
 
 from pixsift.engine.core.candidates import error_kind
-from pixsift.engine.core.errors import BadInput, Exists, NotFound
+from pixsift.engine.core.errors import BadInput, NotFound
 from pixsift.engine.core.settings import check_settings
+from pixsift.engine.io.ownership import MARKER, claim, clear
 from pixsift.engine.io.paths import absolute
+
+# Zarr lists every object of a group's folder; the ownership marker beside the arrays is ours, not Zarr's.
+warnings.filterwarnings("ignore", message=rf"Object at {re.escape(MARKER)} is not recognized")
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,10 @@ class UnitStore:
     @classmethod
     def _new_group(cls, url: str, attributes: Mapping[str, Any]) -> zarr.Group:
         """A new group at `url` with `attributes` and an empty progress group, replacing a store of this
-        kind there (never anything else)."""
-        refuse_to_replace_other_data(url, cls.VERSION_ATTRIBUTE, f"a pixsift {cls.KIND}")
-        group = zarr.open_group(url, mode="w", attributes={cls.VERSION_ATTRIBUTE: cls.VERSION, **attributes})
+        kind there (never anything else: engine.io.ownership)."""
+        claim(url, cls.KIND)
+        clear(url, cls.KIND)
+        group = zarr.open_group(url, mode="a", attributes={cls.VERSION_ATTRIBUTE: cls.VERSION, **attributes})
         group.create_group("progress", attributes={"doc": "one group per finished work unit"})
         return group
 
@@ -221,18 +228,6 @@ class UnitStore:
                 f"unit {unit.index}: status must be one of {list(self.STATUS)}, got {sorted(bad)}"
             )
         return checked
-
-
-def refuse_to_replace_other_data(url: str, version_attribute: str, what: str) -> None:
-    """Refuse (Exists) unless `url` is absent, an empty folder, or a group with `version_attribute` (a
-    store of the kind `what` names, which may be replaced)."""
-    fs, path = url_to_fs(url)
-    if not fs.exists(path) or (fs.isdir(path) and not fs.ls(path)):
-        return
-    try:
-        zarr.open_group(url, mode="r").attrs[version_attribute]
-    except (FileNotFoundError, KeyError, ValueError, TypeError, zarr.errors.GroupNotFoundError):
-        raise Exists(url, f"exists and is not {what}; refusing to replace it", "use another path") from None
 
 
 def _marker_name(index: int) -> str:

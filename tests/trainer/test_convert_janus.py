@@ -293,6 +293,85 @@ def test_weights_that_do_not_fit_are_named_and_nothing_is_written(reference, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
+def test_an_output_on_the_source_or_a_partial_not_ours_is_refused_before_reading(reference, tmp_path):
+    model, tokenizer = reference
+    src = write_deepseek_folder(tmp_path / "X.partial", model, tokenizer, weights="safetensors")
+    files = sorted(p.name for p in src.iterdir())
+    for dst, problem in ((tmp_path / "X", "X.partial: is, holds or lies inside the source model"),
+                         (src / "hf", "hf: is, holds or lies inside the source model"),
+                         (src, "X.partial: is, holds or lies inside the source model")):  # fmt: skip
+        with pytest.raises(FileExistsError, match=re.escape(problem)):
+            convert_janus(str(src), str(dst))
+    assert sorted(p.name for p in src.iterdir()) == files
+    mine = tmp_path / "Y.partial"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="Y.partial: is not empty and was not made by pixsift"):
+        convert_janus(str(src), str(tmp_path / "Y"))
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def _edit_json(name: str, change):
+    def edit(folder):
+        data = json.loads((folder / name).read_text())
+        change(data)
+        (folder / name).write_text(json.dumps(data))
+
+    return edit
+
+
+def _cut_short(folder):
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+HOSTILE_FOLDERS = {
+    "language_config a list": (
+        "safetensors",
+        _edit_json("config.json", lambda c: c.update(language_config=[1, 2])),
+        "config.json language_config must be a table, got list",
+    ),
+    "vision_config a string": (
+        "safetensors",
+        _edit_json("config.json", lambda c: c.update(vision_config="siglip")),
+        "config.json vision_config must be a table, got str",
+    ),
+    "30000 layers": (
+        "safetensors",
+        _edit_json("config.json", lambda c: c["language_config"].update(num_hidden_layers=30000)),
+        "config.json language_config.num_hidden_layers = 30000, its weights hold 2",
+    ),
+    "hidden_size a string": (
+        "safetensors",
+        _edit_json("config.json", lambda c: c["language_config"].update(hidden_size="big")),
+        "config.json language_config is not a Llama config",
+    ),
+    "cut-short safetensors": ("safetensors", _cut_short, "are not a whole safetensors file"),
+    "an index that is not JSON": (
+        "bin",
+        lambda folder: (folder / "pytorch_model.bin.index.json").write_text("{not json"),
+        "is not a JSON weight index (a weight_map table)",
+    ),
+    "bos_token = 5": (
+        "safetensors",
+        _edit_json("tokenizer_config.json", lambda c: c.update(bos_token=5)),
+        "its tokenizer settings give bos_token as no token text",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_FOLDERS))
+def test_a_malformed_original_folder_is_one_line_and_writes_nothing(reference, tmp_path, capsys, case):
+    model, tokenizer = reference
+    weights, damage, problem = HOSTILE_FOLDERS[case]
+    src = write_deepseek_folder(tmp_path / "src", model, tokenizer, weights=weights)
+    damage(src)
+    assert main(["convert-janus", str(src), str(tmp_path / "hf")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert problem in lines[-1] and not any("Traceback" in line for line in lines), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
+
+
 class _Payload:
     def __reduce__(self):
         return (print, ("pickled code ran",))
@@ -306,8 +385,12 @@ def test_pickled_code_and_unknown_towers_are_refused(reference, tmp_path, capsys
         {**torch.load(shard, weights_only=True), "payload": _Payload()},
         shard,
     )
-    with pytest.raises(BadInput, match=rf"^weights {re.escape(repr(str(shard)))}: are not plain tensors \("):
+    with pytest.raises(BadInput) as refused:
         convert_janus(str(src), str(tmp_path / "hf"))
+    assert str(refused.value) == (
+        f"weights {str(shard)!r}: are not plain tensors (Unsupported global: GLOBAL print was not an allowed "
+        "global by default)"
+    )
     assert "pickled code ran" not in capsys.readouterr().out
 
     other = write_deepseek_folder(tmp_path / "other", model, tokenizer, weights="safetensors")

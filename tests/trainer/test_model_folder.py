@@ -5,13 +5,24 @@ model that trains."""
 from __future__ import annotations
 
 import json
+import re
+import resource
 import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
+from pixsift.engine.cli import main
 from pixsift.engine.core.errors import BadInput, NotFound
 from pixsift.trainer.model_folder import load_janus_model, require_model_folder
+from tests.helpers.selection_stores import scored_pool, write_selection
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def copy_of(tiny_janus, tmp_path):
@@ -66,3 +77,96 @@ def test_a_checkpoint_missing_weights_is_not_loaded(tiny_janus, tmp_path):
         and "1 unexpected keys (extra.weight)" in message
     )
     assert load_janus_model(str(tiny_janus)).config.model_type == "janus"
+
+
+def test_pickled_weights_alone_are_one_line_that_never_suggests_unpickling(tiny_janus, tmp_path, capsys):
+    folder = copy_of(tiny_janus, tmp_path)
+    (folder / "model.safetensors").unlink()
+    torch.save({"x": torch.zeros(1)}, folder / "pytorch_model.bin")
+    argv = ["sample", "--model", str(folder), "--prompts", str(REPO / "samples" / "sample-prompts.jsonl")]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a local Janus-Pro checkpoint folder" in err and "weights_only" not in err
+    assert len(err.splitlines()) == 1
+
+
+def _config(**change):
+    def edit(folder):
+        config = json.loads((folder / "config.json").read_text())
+        for key, value in change.items():
+            section, _, name = key.rpartition("__")
+            (config[section] if section else config)[name] = value
+        (folder / "config.json").write_text(json.dumps(config))
+
+    return edit
+
+
+def _cut_short(folder):
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+def _huge_header(folder):
+    """A header that claims a 4 TB tensor (as a hostile file would) over the same data."""
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + n])
+    name = next(k for k in header if k != "__metadata__")
+    header[name]["shape"] = [1 << 20, 1 << 20]
+    header[name]["data_offsets"][1] = header[name]["data_offsets"][0] + 4 * (1 << 40)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    weights.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + n :])
+
+
+HOSTILE = {
+    "vq_bomb": (_config(vq_config__num_embeddings=1 << 26), "its config and weights differ in"),
+    "30000 layers": (
+        _config(text_config__num_hidden_layers=30000),
+        "its config says text_config.num_hidden_layers = 30000, its weights hold 2",
+    ),
+    "vision_config a string": (_config(vision_config="oops"), "its config.json is not a Janus config"),
+    "text_config a list": (_config(text_config=[1, 2]), "its config.json is not a Janus config"),
+    "cut short": (_cut_short, "are not a whole safetensors file"),
+    "4 TB header": (_huge_header, "are not a whole safetensors file"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_folder_is_one_line_before_any_tensor_is_allocated(tiny_janus, tmp_path, case):
+    from pixsift.trainer.model_folder import model_info
+    from pixsift.trainer.vq import load_vqmodel
+
+    damage, problem = HOSTILE[case]
+    folder = copy_of(tiny_janus, tmp_path)
+    damage(folder)
+    loads = [lambda: load_janus_model(str(folder))]
+    if case != "30000 layers":  # the VQ model alone does not read the text stack's size
+        loads += [lambda: load_vqmodel(folder, "cpu", torch.float32), lambda: model_info(str(folder))]
+    for load in loads:
+        with pytest.raises(BadInput, match=re.escape(problem)):
+            load()
+
+
+@pytest.mark.parametrize("command", ["tokenize", "sample"])
+def test_a_vq_bomb_is_refused_under_1_5_gb(tiny_janus, tmp_path, command):
+    folder = copy_of(tiny_janus, tmp_path)
+    HOSTILE["vq_bomb"][0](folder)
+    pool = scored_pool(tmp_path / "pool")
+    write_selection(pool.store, "best", list(range(12)))
+    args = {
+        "tokenize": [pool.store.url, "--selection", "best", "--out", str(tmp_path / "tokens")],
+        "sample": [
+            "--prompts",
+            str(REPO / "samples" / "sample-prompts.jsonl"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    }[command]
+    command = [sys.executable, "-m", "pixsift.engine.cli", command, "--model", str(folder), *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    done = subprocess.run(command, capture_output=True, text=True)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert done.returncode == 2 and "its config and weights differ in" in done.stderr.strip().splitlines()[-1]
+    assert max(peak_kib, before) < 1.5 * 2**20, f"peak RSS {peak_kib / 2**20:.2f} GiB"

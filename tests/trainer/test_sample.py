@@ -56,6 +56,19 @@ def test_text_to_image_and_editing_with_bad_rows_recorded(tmp_path, tiny_janus, 
     assert "sampled 2 of 5 prompts" in capsys.readouterr().out
 
 
+def test_an_out_folder_pixsift_did_not_make_is_refused_in_one_line(tmp_path, tiny_janus, capsys):
+    prompts = write_prompts(tmp_path / "in", ROWS)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "contact_sheet.png").write_text("my own")
+    assert main(["sample", "--model", str(tiny_janus), "--prompts", prompts, "--out", str(mine)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"pixsift sample: {mine}: is not empty and was not made by pixsift (it has no .pixsift-output.json); "
+        "refusing to write into it or replace it; use another path"
+    )
+    assert [p.name for p in mine.iterdir()] == ["contact_sheet.png"]
+
+
 def test_a_prompt_gives_the_same_image_whatever_else_is_sampled(tmp_path, tiny_janus):
     alone = write_prompts(tmp_path / "a", ROWS[:1])
     together = write_prompts(tmp_path / "b", [ROWS[1], ROWS[0]])

@@ -179,8 +179,9 @@ def test_overwrite_starts_a_store_of_another_model_over(pool, other_janus, clean
 
 def test_a_token_store_never_replaces_other_data(pool, tiny_janus, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not a pixsift token store"):
+    with pytest.raises(FileExistsError, match="is not empty and was not made by pixsift"):
         tokenize(settings(pool, tmp_path, tiny_janus), io.StringIO())
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_ray_executor_gives_the_local_store(pool, tiny_janus, clean, tmp_path):

@@ -259,6 +259,16 @@ def test_lora_trains_only_adapters_and_exports_merged_weights(tiny):
     }
 
 
+def test_an_out_folder_pixsift_did_not_make_is_refused_untouched(tiny, tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "train_config.json").write_text("my own")
+    args = ["train", "--recipe", "tiny", "--out", str(mine), "--tokens", str(tiny / "tokens")]
+    line = user_error(capsys, [*args, "--model", str(tiny / "model")])
+    assert line.startswith(f"pixsift train: {mine}: is not empty and was not made by pixsift"), line
+    assert [p.name for p in mine.iterdir()] == ["train_config.json"]
+
+
 def test_a_missing_model_or_token_store_is_named(tiny, tmp_path, capsys):
     args = ["train", "--recipe", "tiny", "--out", str(tmp_path / "run")]
     line = user_error(capsys, [*args, "--tokens", str(tiny / "tokens"), "--model", str(tmp_path / "nowhere")])

@@ -60,6 +60,21 @@ def test_inputs_whose_candidates_mostly_fail_the_scan_are_refused_before_scoring
     assert main([*score, "--max-scan-failures", "0.7"]) == 0
 
 
+@pytest.mark.parametrize(
+    "flags, line",
+    [
+        (["--shard-rows", str(2**63 - 1)], f"--shard-rows: must be at most {1 << 20}, got {2**63 - 1}"),
+        (["--fidelity-via", "1000000"], "--fidelity-via: must be at most 8192, got 1000000"),
+        (["--fidelity-via", "800"], "--fidelity-via: must be at most --fidelity-size (768): the round trip"),
+        (["--batch-size", "100000000"], "--batch-size: must be at most 65536, got 100000000"),
+    ],
+)
+def test_values_past_what_the_machine_can_do_are_refused_before_anything_runs(tmp_path, capsys, flags, line):
+    argv = ["score", "--input", "x.tar", "--store", str(tmp_path / "s"), "--clip-random-init", *flags]
+    assert user_error(capsys, argv).startswith(f"pixsift score: {line}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_stores_and_selections_that_are_not_there(store, tmp_path, capsys):
     export = ["export", str(tmp_path / "nope"), "--selection", "best", "--to", str(tmp_path / "x")]
     line = user_error(capsys, [*export, "--format", "webdataset"])

@@ -12,6 +12,8 @@ from pixsift.engine.cli import main
 from pixsift.engine.export.config import FORMATS
 from pixsift.engine.export.parquet import ROW_GROUP_ROWS
 from pixsift.engine.export.run import WRITERS, export
+from pixsift.engine.io.ownership import MARKER
+from pixsift.engine.store.lock import Busy
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 KEPT = [0, 1, 2, 3, 4, 6, 7, 9, 10, 11]
@@ -130,7 +132,12 @@ def test_exporting_twice_gives_identical_files(pool, tmp_path, format):
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file of the export; the ownership marker (who made it, when) is not part of the data."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MARKER
+    }
 
 
 def test_a_row_whose_bytes_are_gone_is_listed_and_the_rest_keep_their_shards(tmp_path):
@@ -152,7 +159,7 @@ def test_a_row_whose_bytes_are_gone_is_listed_and_the_rest_keep_their_shards(tmp
 
 def test_refuses_other_data_and_bad_options(pool, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(FileExistsError, match="not empty and was not made by pixsift"):
         export(pool.store.url, "best", tmp_path, "parquet")
     with pytest.raises(ValueError, match="tar"):
         export(pool.store.url, "best", tmp_path / "x", "tar")
@@ -161,6 +168,52 @@ def test_refuses_other_data_and_bad_options(pool, tmp_path):
     with pytest.raises(KeyError, match="no selection 'nope'.*best"):
         export(pool.store.url, "nope", tmp_path / "x", "jsonl")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_that_looks_like_an_export_but_is_the_users_is_never_replaced(pool, tmp_path):
+    mine = tmp_path / "mine"
+    for name in ("images/a.png", "data/part-0.parquet", "README.md", "manifest.json", "shard-000000.tar"):
+        (mine / name).parent.mkdir(parents=True, exist_ok=True)
+        (mine / name).write_text(f"my own {name}")
+    before = tree(mine)
+    for format in FORMATS:
+        with pytest.raises(FileExistsError, match="was not made by pixsift"):
+            export(pool.store.url, "best", mine, format)
+    assert tree(mine) == before and list(tmp_path.glob(".mine.partial-*")) == []
+
+
+def test_export_into_or_around_the_store_or_onto_a_file_is_refused_in_one_line(pool, tmp_path, capsys):
+    store = Path(pool.store.url)
+    (tmp_path / "a-file").write_text("mine")
+    for to, problem in (
+        (store / "sub", "lies inside the run store"),
+        (store, "the run store"),
+        (store.parent, "the run store"),
+        (tmp_path / "a-file", "is a file"),
+    ):
+        assert main(["export", pool.store.url, "--selection", "best", "--to", str(to), "--format", "hf"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(to) in err and problem.split()[-1] in err, err
+    assert (tmp_path / "a-file").read_text() == "mine" and not (store / "sub").exists()
+
+
+def test_a_second_export_to_one_folder_is_refused_and_leaves_the_first_whole(pool, tmp_path, monkeypatch):
+    from pixsift.engine.export import run
+
+    out, refused = tmp_path / "out", []
+    first = run.WRITERS["webdataset"]
+
+    def write_while_another_starts(rows, folder, job):
+        with pytest.raises(Busy, match="another pixsift job is writing this export folder") as error:
+            export(pool.store.url, "best", out, "parquet")
+        refused.append(error.value)
+        assert folder.is_dir()  # the first export's partial folder is still there
+        return first(rows, folder, job)
+
+    monkeypatch.setitem(run.WRITERS, "webdataset", write_while_another_starts)
+    summary = export(pool.store.url, "best", out, "webdataset")
+    assert refused and (out / "manifest.json").is_file() and summary.n_exported == len(KEPT)
+    assert json.loads((out / "manifest.json").read_text())["format"] == "webdataset"
 
 
 def test_every_format_has_one_writer():

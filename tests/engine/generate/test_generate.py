@@ -251,6 +251,18 @@ def test_a_wrong_pipeline_is_named_before_the_output_folder_is_claimed(tmp_path,
     assert summary.images == 1
 
 
+def test_an_out_folder_pixsift_did_not_make_is_refused_untouched(tmp_path, tiny_sd):
+    captions = write_jsonl(tmp_path / "captions.jsonl", [{"caption": "a red cube"}])
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "plan.jsonl").write_text("my own plan")
+    with pytest.raises(UserError, match="mine: is not empty and was not made by pixsift"):
+        generate(t2i_config(captions, out, tiny_sd, images_per_caption=1), io.StringIO())
+    assert [p.name for p in out.iterdir()] == ["plan.jsonl"] and (
+        out / "plan.jsonl"
+    ).read_text() == "my own plan"
+
+
 def test_parameters_the_pipeline_does_not_take_are_named(tiny_sd):
     cfg = GenerateConfig(
         task="t2i", inputs="unused.jsonl", out="unused", pipeline=str(tiny_sd), image_guidance=1.5

@@ -306,6 +306,27 @@ def test_columns_match_in_any_case_and_can_be_named(tmp_path, suffix):
     assert entry.caption == "a tabby cat" and not entry.error
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+def test_embedded_images_in_a_column_whose_name_holds_a_hash(tmp_path, suffix):
+    folder = tmp_path / "in#2"
+    folder.mkdir()
+    table = pa.table(
+        {
+            "img#1": [{"bytes": photo(n), "path": f"{n}.png"} for n in ("astronaut", "chelsea")],
+            "caption": ["an astronaut", "a cat"],
+        }
+    )
+    path = folder / f"m{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        with pa.ipc.new_stream(str(path), table.schema) as writer:
+            writer.write_table(table)
+    entries = list(scan([str(path)], columns={"image": "img#1"}))
+    assert not any(e.error for e in entries)
+    assert [c.data for c in read_candidates(entries)] == [photo("astronaut"), photo("chelsea")]
+
+
 def test_a_table_without_a_caption_column_is_refused_before_planning(tmp_path):
     write_photos(tmp_path)
     write_table(tmp_path / "m.parquet", [{"image": "photos/chelsea.jpg", "notes": "a cat"}])
@@ -401,6 +422,33 @@ def test_a_datasets_dict_folder_reads_each_split(tmp_path):
     (tmp_path / "dd" / "dataset_dict.json").write_text("{")
     with pytest.raises(ValueError, match=r"dataset_dict.json: not a datasets file with a 'splits' list"):
         list(scan([str(tmp_path / "dd")]))
+
+
+def test_files_a_datasets_folder_names_outside_itself_are_outside_input_rows(tmp_path):
+    save_to_disk(tmp_path / "secret_ds", {"": ["astronaut", "chelsea", "coffee"]})
+    secret = sorted((tmp_path / "secret_ds").glob("*.arrow"))
+    save_to_disk(tmp_path / "in" / "ds", {"": ["camera", "camera"]})
+    state = json.loads((tmp_path / "in" / "ds" / "state.json").read_text())
+    state["_data_files"] = [{"filename": f"../../secret_ds/{p.name}"} for p in secret]
+    (tmp_path / "in" / "ds" / "state.json").write_text(json.dumps(state))
+    save_to_disk(tmp_path / "in" / "dd", {"train": ["camera"]})
+    splits = {"splits": ["train", "../../secret_ds"]}
+    (tmp_path / "in" / "dd" / "dataset_dict.json").write_text(json.dumps(splits))
+    (tmp_path / "in" / "linked").mkdir()
+    (tmp_path / "in" / "linked" / "data.arrow").symlink_to(secret[0])
+    (tmp_path / "secret_captions.jsonl").write_text('{"image": "a.png", "caption": "a secret caption"}\n')
+    (tmp_path / "in" / "captions").mkdir()
+    (tmp_path / "in" / "captions" / "captions.jsonl").symlink_to(tmp_path / "secret_captions.jsonl")
+    for folder, n_outside in (("ds", 2), ("dd", 2), ("linked", 1), ("captions", 1)):
+        entries = list(scan([str(tmp_path / "in" / folder)]))
+        outside = [e for e in entries if e.error]
+        assert len(outside) == n_outside and all(error_kind(e.error) == "outside_input" for e in outside)
+        assert all(f"named by the input folder {tmp_path / 'in' / folder}" in e.error for e in outside)
+        assert not any("secret caption" in e.caption for e in entries)
+        read = [c.data for c in read_candidates(entries) if not c.error]
+        assert all(data not in read for data in (photo("astronaut"), photo("chelsea"), photo("coffee")))
+    entries = list(scan([str(tmp_path / "in" / "linked")], allow_outside=True))
+    assert not any(e.error for e in entries)
 
 
 def test_bundled_sample_pool():

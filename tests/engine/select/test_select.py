@@ -27,8 +27,9 @@ N = 300
 
 
 def build_store(path, n: int = N, shard_rows: int = 64, seed: int = 0) -> RunStore:
-    """Rounded scores (many ties), NaN scores on ok rows, failed rows, an unscored last unit, groups of
-    1-5 rows, rows with no group, and planted exact duplicates."""
+    """Rounded scores (many ties), NaN scores on ok rows, failed rows, an unscored last unit (selected with
+    allow_partial: its rows drop as status), groups of 1-5 rows, rows with no group, and planted exact
+    duplicates."""
     rng = np.random.default_rng(seed)
     group_of = np.repeat(np.arange(n), rng.integers(1, 6, n))[:n]
     entries = [
@@ -118,7 +119,7 @@ def best_first(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 def run(store, steps, name="t", score=None):
     table = {"name": name, "steps": steps, **({"score": score} if score else {})}
-    select(store, SelectSpec.from_table(table, "test"), overwrite=True)
+    select(store, SelectSpec.from_table(table, "test"), overwrite=True, allow_partial=True)
     return read_selection(store, name)
 
 
@@ -254,7 +255,7 @@ def test_prompt_filter_and_exact_dedup_plug_in(store):
 def test_shipped_recipes_parse_and_run(store):
     assert set(recipe_names(RECIPES)) >= {"synthvlm", "fine_t2i", "datacomp", "sharegpt4o"}
     for name in recipe_names(RECIPES):
-        select(store, SelectSpec.recipe(name), overwrite=True)
+        select(store, SelectSpec.recipe(name), overwrite=True, allow_partial=True)
         selection = read_selection(store, name)
         assert selection["attrs"]["n_kept"] == selection["kept"].sum() > 0, name
     kept_tasks = Counter(store.arrays["task"][:][read_selection(store, "sharegpt4o")["kept"]].tolist())
@@ -327,44 +328,59 @@ def test_specs_that_cannot_mean_anything_are_refused_before_running(table, messa
 
 
 def test_a_selection_that_keeps_nothing_warns(store, capsys):
-    assert main(["select", store.url, "--name", "none", "--min", "clip_cosine=2"]) == 0
+    assert main(["select", store.url, "--allow-partial", "--name", "none", "--min", "clip_cosine=2"]) == 0
     out, err = capsys.readouterr()
     assert "kept 0 of 300 rows" in out
-    assert err == (
+    assert err.splitlines() == [
+        f"pixsift: warning: {store.url}: 44 of 300 rows are not scored (the score job stopped "
+        "part-way); they are left out (--allow-partial)",
         "pixsift select: warning: selection 'none' keeps none of the 300 rows; "
-        "step 'filter:clip_cosine>=2.0' dropped the last 231\n"
-    )
+        "step 'filter:clip_cosine>=2.0' dropped the last 231",
+    ]
     assert main(["inspect", store.url]) == 0
     assert "  none: kept 0 of 300 (status -69, filter:clip_cosine>=2.0 -231)" in capsys.readouterr().out
 
 
 def test_set_changes_one_key_of_a_recipe_step(store, capsys):
-    argv = ["select", store.url, "--recipe", "synthvlm", "--name", "set", "--set", "top_k.k=7"]
-    assert main([*argv, "score.ssim_roundtrip=0.25"]) == 0
+    synthvlm = ["select", store.url, "--allow-partial", "--recipe", "synthvlm"]
+    assert main([*synthvlm, "--name", "set", "--set", "top_k.k=7", "score.ssim_roundtrip=0.25"]) == 0
     assert "kept 7 of 300 rows" in capsys.readouterr().out
     spec = read_selection(store, "set")["attrs"]["spec"]
     assert spec["steps"][1] == {"type": "top_k", "k": 7} and spec["score"]["ssim_roundtrip"] == 0.25
-    assert main(["select", store.url, "--recipe", "synthvlm", "--name", "x", "--set", "2.k=3"]) == 0
+    assert main([*synthvlm, "--name", "x", "--set", "2.k=3"]) == 0
     assert "kept 3 of 300 rows" in capsys.readouterr().out
-    line = user_error(
-        capsys, ["select", store.url, "--recipe", "synthvlm", "--name", "y", "--set", "filter.min=1"]
+    line = user_error(capsys, [*synthvlm, "--name", "y", "--set", "filter.min=1"])
+    assert line == (
+        "pixsift select: --set: 'filter.min=1': no step is 'filter'; the steps are 1 best_of_n, 2 top_k"
     )
-    assert (
-        line
-        == "pixsift select: --set: 'filter.min=1': no step is 'filter'; the steps are 1 best_of_n, 2 top_k"
-    )
+    assert main([*synthvlm, "--name", "f", "--set", "top_k.fraction=0.1"]) == 0
+    assert "kept 9 of 300 rows" in capsys.readouterr().out  # a tenth of 98 best-of-n rows, not k
+    for bad in ("nan", "inf", "1.5"):
+        line = user_error(capsys, [*synthvlm, "--set", f"top_k.fraction={bad}"])
+        assert line.endswith(f"step 2: 'fraction' must be a fraction, got {float(bad)!r}"), line
 
 
 def test_cli_select_with_a_recipe_flags_and_overwrite(store, capsys):
-    argv = ["select", store.url, "--recipe", "synthvlm", "--top-k", "5", "--name", "cli", "--overwrite"]
+    argv = [
+        "select",
+        store.url,
+        "--allow-partial",
+        "--recipe",
+        "synthvlm",
+        "--top-k",
+        "5",
+        "--name",
+        "cli",
+        "--overwrite",
+    ]
     assert main(argv) == 0
     assert "kept 5 of 300 rows" in capsys.readouterr().out
-    assert main(["select", store.url, "--recipe", "datacomp", "--name", "cli"]) == 2
+    assert main(["select", store.url, "--allow-partial", "--recipe", "datacomp", "--name", "cli"]) == 2
     assert capsys.readouterr().err == (
         f"pixsift select: selection 'cli': exists in {store.url}; pass --overwrite to replace it\n"
     )
     flags = ["--min", "clip_cosine=0.2", "--best-of-n", "--top-fraction", "0.5", "--weight", "clip_cosine=1"]
-    assert main(["select", store.url, "--name", "flags", *flags]) == 0
+    assert main(["select", store.url, "--allow-partial", "--name", "flags", *flags]) == 0
     selection = read_selection(store, "flags")
     assert [f["step"] for f in selection["attrs"]["funnel"]] == [
         "status",

@@ -213,7 +213,7 @@ def test_reopening_with_other_settings_names_what_differs(planned):
 def test_create_refuses_to_replace_other_data(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.txt").write_text("precious")
-    with pytest.raises(FileExistsError, match="not a pixsift run store"):
+    with pytest.raises(FileExistsError, match="was not made by pixsift"):
         RunStore.open_or_create(str(tmp_path / "mine"), **SETTINGS)
     assert (tmp_path / "mine" / "thesis.txt").exists()
 
