@@ -72,8 +72,8 @@ case "${1:-}" in
         install
         shift
         # Random weights, built offline: no model can be downloaded here (see README, Synthesis).
-        [ -d runs/tiny-sd ] || "$VENV/bin/python" -m benchmarks.tiny_diffusers runs/tiny-sd
-        [ -d runs/tiny-janus ] || "$VENV/bin/python" -m benchmarks.tiny_janus runs/tiny-janus
+        [ -d runs/tiny-sd ] || "$VENV/bin/python" -m tests.fixtures.tiny_diffusers runs/tiny-sd
+        [ -d runs/tiny-janus ] || "$VENV/bin/python" -m tests.fixtures.tiny_janus runs/tiny-janus
         exec "$VENV/bin/pixsift" run samples/pipeline.toml "$@"
         ;;
     test)

@@ -17,7 +17,7 @@ setup(
     package_dir={f"pixsift.{folder}": folder for folder in FOLDERS},
     package_data={
         "pixsift.engine.select.recipes": ["*.toml"],
-        "pixsift.trainer.recipes": ["*.toml"],
-        "pixsift.trainer.configs": ["*.json"],
+        "pixsift.trainer.train.recipes": ["*.toml"],
+        "pixsift.trainer.train.configs": ["*.json"],
     },
 )

@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 
 from benchmarks import harness
-from benchmarks.tiny_diffusers import save_tiny_sd, sdxl_pipeline
 from pixsift.engine.core.progress import StageTimes
 from pixsift.engine.generate.config import GenerateConfig
 from pixsift.engine.generate.pipeline import Generator
+from tests.fixtures.tiny_diffusers import save_tiny_sd, sdxl_pipeline
 
 STAGES = ("encode_prompt", "denoise", "decode")
 SHARE_COLUMNS = {"encode_prompt": "text_enc_%", "denoise": "unet_%", "decode": "vae_%"}

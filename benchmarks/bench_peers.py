@@ -33,7 +33,7 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
-from benchmarks.synthvlm import calc_ssim
+from tests.fixtures.synthvlm import calc_ssim
 
 CONTENDERS = ("pixsift", "peer", "peer-clip")
 

@@ -4,7 +4,7 @@
     python -m benchmarks.bench_ray --workers 1 2 --candidates 1024
 
 Each run scores a fresh store of a pool of `--size` px JPEGs made from real photographs
-(benchmarks.photo_pool) with the tiny random-weight CLIP config (benchmarks/configs/tiny-clip.json),
+(benchmarks.photo_pool) with the tiny random-weight CLIP config (tests/fixtures/tiny-clip.json),
 so the figures are about the executor, not the model. A CPU actor reserves one CPU (its torch and
 numba threads are limited to it), a GPU actor one GPU. `rows_per_s` is over the whole run, actor
 start-up and model load included; `steady_rows_per_s` leaves them out: it is the difference of two
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import torch
 
@@ -26,8 +25,9 @@ from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
 from pixsift.engine.store.unit_job import UnitJobSummary
 from pixsift.kernels.optional import require
+from tests.fixtures import TINY_CLIP_CONFIG
 
-TINY_CLIP = Path(__file__).resolve().parent / "configs" / "tiny-clip.json"
+TINY_CLIP = TINY_CLIP_CONFIG
 SETTLE_S = 2.0  # the last run's actors exit in the background; on a small machine they would slow the next
 
 

@@ -26,14 +26,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
+from tests.fixtures import TINY_CLIP_CONFIG
 
-TINY_CLIP = Path(__file__).resolve().parent / "configs" / "tiny-clip.json"
+TINY_CLIP = TINY_CLIP_CONFIG
 MODELS = {"ViT-B-32": 224, "ViT-L-14": 224, "ViT-L-14-336": 336}
 
 

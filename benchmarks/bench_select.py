@@ -91,7 +91,7 @@ def measure(path: str, rows: int) -> dict:
     """Run the selection in this process; its time, per-pass seconds, peak RSS and kept count."""
     import resource
 
-    from pixsift.engine.select.run import select
+    from pixsift.engine.select.job import select
     from pixsift.engine.select.spec import SelectSpec
 
     started = time.perf_counter()

@@ -198,8 +198,8 @@ def _add_speedups(rows: list[dict], convention: str, size: int, batch: int, chan
 def run_roundtrip(args: argparse.Namespace) -> list[dict]:
     from PIL import Image
 
-    from benchmarks.synthvlm import calc_ssim
     from pixsift.kernels.ssim import roundtrip_ssim
+    from tests.fixtures.synthvlm import calc_ssim
 
     device = torch.device(args.device)
     hw = harness.measure_hardware(device)

@@ -1,5 +1,5 @@
 """Training throughput of Janus-Pro image generation on the GPU at hand: tokens/s and MFU of the 1B and 7B
-shapes with random weights, through the code `pixsift train` runs (the DeepSpeed engine of trainer.loop,
+shapes with random weights, through the code `pixsift train` runs (the DeepSpeed engine of trainer.train.job,
 ZeRO-1, bf16, SDPA, gradient checkpointing, the janus4o recipe), and the projected wall time of the
 Janus-4o recipe on 8 GPUs of that kind.
 
@@ -33,15 +33,15 @@ import numpy as np
 import torch
 
 from benchmarks import harness
-from benchmarks.tiny_janus import RELEASED_VOCAB, build_tokenizer, janus_config
-from pixsift.trainer.config import load_config
-from pixsift.trainer.data import SampleFormat
-from pixsift.trainer.flops import TrainingFlops, peak_flops
-from pixsift.trainer.image_prep import SiglipNorm
-from pixsift.trainer.loop import build_engine, init_distributed, train_step
-from pixsift.trainer.loss import ImageGenerationModel
-from pixsift.trainer.prompt_format import SpecialIds
-from pixsift.trainer.trainable import prepare_for_training
+from pixsift.trainer.common.image_prep import SiglipNorm
+from pixsift.trainer.common.prompt_format import SpecialIds
+from pixsift.trainer.train.config import load_config
+from pixsift.trainer.train.data import SampleFormat
+from pixsift.trainer.train.flops import TrainingFlops, peak_flops
+from pixsift.trainer.train.job import build_engine, init_distributed, train_step
+from pixsift.trainer.train.loss import ImageGenerationModel
+from pixsift.trainer.train.trainable import prepare_for_training
+from tests.fixtures.tiny_janus import RELEASED_VOCAB, build_tokenizer, janus_config
 
 RECIPE_SAMPLES = {"t2i": 45_717, "edit": 46_539}
 RECIPE_EPOCHS = 3

@@ -4,10 +4,10 @@ its bundled ptxas, without a GPU: registers, spills and shared memory per config
     python -m benchmarks.compile_sm90                # the table
     python -m benchmarks.compile_sm90 --check        # exit 1 if a default configuration spills
 
-The configurations are the ones the launchers pick (kernels.similarity.topk_blocks, PAIR_BLOCK_N,
-kernels.ssim.triton_kernel's block width and ring size) for the inputs pixsift sees: CLIP embeddings of
-768 dimensions in fp16, bf16 and fp32, top-k up to 256, SSIM on uint8, fp16, bf16 and fp32 images with
-the gaussian 11 and uniform 7 windows. `default` marks those a spill would slow in production (the
+The configurations are the ones the launchers pick (kernels.similarity.triton_kernel's topk_blocks and
+PAIR_BLOCK_N, kernels.ssim.triton_kernel's block width and ring size) for the inputs pixsift sees: CLIP
+embeddings of 768 dimensions in fp16, bf16 and fp32, top-k up to 256, SSIM on uint8, fp16, bf16 and fp32
+images with the gaussian 11 and uniform 7 windows. `default` marks those a spill would slow in production (the
 README's promises: no spills for 16-bit inputs up to k=256); the others are reported. Register counts
 depend on the Triton version (triton 3.6 spreads the SSIM rings across lanes: about 231 registers where
 3.8 gives 128), which is why the GPU suite prints this table on the GPU machine's own Triton too.
@@ -50,7 +50,7 @@ class Build:
 def builds() -> list[Build]:
     import triton
 
-    from pixsift.kernels import similarity
+    from pixsift.kernels.similarity import triton_kernel as similarity
     from pixsift.kernels.ssim import triton_kernel
 
     found = []

@@ -4,14 +4,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fixtures import TINY_CLIP_CONFIG
+
 # Without a GPU the Triton kernels run in Triton's CPU interpreter; the variable must be set
 # before triton is first imported.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
-
-
-# A few-MB open_clip model config: tests build it with random weights, nothing is downloaded.
-TINY_CLIP_CONFIG = Path(__file__).resolve().parent.parent / "benchmarks" / "configs" / "tiny-clip.json"
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +23,8 @@ def tiny_config(tmp_path_factory):
 # Tiny random-weight models, built once per session from configs (nothing is downloaded).
 @pytest.fixture(scope="session")
 def tiny_janus(tmp_path_factory) -> Path:
-    """A tiny random Janus-Pro checkpoint folder (benchmarks/tiny_janus.py)."""
-    from benchmarks.tiny_janus import save_random_janus
+    """A tiny random Janus-Pro checkpoint folder (tests/fixtures/tiny_janus.py)."""
+    from tests.fixtures.tiny_janus import save_random_janus
 
     return save_random_janus(tmp_path_factory.mktemp("janus") / "tiny")
 
@@ -34,15 +32,15 @@ def tiny_janus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def other_janus(tmp_path_factory) -> Path:
     """The tiny Janus-Pro with other random weights (its VQ model gives other codes)."""
-    from benchmarks.tiny_janus import save_random_janus
+    from tests.fixtures.tiny_janus import save_random_janus
 
     return save_random_janus(tmp_path_factory.mktemp("janus") / "other", seed=1)
 
 
 @pytest.fixture(scope="session")
 def tiny_sd(tmp_path_factory) -> Path:
-    """A tiny random StableDiffusionPipeline folder (benchmarks/tiny_diffusers.py)."""
-    from benchmarks.tiny_diffusers import save_tiny_sd
+    """A tiny random StableDiffusionPipeline folder (tests/fixtures/tiny_diffusers.py)."""
+    from tests.fixtures.tiny_diffusers import save_tiny_sd
 
     return save_tiny_sd(tmp_path_factory.mktemp("pipelines") / "tiny-sd")
 
@@ -50,6 +48,6 @@ def tiny_sd(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_ip2p(tmp_path_factory) -> Path:
     """A tiny random InstructPix2Pix pipeline folder."""
-    from benchmarks.tiny_diffusers import save_tiny_instruct_pix2pix
+    from tests.fixtures.tiny_diffusers import save_tiny_instruct_pix2pix
 
     return save_tiny_instruct_pix2pix(tmp_path_factory.mktemp("pipelines") / "tiny-ip2p")

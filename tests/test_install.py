@@ -44,8 +44,10 @@ def test_the_wheel_installs_the_one_import_name_pixsift_with_its_data_and_comman
     names = zipfile.ZipFile(wheel).namelist()
     dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
     assert {n.split("/")[0] for n in names} == {"pixsift", dist_info}
-    assert {"pixsift/engine/select/recipes/synthvlm.toml", "pixsift/trainer/recipes/tiny.toml"} <= set(names)
-    assert "pixsift/trainer/configs/zero3.json" in names and "pixsift/engine/cli/__init__.py" in names
+    assert {"pixsift/engine/select/recipes/synthvlm.toml", "pixsift/trainer/train/recipes/tiny.toml"} <= set(
+        names
+    )
+    assert "pixsift/trainer/train/configs/zero3.json" in names and "pixsift/engine/cli/__init__.py" in names
     # No package of the three roots: pixsift, pixsift.engine, ... are namespace packages (setup.py).
     assert not {"pixsift/__init__.py", "pixsift/engine/__init__.py", "pixsift/kernels/__init__.py"} & set(
         names

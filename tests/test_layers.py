@@ -4,7 +4,8 @@ each other, nothing imports the trainer but itself, and no module imports anothe
 
     kernels -> engine.core -> engine.io | engine.decode | engine.executors -> engine.store
             -> engine.generate | engine.score | engine.select | engine.export | engine.report
-            -> trainer -> engine.cli
+            -> trainer.common -> trainer.tokenize | trainer.train | trainer.convert -> trainer.sample
+            -> trainer (its command registration) -> engine.cli
 
 The folders kernels/, engine/ and trainer/ import as pixsift.kernels, pixsift.engine and pixsift.trainer
 (setup.py).
@@ -32,8 +33,13 @@ LAYERS = {
     "pixsift.engine.select": 4,
     "pixsift.engine.export": 4,
     "pixsift.engine.report": 4,
-    "pixsift.trainer": 5,
-    "pixsift.engine.cli": 6,
+    "pixsift.trainer.common": 5,
+    "pixsift.trainer.tokenize": 6,
+    "pixsift.trainer.train": 6,
+    "pixsift.trainer.convert": 6,
+    "pixsift.trainer.sample": 7,
+    "pixsift.trainer": 8,
+    "pixsift.engine.cli": 9,
 }
 
 
@@ -105,6 +111,17 @@ def test_the_top_folders_hold_only_packages_and_no_init():
     assert {f"pixsift.engine.{p.name}" for p in entries} == {
         g for g in LAYERS if g.startswith("pixsift.engine.")
     }
+
+
+def test_the_trainer_is_in_rooms_by_command():
+    """trainer/ holds a room (a package) per command and one of shared parts; at its root only the command
+    registration."""
+    rooms = {p.name for p in (REPO / "trainer").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert {f"pixsift.trainer.{room}" for room in rooms} == {
+        g for g in LAYERS if g.startswith("pixsift.trainer.")
+    }
+    assert all((REPO / "trainer" / room / "__init__.py").is_file() for room in rooms)
+    assert {p.name for p in (REPO / "trainer").glob("*.py")} == {"cli.py", "commands.py"}
 
 
 def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_the_python_api_example_runs(tmp_path, monkeypatch):
     readme = (REPO / "README.md").read_text()
     [block] = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "from pixsift.engine" in b]
-    for name in ("samples", "benchmarks"):
+    for name in ("samples", "tests"):
         (tmp_path / name).symlink_to(REPO / name)
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})

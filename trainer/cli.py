@@ -13,12 +13,12 @@ from pathlib import Path
 from pixsift.engine.core.commands import add_command, config_from
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
-from pixsift.trainer.config import OUTPUT_KIND as TRAIN_KIND
-from pixsift.trainer.config import RESULT_SECTIONS
-from pixsift.trainer.sample import OUTPUT_KIND as SAMPLES_KIND
-from pixsift.trainer.sample import SampleConfig
-from pixsift.trainer.token_store import TokenStore
-from pixsift.trainer.tokenize import TokenizeConfig
+from pixsift.trainer.common.token_store import TokenStore
+from pixsift.trainer.sample.job import OUTPUT_KIND as SAMPLES_KIND
+from pixsift.trainer.sample.job import SampleConfig
+from pixsift.trainer.tokenize.job import TokenizeConfig
+from pixsift.trainer.train.config import OUTPUT_KIND as TRAIN_KIND
+from pixsift.trainer.train.config import RESULT_SECTIONS
 
 
 def add_tokenize(p) -> None:
@@ -41,10 +41,10 @@ def add_train(p) -> None:
         p,
         _run_train,
         description="Fine-tune Janus-Pro for image generation on a token store written by `pixsift "
-        "tokenize`, with the settings of a recipe (shipped: trainer/recipes/) and overrides. Logs each step "
-        "to the console and <out>/train_log.jsonl, checkpoints to <out>/checkpoints, and exports a Hugging "
-        "Face checkpoint to <out>/hf. One plain process on the CPU, or one per GPU under the `deepspeed` "
-        "launcher.",
+        "tokenize`, with the settings of a recipe (shipped: trainer/train/recipes/) and overrides. Logs each "
+        "step to the console and <out>/train_log.jsonl, checkpoints to <out>/checkpoints, and exports a "
+        "Hugging Face checkpoint to <out>/hf. One plain process on the CPU, or one per GPU under the "
+        "`deepspeed` launcher.",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument("--recipe", default="janus4o", help="a shipped recipe name or a TOML file (janus4o)")
@@ -64,8 +64,8 @@ def add_train(p) -> None:
 
 
 def _run_train(args) -> int:
-    from pixsift.trainer.config import load_config
-    from pixsift.trainer.loop import train
+    from pixsift.trainer.train.config import load_config
+    from pixsift.trainer.train.job import train
 
     cfg = load_config(args.config or args.recipe, args.overrides)
     cfg.data.tokens, cfg.model.path, cfg.out = args.tokens, args.model, args.out
@@ -74,7 +74,7 @@ def _run_train(args) -> int:
 
 
 def _train_config(table, where: str):
-    from pixsift.trainer.config import load_config
+    from pixsift.trainer.train.config import load_config
 
     sections = dict(table)
     recipe = sections.pop("recipe", "janus4o")
@@ -89,14 +89,14 @@ def _train_config(table, where: str):
 
 
 def _run_train_config(cfg) -> int:
-    from pixsift.trainer.loop import train
+    from pixsift.trainer.train.job import train
 
     train(cfg, resume=True)
     return 0
 
 
 def _run_tokenize_config(cfg: TokenizeConfig) -> int:
-    from pixsift.trainer.tokenize import tokenize
+    from pixsift.trainer.tokenize.job import tokenize
 
     tokenize(cfg).report(cfg.out)
     return 0
@@ -147,7 +147,7 @@ def _run_sample(args) -> int:
 
 
 def _run_sample_config(cfg: SampleConfig) -> int:
-    from pixsift.trainer.sample import sample
+    from pixsift.trainer.sample.job import sample
 
     sample(cfg)
     return 0
@@ -180,7 +180,7 @@ def add_convert_janus(p) -> None:
 
 
 def _run_convert_janus(args) -> int:
-    from pixsift.trainer.convert_janus import convert_janus
+    from pixsift.trainer.convert.job import convert_janus
 
     convert_janus(args.src, args.dst)
     return 0

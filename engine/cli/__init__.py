@@ -13,6 +13,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         if (error := machine_error(e)) is None:
             raise
         print(f"pixsift {args.command}: {error}", file=sys.stderr)
+        # Zarr writes several objects at once on its event loop: when the disk is full the others fail
+        # too, and asyncio would print each as "Task exception was never retrieved" at exit, after the
+        # one line that already says what happened.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         return 2
 
 

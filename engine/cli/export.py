@@ -25,7 +25,7 @@ def _run(args) -> int:
 
 
 def run_export(cfg: ExportConfig) -> int:
-    from pixsift.engine.export.run import export
+    from pixsift.engine.export.job import export
 
     summary = export(
         cfg.store,

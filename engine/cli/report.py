@@ -21,7 +21,7 @@ def _run(args) -> int:
 
 
 def run_report(cfg: ReportConfig) -> int:
-    from pixsift.engine.report.page import write_report
+    from pixsift.engine.report.job import write_report
 
     print(write_report(cfg.store, cfg.selection, cfg.out, allow_partial=cfg.allow_partial))
     return 0

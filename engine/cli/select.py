@@ -26,7 +26,7 @@ def _run(args) -> int:
 
 
 def run_select(cfg: SelectConfig) -> int:
-    from pixsift.engine.select.run import select
+    from pixsift.engine.select.job import select
 
     result = select(
         cfg.store, cfg.to_spec(), cfg.name, overwrite=cfg.overwrite, allow_partial=cfg.allow_partial

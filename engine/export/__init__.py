@@ -9,4 +9,4 @@ from pixsift.engine.export.config import ExportConfig
 
 __all__ = ["ExportConfig"]  # and the entry point, loaded by __getattr__
 
-__getattr__ = lazy_names(__name__, {"export": "pixsift.engine.export.run"})
+__getattr__ = lazy_names(__name__, {"export": "pixsift.engine.export.job"})

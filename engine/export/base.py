@@ -1,8 +1,8 @@
 """What every export layout is: a writer of the kept rows, in store order with their bytes, into a folder.
 
 A writer is called as `write(rows, out, job)` and returns the files it wrote (with checksums) and the rows
-it had to leave out with the reason; `job` says which store, rows and options. The layouts are registered
-in engine.export.run.WRITERS by format name.
+it had to leave out with the reason; `job` says which store, rows and options. Each format is a module of
+engine.export.formats, named as the format.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pixsift.engine.core.config import Config, SettingError, setting
+from pixsift.engine.export.formats import FORMATS
 
-FORMATS = ("webdataset", "parquet", "jsonl", "hf")
 IMAGE_MODES = ("bytes", "paths")
 DEFAULT_SHARD_SIZE = 1000
 OUTPUT_KIND = "export"  # engine.io.ownership

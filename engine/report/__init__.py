@@ -8,4 +8,4 @@ from pixsift.engine.report.config import ReportConfig
 
 __all__ = ["ReportConfig"]  # and the entry point, loaded by __getattr__
 
-__getattr__ = lazy_names(__name__, {"write_report": "pixsift.engine.report.page"})
+__getattr__ = lazy_names(__name__, {"write_report": "pixsift.engine.report.job"})

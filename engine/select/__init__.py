@@ -9,4 +9,4 @@ from pixsift.engine.select.spec import SelectSpec
 
 __all__ = ["SelectSpec"]  # and the entry point, loaded by __getattr__
 
-__getattr__ = lazy_names(__name__, {"select": "pixsift.engine.select.run"})
+__getattr__ = lazy_names(__name__, {"select": "pixsift.engine.select.job"})

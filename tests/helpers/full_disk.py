@@ -39,7 +39,7 @@ def main(argv: list[str]) -> None:
         results.append(
             {
                 "budget": budget,
-                "full": [full.returncode, full.stderr.strip().splitlines()[-1:]],
+                "full": [full.returncode, full.stderr.strip().splitlines()[-12:]],
                 "freed": [freed.returncode, freed.stderr.strip().splitlines()[-1:]],
             }
         )

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from transformers import AutoTokenizer
 
-from pixsift.trainer.model_folder import model_info
-from pixsift.trainer.token_store import EDIT, OK, T2I, TokenStore
-from pixsift.trainer.tokenize import encode_prompts
+from pixsift.trainer.common.model_folder import model_info
+from pixsift.trainer.common.token_store import EDIT, OK, T2I, TokenStore
+from pixsift.trainer.tokenize.job import encode_prompts
 
 SUBJECTS = ("a red cat", "an old lighthouse", "two children", "a bowl of ramen", "a mountain lake", "a robot")
 SETTINGS = ("at dawn", "in the rain", "on a crowded street", "in watercolor", "under neon lights", "in snow")

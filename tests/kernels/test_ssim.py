@@ -17,10 +17,10 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from benchmarks.synthvlm import calc_ssim
 from pixsift.kernels.ssim import roundtrip_ssim, ssim
 from pixsift.kernels.ssim.config import LUMA, make_config
 from pixsift.kernels.ssim.reference import ssim_reference
+from tests.fixtures.synthvlm import calc_ssim
 
 BACKENDS = [
     "torch",

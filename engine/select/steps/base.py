@@ -31,7 +31,7 @@ class SpecError(UserError, ValueError):
 
 
 class Run(Protocol):
-    """What a step sees of the selection in progress (engine.select.run.SelectionRun)."""
+    """What a step sees of the selection in progress (engine.select.job.SelectionRun)."""
 
     reason: np.ndarray  # uint8 per row: 0 alive, else the code of the step that dropped it
     score: np.ndarray  # float32 weighted score per row

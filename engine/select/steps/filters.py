@@ -1,5 +1,5 @@
 """Row filters: each row is kept or dropped by its own values. Consecutive row filters run in one pass over
-the shards (engine.select.run groups them).
+the shards (engine.select.job groups them).
 
     type = "filter"     column = "clip_cosine"   min = 0.2   max = 0.9      (either bound or both; one
                         step per bound, reasons "filter:clip_cosine>=0.2" and "filter:clip_cosine<=0.9";

@@ -5,7 +5,7 @@ import pytest
 from pixsift.engine.core.errors import BadInput, NotFound
 from pixsift.engine.core.recipes import load_recipe, recipe_names
 from pixsift.engine.select.spec import RECIPES as SELECT_RECIPES
-from pixsift.trainer.config import RECIPES as TRAIN_RECIPES
+from pixsift.trainer.train.config import RECIPES as TRAIN_RECIPES
 
 
 def test_shipped_recipes_of_each_package():

@@ -1,5 +1,7 @@
 import hashlib
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -9,9 +11,10 @@ import webdataset as wds
 from PIL import Image
 
 from pixsift.engine.cli import main
-from pixsift.engine.export.config import FORMATS
-from pixsift.engine.export.parquet import ROW_GROUP_ROWS
-from pixsift.engine.export.run import WRITERS, export
+from pixsift.engine.export import formats
+from pixsift.engine.export.formats import FORMATS
+from pixsift.engine.export.job import WRITERS, export
+from pixsift.engine.export.parquet_shards import ROW_GROUP_ROWS
 from pixsift.engine.io.ownership import MARKER
 from pixsift.engine.store.lock import Busy
 from tests.helpers.selection_stores import scored_pool, write_selection
@@ -198,7 +201,7 @@ def test_export_into_or_around_the_store_or_onto_a_file_is_refused_in_one_line(p
 
 
 def test_a_second_export_to_one_folder_is_refused_and_leaves_the_first_whole(pool, tmp_path, monkeypatch):
-    from pixsift.engine.export import run
+    from pixsift.engine.export import job as run
 
     out, refused = tmp_path / "out", []
     first = run.WRITERS["webdataset"]
@@ -217,7 +220,39 @@ def test_a_second_export_to_one_folder_is_refused_and_leaves_the_first_whole(poo
 
 
 def test_every_format_has_one_writer():
-    assert tuple(WRITERS) == FORMATS
+    assert tuple(WRITERS) == FORMATS == ("hf", "jsonl", "parquet", "webdataset")
+
+
+NEW_FORMAT = '''"""`captions`: one caption per line (a format added by a test, as a user would add one)."""
+
+from pixsift.engine.export.files import file_entry
+
+
+def write(rows, out, job):
+    path = out / "captions.txt"
+    with path.open("w") as f:
+        for row in rows:
+            f.write(row.record["caption"] + "\\n")
+    return [file_entry(out, path, len(job.kept))], []
+'''
+
+
+def test_a_new_format_is_one_new_module(pool, tmp_path):
+    """A file added to engine/export/formats/ is all it takes: the flag takes it, the export writes it."""
+    module = Path(formats.__path__[0]) / "captions.py"
+    assert not module.exists()
+    module.write_text(NEW_FORMAT)
+    try:
+        argv = ["export", pool.store.url, "--selection", "best", "--to", str(tmp_path / "out"), "--format"]
+        done = subprocess.run(
+            [sys.executable, "-m", "pixsift.engine.cli", *argv, "captions"], capture_output=True, text=True
+        )
+    finally:
+        module.unlink()
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "out" / "captions.txt").read_text().splitlines()
+    assert lines == [f"a photo of {key_of(pool, row).split('/')[1]}" for row in KEPT]
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["format"] == "captions"
 
 
 def test_edit_sources_outside_the_inputs_are_never_exported(tmp_path, monkeypatch):
@@ -248,7 +283,7 @@ def test_an_image_replaced_after_scoring_is_left_out_with_the_reason(tmp_path):
 
 
 def test_a_killed_export_leaves_no_half_export_and_a_rerun_replaces_its_partial(pool, tmp_path, monkeypatch):
-    from pixsift.engine.export import run
+    from pixsift.engine.export import job as run
 
     out = tmp_path / "out"
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from pixsift.engine.cli import main
 from pixsift.engine.report.data import SHOWN, gather
-from pixsift.engine.report.page import write_report
+from pixsift.engine.report.job import write_report
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 FILTER = "filter:clip_cosine>=0.2"

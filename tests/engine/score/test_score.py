@@ -19,7 +19,6 @@ import zarr
 from PIL import Image
 from safetensors.torch import save_file
 
-from benchmarks.synthvlm import calc_ssim
 from pixsift.engine.cli import main as cli_main
 from pixsift.engine.score.batch import BatchScorer
 from pixsift.engine.score.config import ScoreConfig
@@ -32,6 +31,7 @@ from pixsift.engine.score.job import (
     score,
     shard_rows,
 )
+from tests.fixtures.synthvlm import calc_ssim
 from tests.helpers.candidate_pools import write_tar
 from tests.helpers.cli import user_error
 from tests.helpers.image_blobs import BAD

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import zarr
 
-import pixsift.engine.select.run
+import pixsift.engine.select.job
 from pixsift.engine.cli import main
 from pixsift.engine.core.candidates import PlanEntry
 from pixsift.engine.core.recipes import recipe_names
 from pixsift.engine.select import ranking
-from pixsift.engine.select.run import select
+from pixsift.engine.select.job import select
 from pixsift.engine.select.spec import RECIPES, SelectSpec
 from pixsift.engine.select.steps.base import SpecError
 from pixsift.engine.select.steps.ranked import balanced_quotas
@@ -82,7 +82,7 @@ def store(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def blocks_of_two_shards(monkeypatch):
     """Blocks of 2 shards of 64 rows: several blocks per store, and a short last one."""
-    monkeypatch.setattr(pixsift.engine.select.run, "BLOCK_ROWS", 128)
+    monkeypatch.setattr(pixsift.engine.select.job, "BLOCK_ROWS", 128)
 
 
 @pytest.fixture(params=[False, True], ids=["buffered", "reducing"])

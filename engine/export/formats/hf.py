@@ -1,0 +1,53 @@
+"""`hf`: the layout Hugging Face `datasets` loads with `load_dataset(folder)`: `data/train-<i>-of-<n>.parquet`
+with `image` as the `datasets.Image` struct {bytes, path} declared in the schema's `huggingface` metadata
+(what `datasets` itself writes), and a README.md whose `configs` section names the files as the train
+split (engine.export.parquet_shards)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+
+from pixsift.engine.export.base import ExportJob
+from pixsift.engine.export.files import FileEntry, extension, file_entry, sample_name
+from pixsift.engine.export.parquet_shards import hf_dtype, schema_of, write_shards
+from pixsift.engine.store.kept_rows import ExportRow, RowError, record_fields
+
+_HF_README = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*.parquet
+---
+Exported by `pixsift export --format hf`; `manifest.json` lists the files with their checksums.
+"""
+
+
+def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[FileEntry], list[RowError]]:
+    shard_size, fields = job.shard_size, record_fields(job.store)
+    n_files = max(1, math.ceil(len(job.kept) / shard_size))
+    image = pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+    schema = schema_of(fields, image)
+    features = {name: {"dtype": hf_dtype(t), "_type": "Value"} for name, t in fields.items()}
+    schema = schema.with_metadata(
+        {"huggingface": json.dumps({"info": {"features": {**features, "image": {"_type": "Image"}}}})}
+    )
+    (out / "data").mkdir()
+    files = write_shards(
+        rows,
+        shard_size,
+        schema,
+        lambda shard: out / "data" / f"train-{shard:05d}-of-{n_files:05d}.parquet",
+        lambda row: {
+            "bytes": row.data,
+            "path": f"{sample_name(row.index)}.{extension(row.record['format'])}",
+        },
+    )
+    readme = out / "README.md"
+    readme.write_text(_HF_README)
+    return [file_entry(out, p, n) for p, n in files] + [file_entry(out, readme, 0)], []

@@ -1,0 +1,1 @@
+"""`pixsift convert-janus`: DeepSeek's original Janus format to transformers'."""

@@ -1,0 +1,1 @@
+"""`pixsift sample`: a Janus-Pro checkpoint's images for a file of prompts."""
