@@ -34,7 +34,7 @@ COMMANDS = (
     Command(
         "score",
         "score image-text candidates into a Zarr run store (resumable)",
-        "pixsift.engine.cli.score:add",
+        "pixsift.engine.cli.score:STAGE.add",
     ),
     Command(
         "inspect", "print a run store's schema, counts and score statistics", "pixsift.engine.cli.inspect:add"
@@ -47,15 +47,17 @@ COMMANDS = (
     Command(
         "select",
         "choose rows of a run store by a selection spec and store them as a named selection",
-        "pixsift.engine.cli.select:add",
+        "pixsift.engine.cli.select:STAGE.add",
     ),
     Command(
-        "export", "write a selection's kept candidates as training data", "pixsift.engine.cli.export:add"
+        "export",
+        "write a selection's kept candidates as training data",
+        "pixsift.engine.cli.export:STAGE.add",
     ),
     Command(
         "report",
         "write an HTML report of a selection: score histograms, funnel, thumbnails near the cut",
-        "pixsift.engine.cli.report:add",
+        "pixsift.engine.cli.report:STAGE.add",
     ),
     Command(
         "demo",

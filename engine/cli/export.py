@@ -4,46 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pixsift.engine.core.commands import add_command, config_from
-from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
+from pixsift.engine.core.pipeline import Stage, all_fields
 from pixsift.engine.export.config import OUTPUT_KIND, ExportConfig
 
 
-def add(p) -> None:
-    add_command(
-        p,
-        _run,
-        config=ExportConfig,
-        description="Write the kept candidates of a selection as WebDataset shards, Parquet, JSONL in the "
-        "ShareGPT-4o-Image layout, or a Hugging Face datasets layout, with manifest.json (counts, SHA-256). "
-        "Exits 1 when a kept candidate could not be exported; the manifest lists it with the reason.",
-    )
-
-
-def _run(args) -> int:
-    return run_export(config_from(args, ExportConfig))
-
-
 def run_export(cfg: ExportConfig) -> int:
-    from pixsift.engine.export.job import export
+    from pixsift.engine.export.job import export_config
 
-    summary = export(
-        cfg.store,
-        cfg.selection,
-        cfg.to,
-        cfg.format,
-        shard_size=cfg.shard_size,
-        images=cfg.images,
-        allow_partial=cfg.allow_partial,
-    )
+    summary = export_config(cfg)
     print(summary.text())
     return 1 if summary.errors else 0
 
 
-STAGE = PipelineStage(
+STAGE = Stage(
     "export",
     after=("select",),
-    config=from_table(ExportConfig),
+    config=ExportConfig,
+    description="Write the kept candidates of a selection as WebDataset shards, Parquet, JSONL in the "
+    "ShareGPT-4o-Image layout, or a Hugging Face datasets layout, with manifest.json (counts, SHA-256). "
+    "Exits 1 when a kept candidate could not be exported; the manifest lists it with the reason.",
     run=run_export,
     outputs=lambda cfg: [cfg.to],
     complete=lambda cfg: (Path(cfg.to) / "manifest.json").is_file(),  # written last

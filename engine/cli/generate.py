@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pixsift.engine.core.commands import add_command, config_from
-from pixsift.engine.core.pipeline import PipelineStage, from_table
+from pixsift.engine.core.pipeline import Stage
 from pixsift.engine.generate.config import OUTPUT_KIND, GenerateConfig
 
 # The input is named for what it holds.
@@ -11,6 +11,7 @@ _INPUT_FLAGS = {"t2i": "--captions", "edit": "--pairs"}
 
 
 def add(p) -> None:
+    """The command, with a subcommand per task (its own flag for the input); the stage is declared below."""
     p.description = (
         "Generate text-to-image or editing candidates into shards that `pixsift score` reads. "
         "Run the same command again to resume a killed job: finished shards are kept."
@@ -45,10 +46,10 @@ def run_generate(cfg: GenerateConfig) -> int:
     return 0
 
 
-STAGE = PipelineStage(
+STAGE = Stage(
     "generate",
     after=(),
-    config=from_table(GenerateConfig),
+    config=GenerateConfig,
     run=run_generate,
     outputs=lambda cfg: [cfg.out],
     settings=lambda cfg: cfg.value_settings(),

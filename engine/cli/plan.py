@@ -28,7 +28,7 @@ from fsspec.core import url_to_fs
 
 from pixsift.engine.core.config import read_toml
 from pixsift.engine.core.errors import BadInput, Exists
-from pixsift.engine.core.pipeline import ORDER, STAGE_ENTRY_POINTS, PipelineStage
+from pixsift.engine.core.pipeline import ORDER, STAGE_ENTRY_POINTS, Stage
 from pixsift.engine.core.settings import as_json, differences
 from pixsift.engine.io.ownership import made, overlaps, refusal
 from pixsift.engine.io.paths import absolute, input_root, is_local
@@ -38,7 +38,7 @@ SKIP, RUN, RESUME, RERUN = "skip", "run", "resume", "re-run"
 
 @dataclass
 class Step:
-    stage: PipelineStage
+    stage: Stage
     cfg: Any
     settings: dict[str, Any]  # what its output depends on, as JSON reads back
     digest: str  # of its settings and the digests of the steps it reads from
@@ -63,7 +63,7 @@ class Pipeline:
     steps: list[Step]
 
 
-def registered_stages() -> dict[str, PipelineStage]:
+def registered_stages() -> dict[str, Stage]:
     """The engine's stages and those registered in the `pixsift.stages` entry-point group."""
     from pixsift.engine.cli import export, generate, report, score, select
 
@@ -102,7 +102,7 @@ def read_pipeline(path: str, limit: int | None = None) -> Pipeline:
         values.update(stage.forced)
         if limit is not None and stage.limit_key and stage.limit_key not in values:
             values[stage.limit_key] = limit
-        cfg = stage.config(values, f"{path} [{name}]")
+        cfg = stage.from_table(values, f"{path} [{name}]")
         provided.update(stage.provides(cfg))
         reads = _reads(stage, stages, table)
         settings = as_json(stage.settings(cfg))
@@ -184,13 +184,11 @@ def _follows(moved: list[str]) -> str:
     return f"follows {', '.join(moved)}" if moved else "the stages it reads from changed"
 
 
-def _ordered(stages: Mapping[str, PipelineStage]) -> list[str]:
+def _ordered(stages: Mapping[str, Stage]) -> list[str]:
     return [n for n in ORDER if n in stages] + sorted(n for n in stages if n not in ORDER)
 
 
-def _reads(
-    stage: PipelineStage, stages: Mapping[str, PipelineStage], present: Mapping[str, Any]
-) -> list[str]:
+def _reads(stage: Stage, stages: Mapping[str, Stage], present: Mapping[str, Any]) -> list[str]:
     """The nearest stages before `stage` in the pipeline whose output it reads (through absent ones)."""
     found: list[str] = []
     for name in stage.after:

@@ -2,22 +2,8 @@
 
 from __future__ import annotations
 
-from pixsift.engine.core.commands import add_command, config_from
-from pixsift.engine.core.pipeline import PipelineStage, all_fields, from_table
+from pixsift.engine.core.pipeline import Stage, all_fields
 from pixsift.engine.report.config import OUTPUT_KIND, REPORT, ReportConfig, report_folder
-
-
-def add(p) -> None:
-    add_command(
-        p,
-        _run,
-        config=ReportConfig,
-        description="Write report.html (self-contained: opens from disk, images embedded) and its PNG plots.",
-    )
-
-
-def _run(args) -> int:
-    return run_report(config_from(args, ReportConfig))
 
 
 def run_report(cfg: ReportConfig) -> int:
@@ -27,10 +13,11 @@ def run_report(cfg: ReportConfig) -> int:
     return 0
 
 
-STAGE = PipelineStage(
+STAGE = Stage(
     "report",
     after=("select",),
-    config=from_table(ReportConfig),
+    config=ReportConfig,
+    description="Write report.html (self-contained: opens from disk, images embedded) and its PNG plots.",
     run=run_report,
     outputs=lambda cfg: [str(report_folder(cfg.store, cfg.selection, cfg.out))],
     complete=lambda cfg: (report_folder(cfg.store, cfg.selection, cfg.out) / REPORT).is_file(),

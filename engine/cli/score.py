@@ -2,26 +2,10 @@
 
 from __future__ import annotations
 
-from pixsift.engine.core.commands import add_command, config_from
 from pixsift.engine.core.errors import UserError
-from pixsift.engine.core.pipeline import PipelineStage, from_table
+from pixsift.engine.core.pipeline import Stage
 from pixsift.engine.score.config import ScoreConfig
 from pixsift.engine.store.run_store import RunStore
-
-
-def add(p) -> None:
-    add_command(
-        p,
-        _run,
-        config=ScoreConfig,
-        config_help="TOML file of settings: keys are the fields of engine.score.config.ScoreConfig",
-        description="Score every candidate: CLIP embeddings, CLIP cosine and CLIPScore, round-trip SSIM, "
-        "size and format, into a Zarr run store. Run the same command again to resume a killed job.",
-    )
-
-
-def _run(args) -> int:
-    return run_score(config_from(args, ScoreConfig))
 
 
 def run_score(cfg: ScoreConfig) -> int:
@@ -31,10 +15,13 @@ def run_score(cfg: ScoreConfig) -> int:
     return 0
 
 
-STAGE = PipelineStage(
+STAGE = Stage(
     "score",
     after=("generate",),
-    config=from_table(ScoreConfig),
+    config=ScoreConfig,
+    description="Score every candidate: CLIP embeddings, CLIP cosine and CLIPScore, round-trip SSIM, "
+    "size and format, into a Zarr run store. Run the same command again to resume a killed job.",
+    config_help="TOML file of settings: keys are the fields of engine.score.config.ScoreConfig",
     run=run_score,
     outputs=lambda cfg: [cfg.store],
     settings=lambda cfg: cfg.value_settings(),

@@ -4,25 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from pixsift.engine.core.commands import add_command, config_from
-from pixsift.engine.core.pipeline import PipelineStage, from_table
+from pixsift.engine.core.pipeline import Stage
 from pixsift.engine.select.config import SelectConfig
-
-
-def add(p) -> None:
-    add_command(
-        p,
-        _run,
-        config=SelectConfig,
-        description="Run a selection spec (a TOML file, a shipped recipe, or the flags below) over a run "
-        "store: status ok, filters, the weighted score, best-of-N, top-k and quotas, in spec order. "
-        "The kept rows and, for every dropped row, the step that dropped it are written into the store "
-        "as selections/NAME.",
-    )
-
-
-def _run(args) -> int:
-    return run_select(config_from(args, SelectConfig))
 
 
 def run_select(cfg: SelectConfig) -> int:
@@ -47,10 +30,14 @@ def _complete(cfg: SelectConfig) -> bool:
         return False
 
 
-STAGE = PipelineStage(
+STAGE = Stage(
     "select",
     after=("score",),
-    config=from_table(SelectConfig),
+    config=SelectConfig,
+    description="Run a selection spec (a TOML file, a shipped recipe, or the flags below) over a run "
+    "store: status ok, filters, the weighted score, best-of-N, top-k and quotas, in spec order. "
+    "The kept rows and, for every dropped row, the step that dropped it are written into the store "
+    "as selections/NAME.",
     run=run_select,
     outputs=lambda cfg: [],
     settings=lambda cfg: {"store": cfg.store, "name": cfg.selection_name(), "spec": cfg.to_spec().table},

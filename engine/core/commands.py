@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,12 +27,12 @@ ENTRY_POINTS = "pixsift.commands"
 class Command:
     name: str
     help: str
-    # "module:function" of its add(parser), imported only when this command runs.
+    # "module:function" of its add(parser) ("module:STAGE.add" for a stage), imported only when it runs.
     add: str
 
     def fill(self, parser: argparse.ArgumentParser) -> None:
         module, _, function = self.add.partition(":")
-        getattr(importlib.import_module(module), function)(parser)
+        functools.reduce(getattr, function.split("."), importlib.import_module(module))(parser)
 
 
 def add_command(

@@ -315,8 +315,9 @@ def _argument(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
     origin = typing.get_origin(kind)
     if kind is bool:
         spec["action"] = argparse.BooleanOptionalAction
-    elif origin is list:
+    elif origin is list:  # repeated flags add up: --input a --input b is --input a b
         spec["nargs"] = "+"
+        spec["action"] = "extend"
         spec["type"] = typing.get_args(kind)[0]
     elif origin is dict:
         spec["action"] = _key_value(typing.get_args(kind)[1])

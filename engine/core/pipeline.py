@@ -1,18 +1,23 @@
-"""How a stage declares itself to `pixsift run PIPELINE.toml` (engine.cli.run).
+"""How a stage declares itself, once: its config class, its run function, its command's description, and
+what `pixsift run PIPELINE.toml` (engine.cli.run) needs of it. From that one declaration come both the
+`pixsift <stage>` command (its flags from the config's fields: `Stage.add`) and the pipeline stage.
 
-A pipeline file has one table per stage, with the keys of that stage's own config. Each stage says how to
-build its config from such a table, what its output depends on, where that output is, how to run it and
-how to start it over. Stages are wired by what they provide: the stage after `select` takes `store` and
-`selection` from it unless its table names them. The engine's stages are declared beside their commands
-(engine.cli); other packages register theirs in the `pixsift.stages` entry-point group (the trainer's
-`tokenize` and `train`), each entry a PipelineStage.
+A pipeline file has one table per stage, with the keys of that stage's own config. Each stage says what
+its output depends on, where that output is, how to run it and how to start it over. Stages are wired by
+what they provide: the stage after `select` takes `store` and `selection` from it unless its table names
+them. The engine's stages are declared in engine.cli (a module each); other packages register theirs in
+the `pixsift.stages` entry-point group (the trainer's `tokenize`, `train` and `sample`), each entry a
+Stage, and list their commands in `pixsift.commands`.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from pixsift.engine.core.commands import add_command, config_from
 
 STAGE_ENTRY_POINTS = "pixsift.stages"
 # The order stages run in, whatever the order of the tables; each reads the output of those before it.
@@ -20,12 +25,12 @@ ORDER = ("generate", "score", "select", "export", "report", "tokenize", "train",
 
 
 @dataclasses.dataclass(frozen=True)
-class PipelineStage:
+class Stage:
     name: str
     # The stages whose output it reads (the nearest ones present in the pipeline count).
     after: tuple[str, ...]
-    # (table, where) -> the checked config; `where` names the table in errors.
-    config: Callable[[Mapping[str, Any], str], Any]
+    # Its config class (engine.core.config.Config): the command's flags and the pipeline table's keys.
+    config: type
     # config -> its exit status (0: done); it prints its own summary.
     run: Callable[[Any], int]
     # config -> the folders it writes: removed when a changed setting makes it start over (only when
@@ -49,19 +54,37 @@ class PipelineStage:
     kind: str = ""
     # config -> the paths it reads (patterns as given): no output of this or a later stage may overlap one.
     inputs: Callable[[Any], list[str]] = lambda cfg: []
+    # The command's description (`pixsift <name> --help`) and its --config help.
+    description: str = ""
+    config_help: str = ""
+    # (table, where) -> the config `run` takes, for one that a table's keys do not give field by field
+    # (train's recipes); None: the config class's own from_table.
+    load: Callable[[Mapping[str, Any], str], Any] | None = None
+    # The flags' config -> the config `run` takes (train: the recipe loaded); None: the same.
+    build: Callable[[Any], Any] | None = None
+
+    def from_table(self, table: Mapping[str, Any], where: str) -> Any:
+        """The checked config of a pipeline table; `where` names the table in errors."""
+        if self.load is not None:
+            return self.load(table, where)
+        labels = {f.name: f"{where} {f.name}" for f in dataclasses.fields(self.config)}
+        return self.config.from_table(table, where, labels)
+
+    def add(self, parser: argparse.ArgumentParser) -> None:
+        """Make `parser` the `pixsift <name>` command: --config FILE.toml and a flag per config field."""
+        add_command(
+            parser,
+            self.run_args,
+            config=self.config,
+            description=self.description,
+            config_help=self.config_help,
+        )
+
+    def run_args(self, args: argparse.Namespace) -> int:
+        cfg = config_from(args, self.config)
+        return self.run(self.build(cfg) if self.build is not None else cfg)
 
 
 def all_fields(cfg: Any) -> dict[str, Any]:
     """Every setting of a dataclass config, as its output depends on them all."""
     return dataclasses.asdict(cfg)
-
-
-def from_table(config: type) -> Callable[[Mapping[str, Any], str], Any]:
-    """The `config` of a stage from its pipeline table: errors name the table and the key."""
-
-    def make(table: Mapping[str, Any], where: str) -> Any:
-        return config.from_table(
-            table, where, {f.name: f"{where} {f.name}" for f in dataclasses.fields(config)}
-        )
-
-    return make

@@ -71,15 +71,21 @@ def export(
     allow_partial: bool = False,
 ) -> ExportSummary:
     """Write the kept rows of `selection` to the folder `to` in `format` (engine.export.config)."""
-    cfg = ExportConfig(
-        store=store_url,
-        selection=selection,
-        to=str(to),
-        format=format,
-        shard_size=shard_size,
-        images=images,
-        allow_partial=allow_partial,
+    return export_config(
+        ExportConfig(
+            store=store_url,
+            selection=selection,
+            to=str(to),
+            format=format,
+            shard_size=shard_size,
+            images=images,
+            allow_partial=allow_partial,
+        )
     )
+
+
+def export_config(cfg: ExportConfig) -> ExportSummary:
+    """The export `cfg` describes (what `pixsift export` runs)."""
     store = RunStore.open(cfg.store, read_only=True)
     store.require_scored(cfg.allow_partial)
     kept = kept_rows(store, cfg.selection)

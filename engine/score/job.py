@@ -12,7 +12,6 @@ unmarked units and ends with the same values.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from pixsift.engine.score.batch import BatchScorer, fill_columns, unit_columns
 from pixsift.engine.score.config import ScoreConfig
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.prepare import Prepared, Preparer
-from pixsift.engine.score.scorers.mlp import MlpScorer
+from pixsift.engine.score.scorers import load_scorer
 from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.unit_job import StoreUnitJob, UnitJobSummary, run_store_job
@@ -57,9 +56,11 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
     """The run store of `cfg`: the existing one, checked against its settings, or a new one, planned from
     the inputs (`paths`, when they were expanded already)."""
     paths = expand_inputs(cfg.inputs) if paths is None else paths
-    store = RunStore.open_or_create(
+    planned = RunStore.planned_at(cfg.store)  # the store is opened once
+    store = RunStore.checked_or_created(
+        planned,
         cfg.store,
-        shard_rows=shard_rows(cfg),
+        shard_rows=shard_rows(cfg, planned),
         image_dim=embedder.dim,
         text_dim=embedder.dim,
         extra_columns=list(cfg.scorers),
@@ -71,13 +72,13 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
     return store
 
 
-def shard_rows(cfg: ScoreConfig) -> int:
-    """--shard-rows; else the size the store was made with; else the default for where the units run."""
+def shard_rows(cfg: ScoreConfig, planned: RunStore | None) -> int:
+    """--shard-rows; else the size the `planned` store was made with; else the default for where the
+    units run."""
     if cfg.shard_rows:
         return cfg.shard_rows
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        if (store := RunStore.open(cfg.store, read_only=True)).planned:
-            return store.shard_rows
+    if planned is not None:
+        return planned.shard_rows
     on_gpus = cfg.executor == "ray" or cfg.resolved_device().startswith("cuda")
     return DEFAULT_SHARD_ROWS["cuda" if on_gpus else "cpu"]
 
@@ -122,7 +123,7 @@ class ScoreJob(StoreUnitJob[RunStore]):
         cfg = self.cfg
         device = worker_device(cfg.device)
         embedder = self._embedder or load_embedder(cfg, str(device))
-        scorers = [MlpScorer(path, name, device) for name, path in cfg.scorers.items()]
+        scorers = [load_scorer(path, name, device) for name, path in cfg.scorers.items()]
         threads = cfg.cpu_threads()
         decoder = make_decoder(
             cfg.decoder, device, limits=cfg.image_limits, threads=threads, batch_size=cfg.batch_size

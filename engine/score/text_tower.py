@@ -20,11 +20,6 @@ class TextTower:
         self.model = model
         self._tower = _causal_argmax_tower(model)
 
-    @property
-    def trims(self) -> bool:
-        """Whether captions are encoded at their batch's longest length."""
-        return self._tower is not None
-
     def trim(self, tokens: torch.Tensor) -> torch.Tensor:
         """`tokens` (N x context) cut after the last end-of-text token of the batch, when the tower allows."""
         if self._tower is None or tokens.shape[0] == 0:

@@ -19,7 +19,7 @@ from pixsift.engine.select.columns import columns_of_kind, read_columns, weighte
 from pixsift.engine.select.ranking import MAX_ROWS
 from pixsift.engine.select.spec import SelectSpec
 from pixsift.engine.select.steps.base import SpecError, Step
-from pixsift.engine.select.steps.filters import RowFilter, StatusOk, apply_row_filters
+from pixsift.engine.select.steps.status import StatusOk
 from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import VOCABULARY_COLUMNS, WEIGHTED_SCORE
@@ -151,10 +151,7 @@ def _select(
     seconds = {}
     for group in _passes(steps):
         started = time.perf_counter()
-        if isinstance(group[0][0], RowFilter):
-            apply_row_filters(run, group)
-        else:
-            group[0][0].apply(run, group[0][1])
+        group[0][0].apply_pass(run, group)
         seconds[" + ".join(s.reason for s, _ in group)] = time.perf_counter() - started
     started = time.perf_counter()
     result = _write(run, name, steps, spec, overwrite)
@@ -163,10 +160,10 @@ def _select(
 
 
 def _passes(steps: list[Step]) -> list[list[tuple[Step, int]]]:
-    """Steps with their reason codes (1, 2, ...), consecutive row filters grouped into one pass."""
+    """Steps with their reason codes (1, 2, ...), consecutive steps that fuse (row filters) in one pass."""
     passes: list[list[tuple[Step, int]]] = []
     for code, step in enumerate(steps, start=1):
-        if isinstance(step, RowFilter) and passes and isinstance(passes[-1][0][0], RowFilter):
+        if step.fuses and passes and passes[-1][0][0].fuses:
             passes[-1].append((step, code))
         else:
             passes.append([(step, code)])

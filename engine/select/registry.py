@@ -1,47 +1,27 @@
 """The step types a selection spec may name (`type = "..."` in a [[steps]] table), and for the prompt and
-dedup types the steps by `name`; each builds its steps with `from_table(table, where)`."""
+dedup types the steps by `name`: every step registers itself where it is defined (engine.select.steps)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pixsift.engine.select.dedup.steps import ExactDedup, SemanticDedup
-from pixsift.engine.select.steps.base import SpecError, Step
-from pixsift.engine.select.steps.filters import Bound
-from pixsift.engine.select.steps.prompt import (
-    BlocklistFilter,
-    CharsetFilter,
-    LanguageFilter,
-    LengthFilter,
-    NearDuplicateCaptions,
-)
-from pixsift.engine.select.steps.ranked import BestOfN, Quota, TopK
-
-STEP_TYPES: dict[str, Any] = {"filter": Bound, "best_of_n": BestOfN, "top_k": TopK, "quota": Quota}
-NAMED_STEPS: dict[str, dict[str, Any]] = {
-    "prompt": {
-        "length": LengthFilter,
-        "charset": CharsetFilter,
-        "language": LanguageFilter,
-        "blocklist": BlocklistFilter,
-        "near_duplicate": NearDuplicateCaptions,
-    },
-    "dedup": {"exact": ExactDedup, "semantic": SemanticDedup},
-}
+from pixsift.engine.select import steps as _all_steps  # noqa: F401 -- importing it registers every step
+from pixsift.engine.select.steps.base import NAMED, TYPES, SpecError, Step
 
 
 def step_types() -> list[str]:
-    return [*STEP_TYPES, *NAMED_STEPS]
+    return sorted([*TYPES, *NAMED])
 
 
 def steps_from_table(table: Any, where: str) -> tuple[Step, ...]:
     """The steps of one [[steps]] table (a filter with both bounds is two steps)."""
     kind = table.get("type") if isinstance(table, dict) else None
-    if kind in STEP_TYPES:
-        return STEP_TYPES[kind].from_table(table, where)
-    if kind in NAMED_STEPS:
-        names = NAMED_STEPS[kind]
+    if kind in TYPES:
+        return TYPES[kind].from_table(table, where)
+    if kind in NAMED:
+        names = NAMED[kind]
         if table.get("name") not in names:
-            raise SpecError(f"{where}: 'name' must be one of {', '.join(names)}, got {table.get('name')!r}")
+            listed = ", ".join(sorted(names))
+            raise SpecError(f"{where}: 'name' must be one of {listed}, got {table.get('name')!r}")
         return names[table["name"]].from_table(table, where)
     raise SpecError(f"{where}: 'type' must be one of {', '.join(step_types())}")

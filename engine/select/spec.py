@@ -12,7 +12,7 @@
     column = "clip_cosine"
     min = 0.2
 
-The keys of each step type are in its module (engine.select.steps, engine.select.dedup). Shipped recipes
+The keys of each step type are in its module (engine.select.steps, a module each). Shipped recipes
 live in engine/select/recipes/; a recipe or spec file may name a `base` (engine.core.recipes).
 """
 
@@ -27,7 +27,7 @@ from pixsift.engine.core.recipes import load_recipe
 from pixsift.engine.select.columns import ScoreTerm
 from pixsift.engine.select.registry import steps_from_table
 from pixsift.engine.select.steps.base import SpecError, Step, check_keys
-from pixsift.engine.select.steps.filters import StatusOk
+from pixsift.engine.select.steps.status import StatusOk
 
 RECIPES = Path(__file__).with_name("recipes")  # the shipped specs
 MAX_STEPS = 254  # reason codes are uint8: 0 is kept, 1 is status, then one per step

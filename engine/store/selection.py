@@ -101,30 +101,6 @@ def check_writable(store: RunStore, name: str, overwrite: bool) -> None:
         raise Exists(f"selection {name!r}", f"exists in {store.url}", "pass --overwrite to replace it")
 
 
-def write_selection(
-    store: RunStore,
-    name: str,
-    kept: np.ndarray,
-    reason: np.ndarray,
-    weighted_score: np.ndarray,
-    dup_group: np.ndarray,
-    attrs: Mapping[str, Any],
-    *,
-    overwrite: bool = False,
-) -> None:
-    """Write a whole selection from in-memory arrays over all rows (`reason` as strings, "" = kept)."""
-    reason = np.asarray(reason, dtype=object)
-    if not np.array_equal(np.asarray(kept, dtype=bool), reason == ""):
-        raise ValueError(f"selection {name!r}: kept must be exactly the rows whose reason is ''")
-    reasons = sorted(set(reason.tolist()) | {""})  # "" sorts first: code 0 = kept
-    codes = np.searchsorted(np.array(reasons, dtype=object), reason).astype(np.uint8)
-    writer = SelectionWriter(store, name, reasons, overwrite=overwrite)
-    for unit in store.units():
-        rows = slice(unit.start, unit.stop)
-        writer.write(unit.start, kept[rows], codes[rows], weighted_score[rows], dup_group[rows])
-    writer.finish(attrs)
-
-
 def list_selections(store: RunStore) -> list[str]:
     """The names of the complete selections in the store."""
     if SELECTIONS not in store.group:
@@ -139,13 +115,6 @@ def selection_group(store: RunStore, name: str) -> zarr.Group:
             store.url, f"no selection {name!r}", f"selections: {', '.join(list_selections(store)) or 'none'}"
         )
     return store.group[SELECTIONS][name]
-
-
-def read_selection(store: RunStore, name: str) -> dict[str, Any]:
-    """Every array over all rows, `reason` as strings ("" when kept), and `attrs`."""
-    group = selection_group(store, name)
-    arrays = {array: group[array][:] for array in _ARRAYS}
-    return {**arrays, "reason": reason_names(group)[arrays["reason_code"]], "attrs": dict(group.attrs)}
 
 
 def reason_names(group: zarr.Group) -> np.ndarray:

@@ -72,6 +72,11 @@ class UnitStore:
     @classmethod
     def open(cls, url: str, *, read_only: bool = False) -> Self:
         url = absolute(url)
+        return cls(url, cls._group(url, read_only))
+
+    @classmethod
+    def _group(cls, url: str, read_only: bool) -> zarr.Group:
+        """The store's Zarr group, checked to be of this kind and version."""
         try:
             group = zarr.open_group(url, mode="r" if read_only else "r+")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
@@ -79,7 +84,7 @@ class UnitStore:
         found = group.attrs.get(cls.VERSION_ATTRIBUTE)
         if found != cls.VERSION:
             raise BadInput(url, f"not a pixsift {cls.KIND} of version {cls.VERSION} (found {found!r})")
-        return cls(url, group)
+        return group
 
     @classmethod
     def create(cls, url: str, **spec) -> Self:
@@ -100,11 +105,17 @@ class UnitStore:
         """The store to run a job in: the planned store at `url`, refused (SettingsMismatch, naming every
         difference) when it was made to another `spec`, or a new one when there is none or its planning was
         interrupted. Plan it when it is not `planned`."""
-        url = absolute(url)
-        if (store := cls._planned(url)) is not None:
-            check_settings(f"{cls.KIND} {url}", store.stored_settings(), cls.wanted_settings(**spec))
-            return store
-        return cls.create(url, **spec)
+        return cls.checked_or_created(cls.planned_at(url), url, **spec)
+
+    @classmethod
+    def checked_or_created(cls, planned: Self | None, url: str, **spec) -> Self:
+        """`planned` (what `planned_at(url)` gave) checked against `spec`, or a new store at `url`."""
+        if planned is not None:
+            check_settings(
+                f"{cls.KIND} {planned.url}", planned.stored_settings(), cls.wanted_settings(**spec)
+            )
+            return planned
+        return cls.create(absolute(url), **spec)
 
     @classmethod
     def _new_group(cls, url: str, attributes: Mapping[str, Any]) -> zarr.Group:
@@ -117,17 +128,19 @@ class UnitStore:
         return group
 
     @classmethod
-    def _planned(cls, url: str) -> Self | None:
-        """The store at `url` if its planning finished; None if there is none or it was interrupted (a
-        store killed while it was created or planned is made again from scratch)."""
+    def planned_at(cls, url: str) -> Self | None:
+        """The store at `url`, opened once, if its planning finished; None if there is none or it was
+        interrupted (a store killed while it was created or planned is made again from scratch)."""
+        url = absolute(url)
         fs, path = url_to_fs(url)
         if not fs.exists(f"{path.rstrip('/')}/zarr.json"):
             return None
         try:
-            planned = zarr.open_group(url, mode="r").attrs.get("plan_complete")
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
+            group = cls._group(url, read_only=False)
+        except NotFound:
             return None
-        return cls.open(url) if planned else None
+        # Only a planned store has all its arrays: an interrupted one is made again from scratch.
+        return cls(url, group) if group.attrs.get("plan_complete") else None
 
     # -- what it holds ---------------------------------------------------------------------------
 

@@ -7,14 +7,16 @@ shard, so reading them back exercises both (source, offset, length) kinds.
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pixsift.engine.core.candidates import PlanEntry, content_hash
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.selection import write_selection as stored_selection
+from pixsift.engine.store.selection import SelectionWriter, reason_names, selection_group
 from tests.helpers.candidate_pools import photo, photo_names, write_tar
 
 CATEGORIES = ("animals", "people", "objects")
@@ -125,4 +127,36 @@ def write_selection(
         "funnel": funnel or [{"step": "top_k", "dropped": n - len(kept_rows), "remaining": len(kept_rows)}],
         "n_kept": len(kept_rows),
     }
-    stored_selection(store, name, kept, reason, weighted.astype(np.float32), groups, attrs, overwrite=True)
+    store_selection(store, name, kept, reason, weighted.astype(np.float32), groups, attrs, overwrite=True)
+
+
+def store_selection(
+    store: RunStore,
+    name: str,
+    kept: np.ndarray,
+    reason: np.ndarray,
+    weighted_score: np.ndarray,
+    dup_group: np.ndarray,
+    attrs: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+) -> None:
+    """Write a whole selection from in-memory arrays over all rows, through engine.store.selection's
+    writer (`reason` as strings, "" = kept)."""
+    reason = np.asarray(reason, dtype=object)
+    if not np.array_equal(np.asarray(kept, dtype=bool), reason == ""):
+        raise ValueError(f"selection {name!r}: kept must be exactly the rows whose reason is ''")
+    reasons = sorted(set(reason.tolist()) | {""})  # "" sorts first: code 0 = kept
+    codes = np.searchsorted(np.array(reasons, dtype=object), reason).astype(np.uint8)
+    writer = SelectionWriter(store, name, reasons, overwrite=overwrite)
+    for unit in store.units():
+        rows = slice(unit.start, unit.stop)
+        writer.write(unit.start, kept[rows], codes[rows], weighted_score[rows], dup_group[rows])
+    writer.finish(attrs)
+
+
+def read_selection(store: RunStore, name: str) -> dict[str, Any]:
+    """Every array over all rows, `reason` as strings ("" when kept), and `attrs`."""
+    group = selection_group(store, name)
+    arrays = {array: group[array][:] for array in group.array_keys()}
+    return {**arrays, "reason": reason_names(group)[arrays["reason_code"]], "attrs": dict(group.attrs)}

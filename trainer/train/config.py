@@ -139,6 +139,8 @@ class LoggingConfig(Config):
 # The sections a run's results depend on (the rest say where files go and how often).
 RESULT_SECTIONS = ("model", "data", "optim", "schedule", "parallel")
 OUTPUT_KIND = "training run"  # engine.io.ownership
+# The paths a run is given besides its recipe: key -> (section, key) in the settings ("": top level).
+PATH_KEYS = {"tokens": ("data", "tokens"), "model": ("model", "path"), "out": ("", "out")}
 SECTIONS: dict[str, type[Config]] = {
     "model": ModelConfig,
     "data": DataConfig,
@@ -154,6 +156,7 @@ SECTIONS: dict[str, type[Config]] = {
 class TrainConfig:
     out: str = ""  # the run folder: checkpoints, log, exported model
     recipe: str = ""  # where the settings came from (for the log)
+    resume: bool = False  # continue from the newest checkpoint in `out`
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -189,7 +192,7 @@ class TrainConfig:
     ) -> TrainConfig:
         """The settings in `table` (one table per section); errors name `where`, or `origin[section.key]`
         for a value that came from elsewhere (a --set flag)."""
-        if unknown := sorted(table.keys() - SECTIONS.keys() - {"out", "recipe", "description"}):
+        if unknown := sorted(table.keys() - SECTIONS.keys() - {"out", "recipe", "resume", "description"}):
             raise BadInput(where, f"unknown keys {', '.join(unknown)}; sections: {', '.join(SECTIONS)}")
         sections = {}
         for name, section_cls in SECTIONS.items():
@@ -198,17 +201,49 @@ class TrainConfig:
                 raise BadInput(f"{where} [{name}]", "must be a table of settings")
             here = {key: (origin or {}).get(f"{name}.{key}", f"{where} [{name}] {key}") for key in values}
             sections[name] = section_cls.from_table(values, f"{where} [{name}]", here)
-        return cls(out=str(table.get("out", "")), recipe=str(table.get("recipe", "")), **sections)
+        run = {"out": str(table.get("out", "")), "recipe": str(table.get("recipe", ""))}
+        return cls(**run, resume=bool(table.get("resume", False)), **sections)
+
+
+@dataclass(kw_only=True)
+class TrainRun(Config):
+    """What `pixsift train` is given (its flags): a recipe, the paths a recipe leaves out, overrides."""
+
+    recipe: str = setting("janus4o", help="a shipped recipe name (trainer/train/recipes/) or a TOML file")
+    tokens: str = setting(help="the token store")
+    model: str = setting(help="local Janus-Pro checkpoint folder (transformers format)")
+    out: str = setting(help="run folder: log, checkpoints, exported model")
+    overrides: list[str] = setting(
+        factory=list,
+        flag="--set",
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe setting, e.g. parallel.zero_stage=3 or optim.lr=1e-5 (repeatable)",
+    )
+    resume: bool = setting(False, help="continue from the newest checkpoint in <out>")
+
+    def train_config(self) -> TrainConfig:
+        paths = {"tokens": self.tokens, "model": self.model, "out": self.out}
+        return load_config(self.recipe, self.overrides, paths=paths, resume=self.resume)
 
 
 def load_config(
-    recipe: str, overrides: list[str] = (), sections: dict[str, Any] | None = None, where: str = ""
+    recipe: str,
+    overrides: list[str] = (),
+    sections: dict[str, Any] | None = None,
+    where: str = "",
+    paths: dict[str, str] | None = None,
+    resume: bool = False,
 ) -> TrainConfig:
     """The settings of `recipe` (a shipped name or a TOML file), then `sections` (tables of settings by
     section, as a pipeline file gives them; `where` names them in errors), then `overrides`
-    ("section.key=value", the value in TOML syntax or a bare string)."""
+    ("section.key=value", the value in TOML syntax or a bare string); `paths` gives the token store,
+    the model folder and the run folder (`tokens`, `model`, `out`), which a recipe leaves out."""
     table = load_recipe(RECIPES, recipe, "training recipe")
     table["recipe"] = recipe
+    table["resume"] = resume
+    for key, (section, name) in PATH_KEYS.items():
+        if (paths or {}).get(key):
+            (table.setdefault(section, {}) if section else table)[name] = paths[key]
     origin = {}
     for section, values in (sections or {}).items():
         if section not in SECTIONS or not isinstance(values, dict):

@@ -39,10 +39,6 @@ class MetricsLog:
                 f.write(json.dumps(record) + "\n")
 
 
-def read_log(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines()]
-
-
 def _records(path: Path) -> list[tuple[str, dict[str, Any] | None]]:
     """Each line and its record; None for the last line when a killed run left it half written."""
     lines = path.read_text().splitlines()

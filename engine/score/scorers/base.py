@@ -1,5 +1,6 @@
 """What an extra scorer is: a score per candidate from its CLIP embeddings (an aesthetic or NSFW head,
-say), stored as a float32 column named after it."""
+say), stored as a float32 column named after it. A kind of scorer is a module of engine.score.scorers
+with SUFFIXES and a Scorer class (path, name, device) -> EmbeddingScorer."""
 
 from __future__ import annotations
 

@@ -65,6 +65,7 @@ class MlpScorer:
 
 
 STATE_DICT_SUFFIXES = (".pth", ".pt")
+SUFFIXES = (".safetensors", *STATE_DICT_SUFFIXES)  # what engine.score.scorers loads with this kind
 LAION_AESTHETIC = {"input": "image", "normalize": "true", "activation": "none"}
 
 
@@ -119,3 +120,6 @@ def _layers(path: Path, tensors: dict[str, torch.Tensor]) -> list[tuple[torch.Te
     if layers[-1][0].shape[0] != 1:
         raise BadInput(str(path), f"the last layer must have 1 output, has {layers[-1][0].shape[0]}")
     return layers
+
+
+Scorer = MlpScorer

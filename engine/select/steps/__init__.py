@@ -1,3 +1,8 @@
-"""The steps of a selection, a module per kind: row filters (filters), ranking steps that keep the best
-rows (ranked), prompt filters (prompt), and the dedup steps (engine.select.dedup). One protocol, `Step`,
-in base; the spec finds step types in engine.select.registry."""
+"""The step types of a selection spec, a module each; importing the package imports every module, and each
+step type registers itself (engine.select.steps.base), so adding a step is adding a module here."""
+
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,5 +1,14 @@
-"""The one protocol of a selection step, what it sees of the selection in progress, and the base class of
-the steps that decide over all alive rows at once (prompt filters, dedup).
+"""The one base of a selection step, its two kinds, the registry of step types, and what a step sees of the
+selection in progress.
+
+    Step            reason, columns, column_kind, thresholds, apply(run, code), from_table(table, where)
+      RowFilter     drops(values) per row, streamed; consecutive row filters run in one pass
+      WholeSetStep  decides over all alive rows at once: __call__(rows, read) -> StepResult (prompt
+                    filters, dedup), or its own apply (the ranking steps)
+
+A step type registers itself where it is defined: `class TopK(WholeSetStep, type="top_k")`, or for the
+kinds chosen by `name` (prompt, dedup) `class LengthFilter(CaptionFilter, type="prompt", name="length")`.
+Every module of engine.select.steps is imported by the package, so adding a step is adding a module.
 
 A step has a `reason` (what reports call the rows it drops: "status", "filter:clip_cosine>=0.2",
 "top_k", "prompt:length", "dedup:semantic", ...), the `columns` it reads as it streams and their kind,
@@ -47,22 +56,70 @@ class Run(Protocol):
     def set_dup_groups(self, rows: np.ndarray, groups: np.ndarray) -> None: ...
 
 
-class Step(Protocol):
-    reason: str
-    columns: tuple[str, ...]  # what it streams: store columns, derived columns or weighted_score
-    column_kind: str  # what its columns must be: "numeric", "integer" or "any"
-    thresholds: tuple[tuple[str, str, float], ...]  # (column, ">=" or "<=", value) it cuts at
-
-    def apply(self, run: Run, code: int) -> None: ...
-
-
 @dataclass(frozen=True)
 class StepResult:
     keep: np.ndarray  # bool, one per row
     dup_group: np.ndarray | None = None  # int64, one per row; -1 = in no group
 
 
-class WholeSetStep:
+# The registered step types: `type` -> class, and for the kinds chosen by `name`, `type` -> name -> class.
+TYPES: dict[str, type[Step]] = {}
+NAMED: dict[str, dict[str, type[Step]]] = {}
+
+
+class Step:
+    """A step of a selection spec (see the module docstring)."""
+
+    reason: str  # what reports call the rows it drops
+    columns: ClassVar[tuple[str, ...]] = ()  # what it streams: store columns, derived ones, weighted_score
+    column_kind: ClassVar[str] = "any"  # what its columns must be: "numeric", "integer" or "any"
+    thresholds: ClassVar[tuple] = ()  # (column, ">=" or "<=", value) it cuts at, for the report
+    fuses: ClassVar[bool] = False  # consecutive steps that fuse run as one pass (apply_pass)
+
+    def __init_subclass__(cls, type: str | None = None, name: str | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if type is not None and name is None:
+            TYPES[type] = cls
+        elif type is not None:
+            NAMED.setdefault(type, {})[name] = cls
+
+    def apply(self, run: Run, code: int) -> None:
+        """Mark the alive rows it drops with `code`."""
+        raise NotImplementedError
+
+    def apply_pass(self, run: Run, steps: list[tuple[Step, int]]) -> None:
+        """Apply `steps` (this one first, the others fused with it) with their codes."""
+        for step, code in steps:
+            step.apply(run, code)
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any], where: str) -> tuple[Step, ...]:
+        """The step (or steps) of one [[steps]] table."""
+        raise NotImplementedError
+
+
+class RowFilter(Step):
+    """A step that drops each row by its own values, streamed a block of shards at a time."""
+
+    column_kind: ClassVar[str] = "numeric"
+    fuses: ClassVar[bool] = True
+
+    def drops(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply(self, run: Run, code: int) -> None:
+        self.apply_pass(run, [(self, code)])
+
+    def apply_pass(self, run: Run, steps: list[tuple[Step, int]]) -> None:
+        """One pass over the shards for consecutive row filters, each seeing the rows the previous left."""
+        columns = tuple(dict.fromkeys(c for f, _ in steps for c in f.columns))
+        for start, stop, values in run.chunks(columns):
+            reason = run.reason[start:stop]
+            for row_filter, code in steps:
+                reason[(reason == 0) & row_filter.drops(values)] = code
+
+
+class WholeSetStep(Step):
     """A step called once with all alive rows, `step(rows, read) -> StepResult`:
 
         rows   sorted int64 row indices of the alive candidates
@@ -73,9 +130,6 @@ class WholeSetStep:
     row index of the group's kept member; -1 for rows in no group). `name` is the step's reason."""
 
     name: str
-    columns: ClassVar[tuple[str, ...]] = ()  # read on demand through `read`
-    column_kind: ClassVar[str] = "any"
-    thresholds: ClassVar[tuple] = ()
 
     @property
     def reason(self) -> str:

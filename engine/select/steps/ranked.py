@@ -1,45 +1,22 @@
-"""Ranking steps: they keep the best rows by the weighted score, never a row whose score is NaN, and count
-"alive" as the rows alive when the step starts.
-
-    type = "best_of_n"  by = "group"             the best weighted score per group (ties: lowest row);
-                        rows with no group (-1) are their own group. `by` may name another int column.
-    type = "top_k"      k = 100000  or  fraction = 0.3     the best of the rows alive, globally
-    type = "quota"      by = "category" or ["category", "style"] (cells of both), and one of
-                        k = 500                  the best k of each cell
-                        fraction = 0.05          the best floor(fraction * alive) of each cell
-                        total = 6000  or  total_fraction = 0.05   split as evenly as the cells allow
-                        per_value = { animals = 900 }   overrides k or fraction for named values
-
-Each marks every alive row dropped while it streams, then revives the winners.
-"""
+"""What the ranking steps (best_of_n, top_k, quota) share: they keep the best rows by the weighted
+score, never a row whose score is NaN, and count "alive" as the rows alive when the step starts. Each
+marks every alive row dropped while it streams, then revives the winners."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, ClassVar
-
 import numpy as np
 
-from pixsift.engine.select.ranking import (
-    RunningBestPerGroup,
-    RunningCellTopK,
-    RunningTopK,
-    key_rows,
-    rank_keys,
-)
-from pixsift.engine.select.steps.base import Run, SpecError, check_keys, exactly_one, floor_fraction, number
-from pixsift.engine.store.schema import VOCABULARY_COLUMNS
+from pixsift.engine.select.ranking import key_rows
+from pixsift.engine.select.steps.base import Run, WholeSetStep
 
 
-class RankingStep:
+class RankingStep(WholeSetStep):
     """A step that keeps the best rows by weighted score: no thresholds to draw."""
 
-    column_kind: ClassVar[str] = "any"
-    thresholds: ClassVar[tuple] = ()
+    columns: tuple[str, ...] = ()
 
 
-def _drop_alive(run: Run, start: int, stop: int, code: int) -> tuple[np.ndarray, np.ndarray]:
+def drop_alive(run: Run, start: int, stop: int, code: int) -> tuple[np.ndarray, np.ndarray]:
     """Mark the alive rows of [start, stop) dropped by `code`; their row indices and scores."""
     reason = run.reason[start:stop]
     alive = np.flatnonzero(reason == 0)
@@ -48,157 +25,10 @@ def _drop_alive(run: Run, start: int, stop: int, code: int) -> tuple[np.ndarray,
     return rows, run.score[rows]
 
 
-def _revive(run: Run, keys: np.ndarray) -> None:
+def revive(run: Run, keys: np.ndarray) -> None:
     run.reason[key_rows(keys)] = 0
 
 
-@dataclass(frozen=True)
-class BestOfN(RankingStep):
-    column_kind: ClassVar[str] = "integer"  # the groups: group_id, or another int column
-    by: str = "group"
-
-    @property
-    def reason(self) -> str:
-        return "best_of_n" if self.by == "group" else f"best_of_n:{self.by}"
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return ("group_id" if self.by == "group" else self.by,)
-
-    @classmethod
-    def from_table(cls, table: dict[str, Any], where: str) -> tuple[BestOfN]:
-        check_keys(table, {"type", "by"}, where)
-        return (cls(str(table.get("by", "group"))),)
-
-    def apply(self, run: Run, code: int) -> None:
-        (column,) = self.columns
-        best, alone = RunningBestPerGroup(), []
-        for start, stop, values in run.chunks(self.columns):
-            groups = values[column][run.reason[start:stop] == 0]
-            rows, scores = _drop_alive(run, start, stop, code)
-            ranked = ~np.isnan(scores)
-            keys = rank_keys(scores[ranked], rows[ranked])
-            grouped = groups[ranked] != -1
-            alone.append(keys[~grouped])
-            best.add(groups[ranked][grouped], keys[grouped])
-        _revive(run, best.result())
-        for keys in alone:
-            _revive(run, keys)
-
-
-@dataclass(frozen=True)
-class TopK(RankingStep):
-    k: int | None = None
-    fraction: float | None = None
-    reason: str = "top_k"
-    columns: tuple[str, ...] = ()
-
-    @classmethod
-    def from_table(cls, table: dict[str, Any], where: str) -> tuple[TopK]:
-        check_keys(table, {"type", "k", "fraction"}, where)
-        key = exactly_one(table, ("k", "fraction"), where)
-        return (cls(**{key: number(table, key, where, "count" if key == "k" else "fraction")}),)
-
-    def apply(self, run: Run, code: int) -> None:
-        k = self.k
-        if k is None:
-            k = floor_fraction(self.fraction, int(np.count_nonzero(run.reason == 0)))
-        top = RunningTopK(k)
-        for start, stop in _row_ranges(run):
-            rows, scores = _drop_alive(run, start, stop, code)
-            ranked = ~np.isnan(scores)
-            top.add(rank_keys(scores[ranked], rows[ranked]))
-        _revive(run, top.result())
-
-
-def _row_ranges(run: Run):
+def row_ranges(run: Run):
     for start, stop, _ in run.chunks(()):
         yield start, stop
-
-
-@dataclass(frozen=True)
-class Quota(RankingStep):
-    by: tuple[str, ...]
-    mode: str  # k | fraction | total | total_fraction
-    value: float
-    per_value: tuple[tuple[str, float], ...] = ()
-
-    MODES = ("k", "fraction", "total", "total_fraction")
-
-    @property
-    def reason(self) -> str:
-        return "quota:" + "+".join(self.by)
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(f"{c}_id" for c in self.by)
-
-    @classmethod
-    def from_table(cls, table: dict[str, Any], where: str) -> tuple[Quota]:
-        check_keys(table, {"type", "by", *cls.MODES, "per_value"}, where)
-        by = (table.get("by"),) if isinstance(table.get("by"), str) else tuple(table.get("by") or ())
-        if not by or len(set(by)) != len(by) or not set(by) <= set(VOCABULARY_COLUMNS):
-            raise SpecError(
-                f"{where}: 'by' must be category, style or [category, style], got {table.get('by')!r}"
-            )
-        mode = exactly_one(table, cls.MODES, where)
-        kind = "count" if mode in ("k", "total") else "fraction"
-        value = number(table, mode, where, kind)
-        per_value = table.get("per_value", {})
-        if per_value and (len(by) != 1 or mode not in ("k", "fraction") or not isinstance(per_value, dict)):
-            raise SpecError(
-                f"{where}: 'per_value' is a table of values of one 'by' column, with k or fraction"
-            )
-        overrides = tuple((str(v), number(per_value, v, f"{where} per_value", kind)) for v in per_value)
-        return (cls(by, mode, value, overrides),)
-
-    def apply(self, run: Run, code: int) -> None:
-        labels = [[""] + run.vocabulary(c) for c in self.by]  # cell index = id + 1; "" has id -1
-        sizes = [len(v) for v in labels]
-        counts = np.zeros(math.prod(sizes), np.int64)
-        for start, stop, values in run.chunks(self.columns):
-            counts += np.bincount(
-                self._cells(values, sizes, run.reason[start:stop] == 0), minlength=len(counts)
-            )
-        top = RunningCellTopK(self._quotas(counts, labels[0]))
-        for start, stop, values in run.chunks(self.columns):
-            cells = self._cells(values, sizes, run.reason[start:stop] == 0)
-            rows, scores = _drop_alive(run, start, stop, code)
-            ranked = ~np.isnan(scores)
-            top.add(cells[ranked], rank_keys(scores[ranked], rows[ranked]))
-        _revive(run, top.result())
-
-    def _cells(self, values: dict[str, np.ndarray], sizes: list[int], alive: np.ndarray) -> np.ndarray:
-        cells = np.zeros(int(alive.sum()), np.int64)
-        for column, size in zip(self.columns, sizes, strict=True):
-            cells = cells * size + values[column][alive] + 1
-        return cells
-
-    def _quotas(self, counts: np.ndarray, first_labels: list[str]) -> np.ndarray:
-        if self.mode in ("total", "total_fraction"):
-            total = self.value if self.mode == "total" else floor_fraction(self.value, int(counts.sum()))
-            return balanced_quotas(counts, int(total))
-        per_cell = np.full(len(counts), self.value, dtype=object)
-        for value, quota in self.per_value:
-            if value not in first_labels:
-                raise SpecError(f"quota per_value: {self.by[0]} {value!r} is not in the store")
-            per_cell[first_labels.index(value)] = quota
-        if self.mode == "k":
-            return per_cell.astype(np.int64)
-        return np.array([floor_fraction(f, int(n)) for f, n in zip(per_cell, counts, strict=True)], np.int64)
-
-
-def balanced_quotas(counts: np.ndarray, total: int) -> np.ndarray:
-    """Quotas summing to min(total, counts.sum()) that are as even as the counts allow (water-filling):
-    every cell gets min(count, level), and the cells above the level share the remainder one row each,
-    in cell order."""
-    counts = counts.astype(np.int64)
-    total = min(total, int(counts.sum()))
-    low, high = 0, int(counts.max(initial=0))
-    while low < high:  # the highest level whose quotas fit in the total
-        mid = (low + high + 1) // 2
-        low, high = (mid, high) if np.minimum(counts, mid).sum() <= total else (low, mid - 1)
-    quotas = np.minimum(counts, low)
-    above = np.flatnonzero(counts > low)
-    quotas[above[: total - int(quotas.sum())]] += 1
-    return quotas

@@ -47,6 +47,11 @@ def test_flags_are_derived_from_the_fields_and_win_over_the_file(tmp_path):
     assert cfg.value_settings() == {"random": True}
 
 
+def test_a_repeated_list_flag_adds_up():
+    cfg = config_from(parse(["s", "--input", "a", "--input", "b", "c"]), Example)
+    assert cfg.inputs == ["a", "b", "c"]
+
+
 @pytest.mark.parametrize(
     ("argv", "line"),
     [

@@ -293,7 +293,7 @@ def test_text_at_the_longest_caption_length_equals_the_full_context(tmp_path, cu
     embedder = _tower_model(tmp_path, "tower", custom_text)
     assert isinstance(embedder.model, open_clip.CustomTextCLIP if custom_text else open_clip.CLIP)
     tokens, rows = embedder.tokenize(CAPTION_LENGTHS)
-    assert embedder.text_tower.trims and tokens.shape == (4, 16)  # the 30-word caption fills the context
+    assert tokens.shape == (4, 16)  # the 30-word caption fills the context
     full = embedder.model.encode_text(embedder.tokenizer(CAPTION_LENGTHS))
     short = embedder.tokenize(CAPTION_LENGTHS[:4])[0]
     assert short.shape == (3, 12)  # 3 distinct captions, the longest 10 words + start and end tokens
@@ -312,7 +312,7 @@ def test_each_distinct_caption_is_encoded_once(embedder):
 def test_a_tower_that_attends_both_ways_runs_at_the_full_context(tmp_path):
     embedder = _tower_model(tmp_path, "bidirectional", True, no_causal_mask=True, pool_type="last")
     tokens, _ = embedder.tokenize(["a cat", "a dog"])
-    assert not embedder.text_tower.trims and tokens.shape[1] == 16
+    assert tokens.shape[1] == 16 == embedder.tokenize(["a"])[0].shape[1]  # never trimmed
     full = embedder.model.encode_text(embedder.tokenizer(["a cat", "a dog"]))
     torch.testing.assert_close(embedder.encode_texts(["a cat", "a dog"]), full, rtol=0, atol=0)
 

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -20,6 +21,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from pixsift.engine.cli import main as cli_main
+from pixsift.engine.score import scorers
 from pixsift.engine.score.batch import BatchScorer
 from pixsift.engine.score.config import ScoreConfig
 from pixsift.engine.score.embed import ClipEmbedder
@@ -31,6 +33,8 @@ from pixsift.engine.score.job import (
     score,
     shard_rows,
 )
+from pixsift.engine.score.scorers import load_scorer
+from pixsift.engine.store.run_store import RunStore
 from tests.fixtures.synthvlm import calc_ssim
 from tests.helpers.candidate_pools import write_tar
 from tests.helpers.cli import user_error
@@ -287,6 +291,44 @@ def test_an_extra_scorer_lands_as_its_own_column(tmp_path, tiny_config):
     np.testing.assert_allclose(got["aesthetic"], expected.numpy(), rtol=1e-2, atol=1e-2)
 
 
+NEW_SCORER = '''"""A linear probe on the image embedding, from a .npy vector (added by a test)."""
+
+import numpy as np
+import torch
+
+SUFFIXES = (".npy",)
+
+
+class Scorer:
+    def __init__(self, path, name, device):
+        self.name = name
+        self.weight = torch.from_numpy(np.load(path)).float().to(device)
+
+    def __call__(self, image_emb, text_emb):
+        return image_emb.float() @ self.weight
+'''
+
+
+def test_a_new_kind_of_scorer_is_one_new_module(tmp_path, tiny_config):
+    """A module added to engine/score/scorers/ loads the files of its suffix; its column is in the store."""
+    module = Path(scorers.__path__[0]) / "linear_probe.py"
+    assert not module.exists()
+    probe = np.random.default_rng(0).standard_normal(32).astype(np.float32)
+    np.save(tmp_path / "probe.npy", probe)
+    command = score_command(good_pool(tmp_path / "pool"), tmp_path / "store", tiny_config)
+    module.write_text(NEW_SCORER)
+    try:
+        done = subprocess.run([*command, "--scorer", f"probe={tmp_path / 'probe.npy'}"], capture_output=True)
+    finally:
+        module.unlink()
+    assert done.returncode == 0, done.stderr.decode()
+    got = read_store(tmp_path / "store")
+    expected = got["image_embedding"].astype(np.float32) @ probe
+    np.testing.assert_allclose(got["probe"], expected, rtol=2e-2, atol=2e-2)
+    with pytest.raises(ValueError, match=r"no kind of scorer loads \.npy; the scorers load \.pt, \.pth"):
+        load_scorer(tmp_path / "probe.npy", "probe", "cpu")
+
+
 def test_a_store_made_with_other_settings_is_refused(tmp_path, tiny_config):
     inputs = good_pool(tmp_path / "pool")
     score(score_config(inputs, tmp_path / "store", tiny_config), io.StringIO())
@@ -331,7 +373,6 @@ def test_an_image_that_breaks_the_kernels_fails_only_its_row(tmp_path, tiny_conf
 def test_a_store_removed_while_the_job_runs_stops_it_with_one_line(
     tmp_path, tiny_config, monkeypatch, capsys
 ):
-    from pixsift.engine.store.run_store import RunStore
 
     inputs = good_pool(tmp_path / "pool")
     store = tmp_path / "store"
@@ -396,8 +437,8 @@ def test_a_long_unit_reports_its_rows_as_they_are_done(tmp_path, tiny_config, mo
 def test_units_are_small_on_the_cpu_and_a_store_keeps_its_own_size(tmp_path, tiny_config):
     inputs = good_pool(tmp_path / "pool")
     cfg = score_config(inputs, tmp_path / "store", tiny_config, shard_rows=None)
-    assert shard_rows(cfg) == DEFAULT_SHARD_ROWS["cpu"] == 512
+    assert shard_rows(cfg, RunStore.planned_at(cfg.store)) == DEFAULT_SHARD_ROWS["cpu"] == 512
     score(score_config(inputs, tmp_path / "store", tiny_config, shard_rows=3), io.StringIO())
-    assert shard_rows(cfg) == 3
+    assert shard_rows(cfg, RunStore.planned_at(cfg.store)) == 3
     summary = score(cfg, io.StringIO())  # resumes the store as it was made: nothing left to do
     assert summary.units_run == 0

@@ -16,10 +16,11 @@ from pixsift.engine.select import ranking
 from pixsift.engine.select.job import select
 from pixsift.engine.select.spec import RECIPES, SelectSpec
 from pixsift.engine.select.steps.base import SpecError
-from pixsift.engine.select.steps.ranked import balanced_quotas
+from pixsift.engine.select.steps.quota import balanced_quotas
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.selection import kept_rows, list_selections, read_selection, write_selection
+from pixsift.engine.store.selection import kept_rows, list_selections
 from tests.helpers.cli import user_error
+from tests.helpers.selection_stores import read_selection, store_selection
 
 CATEGORIES = ("animals", "food", "people", "")
 STYLES = ("photo", "anime", "")
@@ -273,7 +274,7 @@ def test_selection_arrays_are_sharded_like_the_store_and_round_trip(tmp_path):
     store = build_store(tmp_path / "small.zarr", n=10, shard_rows=4)
     reason = np.array(["", "status", "top_k", "", "top_k", "", "", "status", "", "top_k"], dtype=object)
     kept, dup = reason == "", np.arange(10) - 5
-    write_selection(store, "hand", kept, reason, np.arange(10, dtype=np.float32), dup, {"spec": {}})
+    store_selection(store, "hand", kept, reason, np.arange(10, dtype=np.float32), dup, {"spec": {}})
     got = read_selection(store, "hand")
     assert got["reason"].tolist() == reason.tolist() and got["dup_group"].tolist() == dup.tolist()
     assert kept_rows(store, "hand").tolist() == np.flatnonzero(kept).tolist()
@@ -281,12 +282,12 @@ def test_selection_arrays_are_sharded_like_the_store_and_round_trip(tmp_path):
     assert all(group[a].shards == (4,) for a in ("kept", "reason_code", "weighted_score", "dup_group"))
     assert [group.attrs["reasons"][c] for c in group["reason_code"][:]] == reason.tolist()
     with pytest.raises(FileExistsError, match="--overwrite"):
-        write_selection(store, "hand", kept, reason, np.zeros(10, np.float32), dup, {})
+        store_selection(store, "hand", kept, reason, np.zeros(10, np.float32), dup, {})
     zarr.open_group(store.url)["selections/hand"].attrs.put({})  # as if interrupted before `complete`
     assert list_selections(store) == []
     with pytest.raises(KeyError, match="no selection 'hand'"):
         read_selection(store, "hand")
-    write_selection(store, "hand", kept, reason, np.zeros(10, np.float32), dup, {})  # replaced, no overwrite
+    store_selection(store, "hand", kept, reason, np.zeros(10, np.float32), dup, {})  # replaced, no overwrite
 
 
 def test_spec_errors_name_the_input_and_the_problem(store, tmp_path):

@@ -3,6 +3,8 @@ over; fsspec stores use a lease with a heartbeat."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,8 +44,10 @@ def test_the_lock_of_a_killed_job_is_taken_over(tmp_path):
     """)
     holder = subprocess.Popen([sys.executable, "-c", script])
     kill_when(holder, held.exists, 60)
-    with writing(str(store), "run store"):
-        pass
+    lock_file = tmp_path / ".pool.zarr.pixsift-lock"
+    assert json.loads(lock_file.read_text())["pid"] == holder.pid  # the killed job left its record
+    with writing(str(store), "run store"):  # taken over, not refused
+        assert json.loads(lock_file.read_text())["pid"] == os.getpid()
 
 
 def test_an_fsspec_store_takes_a_lease_with_a_heartbeat(monkeypatch):

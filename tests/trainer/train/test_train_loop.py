@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,7 +23,6 @@ from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.settings import SettingsMismatch
 from pixsift.trainer.train.config import load_config
 from pixsift.trainer.train.flops import TrainingFlops, peak_flops
-from pixsift.trainer.train.metrics import read_log
 from pixsift.trainer.train.optim import WarmupCosine, adamw, lr_scheduler, param_groups
 from tests.fixtures.tiny_janus import janus_config
 from tests.helpers.cli import user_error
@@ -385,3 +385,7 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def read_log(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]

@@ -15,7 +15,7 @@ from pixsift.trainer.train.trainable import enable_checkpointing, load_janus
 def test_checkpointing_is_on_and_keeps_the_gradients(tiny_janus):
     from transformers import JanusProcessor
 
-    from tests.trainer.test_train_loss import samples
+    from tests.trainer.train.test_train_loss import samples
 
     processor = JanusProcessor.from_pretrained(tiny_janus)
     batch = SampleFormat.of(processor).collate(samples(processor)[1])

@@ -9,8 +9,10 @@ from scipy.sparse.csgraph import connected_components as scipy_components
 from pixsift.engine.select.dedup.kmeans import spherical_kmeans
 from pixsift.engine.select.dedup.metrics import pair_precision_recall
 from pixsift.engine.select.dedup.semantic import SemanticSettings, semantic_groups
-from pixsift.engine.select.dedup.steps import ExactDedup, SemanticDedup, exact_components, keep_best
 from pixsift.engine.select.dedup.union_find import connected_components
+from pixsift.engine.select.steps.dedup_exact import ExactDedup
+from pixsift.engine.select.steps.dedup_semantic import SemanticDedup
+from pixsift.engine.select.steps.groups import exact_components, keep_best
 from pixsift.engine.store.schema import WEIGHTED_SCORE
 from tests.helpers.duplicate_photos import dct_embedding, planted_pool
 

@@ -5,14 +5,12 @@ import pytest
 
 from pixsift.engine.select.dedup.semantic import SemanticSettings
 from pixsift.engine.select.language import guess_language
-from pixsift.engine.select.steps import prompt as prompt_filters
-from pixsift.engine.select.steps.prompt import (
-    BlocklistFilter,
-    CharsetFilter,
-    LanguageFilter,
-    LengthFilter,
-    NearDuplicateCaptions,
-)
+from pixsift.engine.select.steps import captions as prompt_filters
+from pixsift.engine.select.steps.prompt_blocklist import BlocklistFilter
+from pixsift.engine.select.steps.prompt_charset import CharsetFilter
+from pixsift.engine.select.steps.prompt_language import LanguageFilter
+from pixsift.engine.select.steps.prompt_length import LengthFilter
+from pixsift.engine.select.steps.prompt_near_duplicate import NearDuplicateCaptions
 from pixsift.engine.store.schema import WEIGHTED_SCORE
 
 
