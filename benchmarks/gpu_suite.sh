@@ -4,14 +4,14 @@
 #   bash benchmarks/gpu_suite.sh            # on the GPU machine (the device tool's run), OUT=... set there
 #   bash benchmarks/gpu_suite.sh --smoke    # the same steps at tiny sizes on any machine (the tests run it)
 #
-# It installs the carried wheels (.whl/, filled by benchmarks/carry_wheels.sh), records the versions, the
+# It installs the carried wheels (.whl/, filled by benchmarks/gpu/carry_wheels.sh), records the versions, the
 # GPU and its clocks, then runs the steps in order of value, each with its own timeout, all within
 # SUITE_SECONDS (450): the probe (int64 offsets, determinism, host syncs, decode and embedding ceilings),
 # the sm_90 register table, the GPU tests, bench_ssim, bench_similarity, bench_score, bench_peers and
 # bench_train (the 1B shape, and a 2-layer 7B-width slice with the Janus-4o projection). A step that fails
 # or runs out of time is recorded and the next one runs. Everything lands in $OUT, in at most 5 files:
 # suite.log, env.json, steps.jsonl, results.jsonl (every row, tagged with its benchmark) and summary.txt,
-# which also prints last. After a GPU run, `python -m benchmarks.suite_results file OUT/results.jsonl`
+# which also prints last. After a GPU run, `python -m benchmarks.gpu.suite_results file OUT/results.jsonl`
 # files the rows under benchmarks/results/ for a commit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +41,7 @@ if [ "$SMOKE" = 0 ] && compgen -G ".whl/*.whl" >/dev/null; then
 fi
 
 if ! "$PY" -c "import pixsift.engine.core" >>"$LOG" 2>&1; then
-    echo "suite: pixsift is not installed: run benchmarks/carry_wheels.sh first (it builds pixsift's wheel)" \
+    echo "suite: pixsift is not installed: run benchmarks/gpu/carry_wheels.sh first (it builds pixsift's wheel)" \
         | tee -a "$LOG"
     exit 2
 fi
@@ -86,8 +86,8 @@ step() {
 
 R=(--results "$ROWS")
 if [ "$SMOKE" = 1 ]; then
-    step probe 60 "$PY" -m benchmarks.gpu_probe --smoke "${R[@]}"
-    step compile_sm90 90 bash -c "'$PY' -m benchmarks.compile_sm90 --json --kernels ssim > '$ROWS/compile_sm90.jsonl'"
+    step probe 60 "$PY" -m benchmarks.gpu.gpu_probe --smoke "${R[@]}"
+    step compile_sm90 90 bash -c "'$PY' -m benchmarks.gpu.compile_sm90 --json --kernels ssim > '$ROWS/compile_sm90.jsonl'"
     step gpu_tests 60 "$PY" -m pytest -q --co -p no:cacheprovider -k "cuda or triton" tests/kernels
     step bench_ssim 60 "$PY" -m benchmarks.bench_ssim --conventions gaussian --sizes 64 --batches 1 \
         --channels 1 --budget 0.1 "${R[@]}"
@@ -98,8 +98,8 @@ if [ "$SMOKE" = 1 ]; then
         --contenders pixsift peer "${R[@]}"
     step bench_train 90 "$PY" -m benchmarks.bench_train --tiny "${R[@]}"
 else
-    step probe 90 "$PY" -m benchmarks.gpu_probe "${R[@]}"
-    step compile_sm90 60 bash -c "'$PY' -m benchmarks.compile_sm90 --json > '$ROWS/compile_sm90.jsonl'"
+    step probe 90 "$PY" -m benchmarks.gpu.gpu_probe "${R[@]}"
+    step compile_sm90 60 bash -c "'$PY' -m benchmarks.gpu.compile_sm90 --json > '$ROWS/compile_sm90.jsonl'"
     step gpu_tests 100 "$PY" -m pytest -q -x -p no:cacheprovider -k "cuda or triton" tests/kernels
     step bench_ssim 50 "$PY" -m benchmarks.bench_ssim --conventions gaussian --sizes 1024 --batches 32 \
         --channels 3 "${R[@]}"
@@ -110,8 +110,8 @@ else
     step bench_train_7b 60 "$PY" -m benchmarks.bench_train --shape 7b --layers 2 --steps 4 --warmup 2 "${R[@]}"
 fi
 
-"$PY" -m benchmarks.suite_results merge "$ROWS" "$OUT/results.jsonl" >>"$LOG" 2>&1
-"$PY" -m benchmarks.suite_results table "$OUT/results.jsonl" "$STEPS" | tee "$OUT/summary.txt"
+"$PY" -m benchmarks.gpu.suite_results merge "$ROWS" "$OUT/results.jsonl" >>"$LOG" 2>&1
+"$PY" -m benchmarks.gpu.suite_results table "$OUT/results.jsonl" "$STEPS" | tee "$OUT/summary.txt"
 rm -rf "$ROWS"
 echo "suite: $(($(date +%s) - START)) s; files in $OUT"
 ! grep -q '"status": "failed"' "$STEPS"

@@ -154,3 +154,40 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
         if v not in index:
             visit(v)
     return found
+
+
+def test_tests_import_nothing_from_benchmarks():
+    """What tests and benchmarks share lives in tests/fixtures; benchmarks are only run (as scripts)."""
+    found = []
+    for path in (REPO / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] == "benchmarks"]
+    assert not found, found
+
+
+def test_no_package_imports_one_that_imports_it_back(graph):
+    """Inside every package, its subpackages and modules form no cycle either: modules collapsed to the
+    child of the package they are in (engine.select.steps.top_k -> engine.select.steps), at every depth."""
+    packages = {m.rpartition(".")[0] for m in graph} | {
+        m for m, p in modules().items() if p.name == "__init__.py"
+    }
+    cycles = []
+    for package in sorted(packages):
+        collapsed: dict[str, set[str]] = {}
+        for module, targets in graph.items():
+            if (here := child_of(package, module)) is not None:
+                there = {child_of(package, t) for t in targets} - {None, here}
+                collapsed.setdefault(here, set()).update(there)
+        cycles += strongly_connected(collapsed)
+    assert not cycles, "\n".join(" <-> ".join(sorted(c)) for c in cycles)
+    steps = child_of("pixsift.engine.select", "pixsift.engine.select.steps.top_k")
+    assert steps == "pixsift.engine.select.steps"
+
+
+def child_of(package: str, module: str) -> str | None:
+    """The child of `package` that holds `module` (itself, or the subpackage it is in); None outside it."""
+    if not module.startswith(package + "."):
+        return None
+    return ".".join(module.split(".")[: package.count(".") + 2])

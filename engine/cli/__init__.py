@@ -29,7 +29,7 @@ COMMANDS = (
     Command(
         "generate",
         "generate candidates with a diffusers pipeline into WebDataset shards (resumable)",
-        "pixsift.engine.cli.generate:add",
+        "pixsift.engine.cli.generate:STAGE.add",
     ),
     Command(
         "score",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,6 +63,11 @@ class Stage:
     load: Callable[[Mapping[str, Any], str], Any] | None = None
     # The flags' config -> the config `run` takes (train: the recipe loaded); None: the same.
     build: Callable[[Any], Any] | None = None
+    # Subcommands, each fixing some settings: name -> (help, {field: value}, {field: its own flag}),
+    # as `pixsift generate t2i --captions ...` and `pixsift generate edit --pairs ...`.
+    variants: Mapping[str, tuple[str, Mapping[str, Any], Mapping[str, str]]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def from_table(self, table: Mapping[str, Any], where: str) -> Any:
         """The checked config of a pipeline table; `where` names the table in errors."""
@@ -71,17 +77,31 @@ class Stage:
         return self.config.from_table(table, where, labels)
 
     def add(self, parser: argparse.ArgumentParser) -> None:
-        """Make `parser` the `pixsift <name>` command: --config FILE.toml and a flag per config field."""
-        add_command(
-            parser,
-            self.run_args,
-            config=self.config,
-            description=self.description,
-            config_help=self.config_help,
-        )
+        """Make `parser` the `pixsift <name>` command: --config FILE.toml and a flag per config field (per
+        variant, a subcommand whose fixed settings have no flag)."""
+        if not self.variants:
+            add_command(
+                parser,
+                self.run_args,
+                config=self.config,
+                description=self.description,
+                config_help=self.config_help,
+            )
+            return
+        parser.description = self.description
+        variants = parser.add_subparsers(dest="variant", required=True)
+        for name, (help, values, rename) in self.variants.items():
+            add_command(
+                variants.add_parser(name, help=help, description=help),
+                functools.partial(self.run_args, values=values),
+                config=self.config,
+                config_help=self.config_help,
+                skip=tuple(values),
+                rename=dict(rename),
+            )
 
-    def run_args(self, args: argparse.Namespace) -> int:
-        cfg = config_from(args, self.config)
+    def run_args(self, args: argparse.Namespace, values: Mapping[str, Any] | None = None) -> int:
+        cfg = config_from(args, self.config, **(values or {}))
         return self.run(self.build(cfg) if self.build is not None else cfg)
 
 

@@ -50,6 +50,9 @@ class GenerateConfig(ExecutorConfig):
         help="image width (default: the pipeline's; edit: the source's)",
     )
     height: int | None = setting(None, min=8, max=16384, affects_values=True, help="image height (likewise)")
+    resolution: int | None = setting(
+        None, min=8, max=16384, help="square side: sets width and height where they are not given"
+    )
     scheduler: str | None = setting(
         None, affects_values=True, help="a diffusers scheduler class name, e.g. EulerDiscreteScheduler"
     )
@@ -81,6 +84,11 @@ class GenerateConfig(ExecutorConfig):
     vae_slicing: bool = setting(False, help="decode the batch's latents one image at a time")
     vae_tiling: bool = setting(False, help="decode latents in tiles (large images)")
     cpu_offload: bool = setting(False, help="model CPU offload: one component on the GPU at a time")
+
+    def check(self) -> None:
+        if self.resolution is not None:  # a square: width and height where they are not given
+            self.width = self.width or self.resolution
+            self.height = self.height or self.resolution
 
     def value_settings(self) -> dict:
         settings = super().value_settings()

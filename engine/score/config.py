@@ -16,6 +16,12 @@ from pixsift.kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
 MAX_FIDELITY = 8192  # round-trip SSIM sizes: larger ones only exhaust memory
 
 
+def one_weights_source(pretrained: str | None, random_init: bool) -> bool:
+    """Whether exactly one of trained weights (an open_clip tag or a checkpoint file) and random ones is
+    asked for (ScoreConfig and ClipEmbedder each name them as their callers spell them)."""
+    return (pretrained is None) == random_init
+
+
 @dataclass(kw_only=True)
 class ScoreConfig(ExecutorConfig):
     inputs: list[str] = setting(
@@ -115,7 +121,7 @@ class ScoreConfig(ExecutorConfig):
                 f"must be at most --fidelity-size ({self.fidelity_size}): the round trip goes through a "
                 f"smaller size, got {self.fidelity_via}",
             )
-        if (self.clip_pretrained is None) == (not self.clip_random_init):
+        if not one_weights_source(self.clip_pretrained, self.clip_random_init):
             raise SettingError(
                 "clip_pretrained",
                 "give exactly one of --clip-pretrained (an open_clip tag or a checkpoint file) and "

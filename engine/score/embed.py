@@ -36,6 +36,7 @@ import open_clip
 import torch
 
 from pixsift.engine.core.errors import BadInput, NotFound
+from pixsift.engine.score.config import one_weights_source
 from pixsift.engine.score.preprocess import ClipPreprocess
 from pixsift.engine.score.text_tower import TextTower
 
@@ -69,7 +70,7 @@ class ClipEmbedder:
                 "give a custom one as a config file (--clip-config); open_clip.list_models() lists the "
                 "built-in names",
             )
-        if (pretrained is None) == (not random_init):
+        if not one_weights_source(pretrained, random_init):
             raise BadInput(
                 f"CLIP model {model_name}",
                 "give exactly one of pretrained= (an open_clip tag or a checkpoint file) and "

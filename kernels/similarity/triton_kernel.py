@@ -64,7 +64,7 @@ def topk_blocks(
     """(BLOCK_Q, BLOCK_K, BLOCK_D, WIDTH): BLOCK_Q x BLOCK_K score tiles and a BLOCK_Q x WIDTH running
     best, WIDTH the power of two >= k. 64 x 128 gives wgmma tiles on sm_90 where the registers allow it;
     excluding self-matches, a WIDTH past 16, or WIDTH 256 shrink the query block to keep the int64 tiles
-    in registers (ptxas, sm_90, 768-dim 16-bit inputs: no spills up to k=256; benchmarks/compile_sm90.py
+    in registers (ptxas, sm_90, 768-dim 16-bit inputs: no spills up to k=256; benchmarks/gpu/compile_sm90.py
     checks it in CI)."""
     width = triton.next_power_of_2(k)
     block_k = max(128, width)

@@ -14,7 +14,11 @@ REPO = Path(__file__).resolve().parents[2]
 def check(wheels: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "WHEEL_DIR": str(wheels), "PYTHON": sys.executable}
     return subprocess.run(
-        ["bash", "benchmarks/carry_wheels.sh", "--check"], cwd=REPO, env=env, capture_output=True, text=True
+        ["bash", "benchmarks/gpu/carry_wheels.sh", "--check"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 

@@ -20,7 +20,7 @@ def test_default_configurations_compile_for_sm90_without_spills():
         k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"
     }  # the real compiler, not the interpreter
     run = subprocess.run(
-        [sys.executable, "-m", "benchmarks.compile_sm90", "--check", "--json"],
+        [sys.executable, "-m", "benchmarks.gpu.compile_sm90", "--check", "--json"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]

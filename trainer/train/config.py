@@ -99,7 +99,9 @@ class ScheduleConfig(Config):
 @dataclass(kw_only=True)
 class ParallelConfig(Config):
     zero_stage: int = setting(
-        1, choices=ZERO_STAGES, help="DeepSpeed ZeRO stage: trainer/train/configs/zero{1,2,3}.json"
+        1,
+        choices=ZERO_STAGES,
+        help="DeepSpeed ZeRO stage (trainer/train/configs/: zero2.json for 1 and 2, zero3.json)",
     )
     global_batch: int = setting(64, min=1, help="samples per optimizer step over all ranks")
     micro_batch: int = setting(8, min=1, help="samples per forward pass on one rank")

@@ -1,5 +1,6 @@
-"""The DeepSpeed config of a run: trainer/train/configs/zero{1,2,3}.json with its "auto" values filled from
-the train config (batch sizes, accumulation, clipping, bf16, optimizer offload)."""
+"""The DeepSpeed config of a run: trainer/train/configs/zero2.json (ZeRO-1 and 2, which differ only in the
+stage) or zero3.json, with its "auto" values filled from the train config (stage, batch sizes,
+accumulation, clipping, bf16, optimizer offload)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pixsift.trainer.train.config import TrainConfig
 
 
 def deepspeed_config(cfg: TrainConfig, world_size: int) -> dict[str, Any]:
-    path = Path(__file__).with_name("configs") / f"zero{cfg.parallel.zero_stage}.json"
+    path = Path(__file__).with_name("configs") / f"zero{max(2, cfg.parallel.zero_stage)}.json"
     parallel = cfg.parallel
     values = {
+        "stage": parallel.zero_stage,
         "train_batch_size": parallel.global_batch,
         "train_micro_batch_size_per_gpu": parallel.micro_batch,
         "gradient_accumulation_steps": parallel.accumulation_steps(world_size),

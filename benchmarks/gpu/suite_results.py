@@ -1,9 +1,9 @@
 """The GPU suite's results: its benchmarks' rows in one file (the GPU machine returns at most 8 files),
 its summary table, and the rows filed back under benchmarks/results/ for a commit.
 
-    python -m benchmarks.suite_results merge ROWS_DIR OUT/results.jsonl   # each row tagged with its file
-    python -m benchmarks.suite_results table OUT/results.jsonl OUT/steps.jsonl
-    python -m benchmarks.suite_results file OUT/results.jsonl [benchmarks/results]  # after a GPU run
+    python -m benchmarks.gpu.suite_results merge ROWS_DIR OUT/results.jsonl   # each row tagged with its file
+    python -m benchmarks.gpu.suite_results table OUT/results.jsonl OUT/steps.jsonl
+    python -m benchmarks.gpu.suite_results file OUT/results.jsonl [benchmarks/results]  # after a GPU run
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The GPU suite's first step: what must hold before any figure is worth reading.
 
-    python -m benchmarks.gpu_probe            # on the GPU: the sizes below
-    python -m benchmarks.gpu_probe --smoke    # the same checks at tiny sizes (any machine)
+    python -m benchmarks.gpu.gpu_probe            # on the GPU: the sizes below
+    python -m benchmarks.gpu.gpu_probe --smoke    # the same checks at tiny sizes (any machine)
 
 - int64 offsets: each kernel on an input of more than 2^31 elements, its results past that offset
   compared with the same rows (or image region) computed alone: SSIM on a 46,400^2 uint8 plane (its

@@ -1,8 +1,8 @@
 """Every Triton kernel's launch configurations compiled for sm_90 (Hopper) with Triton's own compiler and
 its bundled ptxas, without a GPU: registers, spills and shared memory per configuration.
 
-    python -m benchmarks.compile_sm90                # the table
-    python -m benchmarks.compile_sm90 --check        # exit 1 if a default configuration spills
+    python -m benchmarks.gpu.compile_sm90                # the table
+    python -m benchmarks.gpu.compile_sm90 --check        # exit 1 if a default configuration spills
 
 The configurations are the ones the launchers pick (kernels.similarity.triton_kernel's topk_blocks and
 PAIR_BLOCK_N, kernels.ssim.triton_kernel's block width and ring size) for the inputs pixsift sees: CLIP

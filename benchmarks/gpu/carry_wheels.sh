@@ -3,9 +3,9 @@
 # at the versions this checkout's .venv tests (so the GPU runs what CI runs), and check that they fit
 # beside the tree in the 64 MiB that travel.
 #
-#   bash benchmarks/carry_wheels.sh            # pixsift's own wheel from this tree, the others downloaded
+#   bash benchmarks/gpu/carry_wheels.sh            # pixsift's own wheel from this tree, the others downloaded
 #                                              # (deepspeed: built here with DS_BUILD_OPS=0), then check
-#   bash benchmarks/carry_wheels.sh --check    # only the size check of what .whl/ holds now
+#   bash benchmarks/gpu/carry_wheels.sh --check    # only the size check of what .whl/ holds now
 #
 # The machine has torch, triton, transformers 5.17 (pixsift runs on it: the trainer tests pass there),
 # huggingface_hub 1.x, torchvision, numba, timm, scikit-image, torchmetrics, peft, pyarrow and ninja; not these (DALI, 190-400 MB, and Ray, 76 MB, can never travel). The check prints
@@ -13,7 +13,7 @@
 # it is in order of value), and exits 1 when something does not fit. It also leaves the commit in
 # .whl/git-sha, since the tree travels without its git folder (gpu_suite.sh reads it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 WHEEL_DIR=${WHEEL_DIR:-.whl}
 LIMIT_MIB=${LIMIT_MIB:-64}
