@@ -19,7 +19,8 @@ import torch
 
 from benchmarks import harness
 from pixsift.engine.select.dedup.metrics import pair_precision_recall
-from pixsift.engine.select.dedup.semantic import SemanticSettings, semantic_groups
+from pixsift.engine.select.dedup.semantic import semantic_groups
+from pixsift.engine.select.dedup.settings import SemanticSettings
 
 DUPLICATE_NOISE = 0.1  # noise norm relative to the row's norm: cosine ~ 1 / sqrt(1 + 0.1^2) = 0.995
 COPY_ROUNDS = 4

@@ -18,7 +18,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
 from pixsift.engine.core.commands import ENTRY_POINTS, Command
-from pixsift.engine.core.errors import UserError, machine_error
+from pixsift.engine.core.errors import UserError, machine_error, missing_package
 
 COMMANDS = (
     Command(
@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except UserError as e:
         print(f"pixsift {args.command}: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        if (error := missing_package(e)) is None:
+            raise
+        print(f"pixsift {args.command}: {error}", file=sys.stderr)
         return 2
     except OSError as e:
         if (error := machine_error(e)) is None:

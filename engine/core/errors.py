@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 
 from pixsift.engine.core.terminal import printable
+from pixsift.kernels.optional import MissingDependency
 
 INPUT_CHARS, PROBLEM_CHARS = 200, 2000
 
@@ -82,3 +83,21 @@ def machine_error(error: OSError) -> UserError | None:
     return UserError(
         error.filename or "", problem, f"{hint}; a killed or failed job resumes where it stopped"
     )
+
+
+def missing_package(error: ImportError) -> UserError | None:
+    """The one-line error for an optional package that is not installed (kernels.optional.require names
+    the pixsift extra; fsspec says which package a protocol needs, s3fs for s3://); None for any other
+    ImportError, which is a bug to show whole."""
+    text = (str(error).strip().splitlines() or [""])[0]
+    if isinstance(error, MissingDependency):
+        return UserError("", text)
+    if (error.name or "").startswith("pixsift") or "pixsift" in text:
+        return None
+    if error.name:
+        return UserError(
+            "",
+            f"needs the Python package '{error.name}', which is not installed here",
+            "install it and run again",
+        )
+    return UserError("", text) if "install" in text.lower() else None

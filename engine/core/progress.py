@@ -7,11 +7,14 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import nvtx
-import torch
 
 from pixsift.engine.core.terminal import printable
+
+if TYPE_CHECKING:
+    import torch
 
 
 class StageTimes:
@@ -26,7 +29,8 @@ class StageTimes:
     def __init__(self, device: torch.device | str | None = None) -> None:
         self._seconds: dict[str, float] = defaultdict(float)
         self._pending: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
-        self._cuda = device is not None and torch.device(device).type == "cuda"
+        # torch only where a device is timed: progress lines and wall-clock stages need none of it.
+        self._cuda = device is not None and str(device).startswith("cuda")
 
     @property
     def seconds(self) -> dict[str, float]:
@@ -40,6 +44,8 @@ class StageTimes:
     def stage(self, name: str, host: bool = False):
         with nvtx.annotate(name, domain="pixsift"):
             if self._cuda and not host:
+                import torch
+
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
                 yield

@@ -113,7 +113,7 @@ class _Names:
         keys = tuple(keys)
         if (found := self._cache.get(keys)) is None:
             present = set(keys)
-            taken = {self._alias[k] for k in keys if k in self._alias}
+            taken = set(self._alias.values())  # a name given to a column is never read from another
             found = {}
             for key in keys:
                 if key in self._alias:
@@ -127,12 +127,23 @@ class _Names:
                 self._cache[keys] = found
         return found
 
+    def check_named(self, keys: Iterable[str], path: str) -> None:
+        """Refuse (BadInput, naming the flag and the value) a named column that the file does not have."""
+        keys = list(keys)
+        for column, name in self._alias.items():
+            if column not in keys:
+                raise BadInput(
+                    f"--{name.replace('_', '-')}-col {column}",
+                    f"table {path} has no column {column!r} (columns: {', '.join(keys)})",
+                )
+
     def rename(self, record: dict[str, Any]) -> dict[str, Any]:
         mapping = self.mapping(record)
         return {mapping[k]: v for k, v in record.items() if mapping[k] is not None}
 
 
 def _jsonl_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
+    checked = False
     for number, raw in enumerate(f, 1):
         if not raw.strip():
             continue
@@ -145,12 +156,16 @@ def _jsonl_rows(f, path: str, columns, names, required, text, hint) -> Iterator[
         if not isinstance(record, dict):
             yield Row(number, {}, failure("bad_row", f"{where} is not a JSON object"), line.rstrip("\n"))
             continue
+        if not checked:  # JSONL has no schema: its first record stands for it
+            names.check_named(record, path)
+            checked = True
         yield Row(number, _only(names.rename(record), columns), error)
 
 
 def _parquet_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
     parquet = pq.ParquetFile(f)
     schema = parquet.schema_arrow
+    names.check_named(schema.names, path)
     mapping = names.mapping(schema.names)
     _require(required, mapping, path, hint)
     wanted = None if columns is None else [k for k, name in mapping.items() if name in columns]
@@ -161,6 +176,7 @@ def _parquet_rows(f, path: str, columns, names, required, text, hint) -> Iterato
 
 def _arrow_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
     reader = open_arrow(f)
+    names.check_named(reader.schema.names, path)
     mapping = names.mapping(reader.schema.names)
     _require(required, mapping, path, hint)
     wanted = [k for k, name in mapping.items() if name is not None and (columns is None or name in columns)]
@@ -197,6 +213,7 @@ def _records(batches: Iterable[pa.RecordBatch], mapping, text, path: str) -> Ite
 def _csv_rows(f, path: str, columns, names, required, text, hint) -> Iterator[Row]:
     # utf-8-sig: Excel starts its CSV files with a byte-order mark, which would rename the first column.
     reader = csv.DictReader(io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline=""))
+    names.check_named(reader.fieldnames or [], path)
     mapping = names.mapping(reader.fieldnames or [])
     _require(required, mapping, path, hint)
     for number, record in enumerate(reader, 1):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pixsift.engine.select.dedup.semantic import SemanticSettings, semantic_groups
+from pixsift.engine.select.dedup.settings import SemanticSettings
 from pixsift.engine.select.steps.base import ColumnReader, StepResult, WholeSetStep
 from pixsift.engine.select.steps.groups import keep_one_per_group
 from pixsift.engine.store.schema import WEIGHTED_SCORE
@@ -30,6 +30,8 @@ class SemanticDedup(WholeSetStep, type="dedup", name="semantic"):
         return cls(**{k: v for k, v in params.items() if k in own}, settings=SemanticSettings(**settings))
 
     def __call__(self, rows: np.ndarray, read: ColumnReader) -> StepResult:
+        from pixsift.engine.select.dedup.semantic import semantic_groups  # torch: only when it runs
+
         embeddings = lambda start, stop: read(self.column, rows[start:stop])
         groups = semantic_groups(embeddings, len(rows), self.settings)
         return keep_one_per_group(rows, groups.component, read, self.keep_by)

@@ -4,6 +4,7 @@ usage."""
 
 import json
 import re
+import sys
 
 import pytest
 from PIL import Image
@@ -11,6 +12,7 @@ from PIL import Image
 from pixsift.engine.cli import main
 from pixsift.engine.store.run_store import RunStore
 from tests.helpers.cli import user_error
+from tests.helpers.scoring import good_pool
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 
@@ -60,6 +62,18 @@ def test_inputs_whose_candidates_mostly_fail_the_scan_are_refused_before_scoring
     assert main([*score, "--max-scan-failures", "0.7"]) == 0
 
 
+def test_a_column_flag_naming_no_column_is_one_line_before_planning(tmp_path, capsys, tiny_config):
+    (tmp_path / "a.jpg").write_bytes(b"not read")
+    (tmp_path / "m.csv").write_text("image,caption\na.jpg,a cat\n")
+    argv = ["score", "--input", str(tmp_path / "m.csv"), "--store", str(tmp_path / "s"), "--clip-random-init"]
+    line = user_error(capsys, [*argv, "--clip-config", str(tiny_config), "--caption-col", "caption_text"])
+    assert line == (
+        f"pixsift score: --caption-col caption_text: table {tmp_path / 'm.csv'} has no column 'caption_text' "
+        "(columns: image, caption)"
+    )
+    assert RunStore.planned_at(str(tmp_path / "s")) is None
+
+
 @pytest.mark.parametrize(
     "flags, line",
     [
@@ -103,3 +117,19 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert re.fullmatch(r"pixsift \d+\.\d+\.\d+\n", capsys.readouterr().out)
+
+
+def test_a_missing_optional_package_is_one_line(monkeypatch, capsys, tmp_path, tiny_config):
+    """s3fs for an s3:// input, ray for --executor ray: one line naming what to install, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if they were not installed
+    monkeypatch.setitem(sys.modules, "ray", None)
+    argv = ["score", "--store", "s", "--clip-config", str(tiny_config), "--clip-random-init"]
+    line = user_error(capsys, [*argv, "--input", "s3://bucket/pool.tar"])
+    assert line == "pixsift score: Install s3fs to access S3"
+    inputs = good_pool(tmp_path / "pool")
+    line = user_error(capsys, [*argv, "--input", *inputs, "--executor", "ray"])
+    assert line == (
+        "pixsift score: --executor ray needs the Python package 'ray', which is not importable here (import "
+        "of ray halted; None in sys.modules). Install it with: pip install 'pixsift[dist]'"
+    )

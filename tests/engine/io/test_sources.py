@@ -327,6 +327,21 @@ def test_embedded_images_in_a_column_whose_name_holds_a_hash(tmp_path, suffix):
     assert [c.data for c in read_candidates(entries)] == [photo("astronaut"), photo("chelsea")]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_a_named_column_the_table_lacks_is_refused_naming_the_flag(tmp_path, suffix):
+    """Never read from another column instead (the table's own `caption` is not a fallback)."""
+    write_photos(tmp_path)
+    path = tmp_path / f"m{suffix}"
+    write_table(path, [{"image": "photos/chelsea.jpg", "caption": "a cat"}])
+    for named, flag in (({"caption": "caption_text"}, "--caption-col caption_text"),
+                        ({"image": "filenme"}, "--image-col filenme")):  # fmt: skip
+        with pytest.raises(ValueError) as refused:
+            list(scan([str(path)], columns=named))
+        assert str(refused.value) == (
+            f"{flag}: table {path} has no column {flag.split()[1]!r} (columns: image, caption)"
+        )
+
+
 def test_a_table_without_a_caption_column_is_refused_before_planning(tmp_path):
     write_photos(tmp_path)
     write_table(tmp_path / "m.parquet", [{"image": "photos/chelsea.jpg", "notes": "a cat"}])

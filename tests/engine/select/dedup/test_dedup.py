@@ -8,7 +8,8 @@ from scipy.sparse.csgraph import connected_components as scipy_components
 
 from pixsift.engine.select.dedup.kmeans import spherical_kmeans
 from pixsift.engine.select.dedup.metrics import pair_precision_recall
-from pixsift.engine.select.dedup.semantic import SemanticSettings, semantic_groups
+from pixsift.engine.select.dedup.semantic import semantic_groups
+from pixsift.engine.select.dedup.settings import SemanticSettings
 from pixsift.engine.select.dedup.union_find import connected_components
 from pixsift.engine.select.steps.dedup_exact import ExactDedup
 from pixsift.engine.select.steps.dedup_semantic import SemanticDedup

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pixsift.engine.select.dedup.semantic import SemanticSettings
+from pixsift.engine.select.dedup.settings import SemanticSettings
 from pixsift.engine.select.language import guess_language
 from pixsift.engine.select.steps import captions as prompt_filters
 from pixsift.engine.select.steps.prompt_blocklist import BlocklistFilter
