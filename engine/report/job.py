@@ -33,6 +33,7 @@ h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1
 .card { width: 172px; border: 1px solid #ddd; border-radius: 4px; padding: 5px; font-size: 11px; }
 .card img { width: 160px; height: 160px; object-fit: contain; background: #f4f4f4; display: block; }
 .card .missing { width: 160px; height: 160px; background: #fee; overflow: hidden; }
+.warning { color: #c00; font-weight: bold; }
 .kept { border-color: #2a9d8f; } .dropped { border-color: #c8c8c8; opacity: 0.85; }
 .caption { margin: 4px 0; max-height: 4.2em; overflow: hidden; }
 .group { margin-bottom: 12px; } table { border-collapse: collapse; }
@@ -58,6 +59,7 @@ def write_report(
     sections = [
         _header(store, selection, data),
         _section("Funnel", _funnel_table(data) + _images(*_named(plots, "funnel"))),
+        _section("Failed rows by reason", _failures_table(store)),
         _section("Weighted score and the cut", _images(*_named(plots, WEIGHTED_SCORE))),
         _section("Scores", _images(*_named(plots, "score:"))),
         _section("Kept per category and style", _images(*_named(plots, "count:"))),
@@ -96,8 +98,33 @@ def _header(store: RunStore, selection: str, data: ReportData) -> str:
         f"<h1>Selection {html.escape(selection)}</h1>"
         f"<p>{data.n_kept:,} of {data.n_rows:,} candidates kept; cut (lowest weighted score kept): "
         f"{_number(data.cut)}. Store: <code>{html.escape(store.url)}</code></p>"
+        f"{_model_line(store)}"
         f"<details><summary>spec</summary><pre>{spec}</pre></details>"
     )
+
+
+def _model_line(store: RunStore) -> str:
+    """The CLIP model the store was scored with, and a warning in red when its weights were random."""
+    embedder = store.config.get("embedder") or {}
+    if not embedder:
+        return "<p>Scored by: not recorded in the store.</p>"
+    model, weights = html.escape(str(embedder.get("model"))), html.escape(str(embedder.get("pretrained")))
+    line = f"<p>Scored by: CLIP <code>{model}</code>, weights <code>{weights}</code>.</p>"
+    if embedder.get("pretrained") == "random":
+        line += (
+            '<p class="warning">Random weights: the CLIP scores rank nothing but noise (a test or benchmark '
+            "store); score with trained weights (--clip-pretrained) before selecting for real.</p>"
+        )
+    return line
+
+
+def _failures_table(store: RunStore) -> str:
+    """Every failed row counted by the kind of its error (engine.core.candidates)."""
+    _, errors = store.totals()
+    if not errors:
+        return "<p>none</p>"
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{n:,}</td></tr>" for k, n in errors.most_common())
+    return f"<table><tr><th>reason</th><th>rows</th></tr>{rows}</table>"
 
 
 def _funnel_table(data: ReportData) -> str:

@@ -37,6 +37,10 @@ class ShowConfig(Config):
     )
     failed: bool = setting(False, help="only the rows that failed to score")
     limit: int = setting(20, min=0, help="at most this many rows (0: all)")
+    sort: str | None = setting(
+        None, help="order the rows by this column (a score, or weighted_score with --selection); NaN last"
+    )
+    desc: bool = setting(False, help="with --sort: the highest first")
     format: str = setting("table", choices=FORMATS, help="an aligned table, or one JSON object per row")
 
     def check(self) -> None:
@@ -44,6 +48,10 @@ class ShowConfig(Config):
             raise SettingError("kept", "give --kept, or --dropped/--reason, not both")
         if (self.kept or self.dropped or self.reason) and not self.selection:
             raise SettingError("selection", "--kept, --dropped and --reason need --selection")
+        if self.desc and not self.sort:
+            raise SettingError("desc", "--desc orders by --sort COLUMN: give it")
+        if self.sort == WEIGHTED_SCORE and not self.selection:
+            raise SettingError("sort", f"{WEIGHTED_SCORE} needs --selection")
 
 
 def show_rows(cfg: ShowConfig) -> Iterator[dict[str, Any]]:
@@ -55,7 +63,34 @@ def show_rows(cfg: ShowConfig) -> Iterator[dict[str, Any]]:
     if cfg.reason is not None and not _reason_codes(reasons, cfg.reason).any():
         named = ", ".join(r for r in reasons if r) or "none: every row was kept"
         raise Missing(f"selection {cfg.selection!r}", f"no reason {cfg.reason!r}", f"its reasons: {named}")
+    if cfg.sort is not None and cfg.sort not in (*scores, WEIGHTED_SCORE):
+        raise Missing(
+            f"--sort {cfg.sort}", "not a score column of the store", f"columns: {', '.join(scores)}"
+        )
+    matching = _matching(cfg, store, chosen, reasons)
+    if cfg.sort is not None:
+        matching = _sorted(cfg, store, chosen, matching)
     shown = 0
+    for rows in matching:
+        if cfg.limit:
+            rows = rows[: cfg.limit - shown]
+        if not len(rows):
+            continue
+        values = {name: store.arrays[name].oindex[rows].tolist() for name in (*_TEXT, *scores)}
+        if chosen is not None:
+            codes = chosen["reason_code"].oindex[rows]
+            values[WEIGHTED_SCORE] = chosen[WEIGHTED_SCORE].oindex[rows].tolist()
+            values["kept"] = chosen["kept"].oindex[rows].tolist()
+            values["reason"] = reasons[codes].tolist()
+        for i, row in enumerate(rows.tolist()):
+            yield json_safe({"row": row, **{name: column[i] for name, column in values.items()}})
+        shown += len(rows)
+        if cfg.limit and shown >= cfg.limit:
+            return
+
+
+def _matching(cfg: ShowConfig, store: RunStore, chosen, reasons) -> Iterator[np.ndarray]:
+    """The store rows that pass the filters, unit by unit, in store order."""
     for unit in store.units():
         span = slice(unit.start, unit.stop)
         match = np.ones(unit.stop - unit.start, bool)
@@ -66,21 +101,17 @@ def show_rows(cfg: ShowConfig) -> Iterator[dict[str, Any]]:
             match &= kept if cfg.kept else (~kept if cfg.dropped or cfg.reason else True)
             if cfg.reason is not None:
                 match &= _reason_codes(reasons, cfg.reason)[codes]
-        rows = np.flatnonzero(match)
-        if cfg.limit:
-            rows = rows[: cfg.limit - shown]
-        if not len(rows):
-            continue
-        values = {name: store.arrays[name][span][rows].tolist() for name in (*_TEXT, *scores)}
-        if chosen is not None:
-            values[WEIGHTED_SCORE] = chosen[WEIGHTED_SCORE][span][rows].tolist()
-            values["kept"] = kept[rows].tolist()
-            values["reason"] = reasons[codes[rows]].tolist()
-        for i, row in enumerate((rows + unit.start).tolist()):
-            yield json_safe({"row": row, **{name: column[i] for name, column in values.items()}})
-        shown += len(rows)
-        if cfg.limit and shown >= cfg.limit:
-            return
+        yield np.flatnonzero(match) + unit.start
+
+
+def _sorted(cfg: ShowConfig, store: RunStore, chosen, matching: Iterator[np.ndarray]) -> list[np.ndarray]:
+    """All the matching rows in the order of `cfg.sort` (stable: ties in store order; NaN last)."""
+    rows = np.concatenate([*matching, np.empty(0, np.int64)])
+    column = chosen[WEIGHTED_SCORE] if cfg.sort == WEIGHTED_SCORE else store.arrays[cfg.sort]
+    values = np.asarray(column.oindex[rows], dtype=np.float64) if len(rows) else np.empty(0)
+    key = -values if cfg.desc else values
+    order = np.lexsort((np.arange(len(rows)), key, np.isnan(values)))
+    return [rows[order]]
 
 
 def _reason_codes(reasons: np.ndarray, wanted: str) -> np.ndarray:

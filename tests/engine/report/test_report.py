@@ -1,8 +1,10 @@
 import html
+import io
 import json
 import re
 import shutil
 import subprocess
+import tarfile
 
 import numpy as np
 import pytest
@@ -11,6 +13,9 @@ from PIL import Image
 from pixsift.engine.cli import main
 from pixsift.engine.report.data import SHOWN, gather
 from pixsift.engine.report.job import write_report
+from pixsift.engine.score.job import score
+from pixsift.engine.store.run_store import RunStore
+from tests.helpers.scoring import good_pool, score_config
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 FILTER = "filter:clip_cosine>=0.2"
@@ -140,3 +145,25 @@ def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0", *args,
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_the_report_names_the_model_warns_of_random_weights_and_counts_failures(tmp_path, tiny_config):
+    inputs = good_pool(tmp_path / "pool")
+    with tarfile.open(inputs[0], "a") as tar:  # a sample whose image is not one
+        for name, data in (("broken.jpg", b"not an image"), ("broken.txt", b"a broken photo")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    score(score_config(inputs, tmp_path / "store", tiny_config), io.StringIO())
+    store = RunStore.open(str(tmp_path / "store"))
+    write_selection(store, "all", [r for r in range(store.n_rows) if store.arrays["status"][r] == "ok"])
+    page = write_report(store.url, "all", tmp_path / "report").read_text()
+    assert "Scored by: CLIP <code>pixsift-tiny-vit</code>, weights <code>random</code>." in page
+    assert '<p class="warning">Random weights' in page
+    failures = page.split("<h2>Failed rows by reason</h2>")[1].split("<h2>")[0]
+    assert re.search(r"<td>decode</td><td>1</td>", failures), failures
+
+
+def test_a_store_without_its_model_says_so(report):
+    page = report.read_text()
+    assert "Scored by: not recorded in the store." in page and 'class="warning"' not in page

@@ -75,3 +75,23 @@ def test_bad_requests_are_one_line(store, capsys):
     assert line == "pixsift show: --selection: --kept, --dropped and --reason need --selection"
     line = user_error(capsys, ["show", store.url, "--selection", "nope"])
     assert line == f"pixsift show: {store.url}: no selection 'nope'; selections: best"
+
+
+def test_sort_orders_by_a_score_across_units_and_keeps_ties_in_store_order(store, capsys):
+    everything = rows(store, limit=0)
+    by_clip = sorted(everything, key=lambda r: r["clip_cosine"])
+    assert [r["row"] for r in rows(store, limit=0, sort="clip_cosine")] == [r["row"] for r in by_clip]
+    top = rows(store, limit=3, sort="clip_cosine", desc=True)
+    assert [r["row"] for r in top] == [r["row"] for r in by_clip[::-1][:3]]
+    chosen = rows(store, selection="best", limit=0, sort="weighted_score", desc=True)
+    weighted = [r["weighted_score"] for r in chosen]
+    assert weighted == sorted(weighted, reverse=True) and len(chosen) == len(everything)
+    assert main(["show", store.url, "--sort", "clip_cosine", "--desc", "--limit", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and str(top[0]["row"]) in out[1].split()[0]
+    assert user_error(capsys, ["show", store.url, "--sort", "nope"]).startswith(
+        "pixsift show: --sort nope: not a score column of the store; columns: "
+    )
+    assert user_error(capsys, ["show", store.url, "--desc"]) == (
+        "pixsift show: --desc: --desc orders by --sort COLUMN: give it"
+    )
