@@ -136,10 +136,3 @@ def write_whole(path: str | os.PathLike, data: str | bytes) -> None:
     else:
         partial.write_bytes(data)
     os.replace(partial, path)
-
-
-def remove_path(path: str) -> None:
-    """Remove a file or a folder with everything in it, local or at an fsspec URL; gone already is fine."""
-    fs, fs_path = url_to_fs(path)
-    if fs.exists(fs_path):
-        fs.rm(fs_path, recursive=True)
