@@ -40,20 +40,24 @@ class ReportData:
     cut: float  # the lowest weighted score kept; NaN when nothing is kept
     funnel: list[dict]
     spec: object
-    histograms: list[Histogram]  # the weighted score first, then each score column
-    counts: dict[str, Counter]  # "category" / "style" -> kept rows per value
+    histograms: list[Histogram]  # the weighted score first, then each score column, then the sizes
+    counts: dict[str, Counter]  # "category" / "style" / "format" -> kept rows per value
     near_cut_kept: list[int]  # rows, nearest the cut first
     near_cut_dropped: list[int]
     dup_groups: list[list[int]]  # rows per group, the kept member first
 
 
+# What the candidates are, beside their scores: histograms of these columns too (kept and dropped apart).
+SIZE_COLUMNS = ("width", "height", "byte_size")
+
+
 def gather(store: RunStore, selection: str) -> ReportData:
     chosen = selection_group(store, selection)
     scores = [c.name for c in store.score_columns if c.dtype == "float32"]
-    columns = [WEIGHTED_SCORE, *scores]
+    columns = [WEIGHTED_SCORE, *scores, *SIZE_COLUMNS]
     ranges = {c: [math.inf, -math.inf] for c in columns}
     n_kept, cut = 0, math.inf
-    for _, values, kept in _chunks(store, chosen, scores, (WEIGHTED_SCORE,)):
+    for _, values, kept in _chunks(store, chosen, [*scores, *SIZE_COLUMNS], (WEIGHTED_SCORE,)):
         n_kept += int(kept.sum())
         for column in columns:
             finite = values[column][np.isfinite(values[column])]
@@ -66,9 +70,10 @@ def gather(store: RunStore, selection: str) -> ReportData:
 
     funnel = list(chosen.attrs.get("funnel", []))
     histograms = [_empty_histogram(c, *ranges[c], _thresholds(funnel, c)) for c in columns]
-    counts = {"category": Counter(), "style": Counter()}
+    counts = {"category": Counter(), "style": Counter(), "format": Counter()}
     kept_picks, dropped_picks, groups = _Nearest(SHOWN), _Nearest(SHOWN), _FirstGroups()
-    for start, values, kept in _chunks(store, chosen, [*scores, *counts], (WEIGHTED_SCORE, "dup_group")):
+    read = [*scores, *SIZE_COLUMNS, *counts]
+    for start, values, kept in _chunks(store, chosen, read, (WEIGHTED_SCORE, "dup_group")):
         for histogram in histograms:
             column = values[histogram.column]
             histogram.kept += np.histogram(column[kept], histogram.edges)[0]

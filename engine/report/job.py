@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pixsift.engine.io.ownership import claim, refuse_overlap
 from pixsift.engine.report.config import OUTPUT_KIND, REPORT, report_folder
-from pixsift.engine.report.data import ReportData, gather
+from pixsift.engine.report.data import SIZE_COLUMNS, ReportData, gather
 from pixsift.engine.report.plots import counts_plot, funnel_plot, histogram_plot
 from pixsift.engine.report.thumbnails import is_image, thumbnails
 from pixsift.engine.store.run_store import RunStore
@@ -62,7 +62,8 @@ def write_report(
         _section("Failed rows by reason", _failures_table(store)),
         _section("Weighted score and the cut", _images(*_named(plots, WEIGHTED_SCORE))),
         _section("Scores", _images(*_named(plots, "score:"))),
-        _section("Kept per category and style", _images(*_named(plots, "count:"))),
+        _section("Kept per category, style and format", _images(*_named(plots, "count:"))),
+        _section("Sizes: width, height, bytes", _images(*_named(plots, "size:"))),
         _section("Kept nearest the cut", cards.grid(data.near_cut_kept)),
         _section("Dropped nearest the cut", cards.grid(data.near_cut_dropped)),
         _section("Duplicate groups (kept member first)", "".join(
@@ -81,7 +82,8 @@ def write_report(
 def _plots(data: ReportData, folder: Path) -> dict[str, Path]:
     plots = {"funnel": funnel_plot(data.funnel, folder / "funnel.png")} if data.funnel else {}
     for histogram in data.histograms:
-        name = WEIGHTED_SCORE if histogram.column == WEIGHTED_SCORE else f"score:{histogram.column}"
+        kind = "size" if histogram.column in SIZE_COLUMNS else "score"
+        name = WEIGHTED_SCORE if histogram.column == WEIGHTED_SCORE else f"{kind}:{histogram.column}"
         plots[name] = histogram_plot(histogram, data.cut, folder / f"hist-{histogram.column}.png")
     for name, counts in data.counts.items():
         plots[f"count:{name}"] = counts_plot(name, counts, folder / f"counts-{name}.png")

@@ -91,20 +91,22 @@ def test_report_is_one_self_contained_page_with_png_plots(report):
     )
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")
     for title in ("Funnel", "Weighted score and the cut", "Kept nearest the cut", "Dropped nearest the cut",
-                  "Duplicate groups", html.escape(FILTER)):  # fmt: skip
+                  "Duplicate groups", html.escape(FILTER), "Sizes: width, height, bytes",
+                  "Kept per category, style and format"):  # fmt: skip
         assert title in page
     plots = sorted(p.name for p in report.parent.glob("*.png"))
     assert plots == sorted(
-        ["funnel.png", "counts-category.png", "counts-style.png"]
+        ["funnel.png", "counts-category.png", "counts-style.png", "counts-format.png"]
         + [
             f"hist-{c}.png"
             for c in ("weighted_score", "clip_cosine", "clip_score", "ssim_roundtrip", "aesthetic")
         ]
+        + [f"hist-{c}.png" for c in ("width", "height", "byte_size")]
     )
     for plot in plots:
         assert Image.open(report.parent / plot).format == "PNG"
-    # 8 plots, 5 kept and 7 dropped near the cut, a duplicate group of 2
-    assert len(sources) == 8 + 5 + 7 + 2
+    # 12 plots, 5 kept and 7 dropped near the cut, a duplicate group of 2
+    assert len(sources) == 12 + 5 + 7 + 2
 
 
 def test_an_unreadable_thumbnail_is_shown_as_its_error(tmp_path):
@@ -128,7 +130,7 @@ def test_report_renders_in_headless_chromium_without_errors(report, tmp_path):
     found = re.search(r'<pre id="pixsift-check">(.*?)</pre>', result.stdout, re.S)
     assert found, f"chromium printed no check result:\n{result.stderr[-3000:]}"
     check = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert check["images"] == 22 and check["broken"] == [] and check["problems"] == []
+    assert check["images"] == 26 and check["broken"] == [] and check["problems"] == []
     assert "CONSOLE" not in result.stderr, result.stderr
 
     shot = tmp_path / "shot.png"
