@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 VENV=.venv
 CANARY=.venv-canary
 LOCK=requirements.lock
-EXTRAS=(dali train dist dev)
+EXTRAS=(dali train dist download cloud dev)
 PIP=(-m pip install --disable-pip-version-check -q)
 
 digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
@@ -40,7 +40,8 @@ lock() {
     install
     local extras=()
     for e in "${EXTRAS[@]}"; do extras+=(--extra "$e"); done
-    # Linux x86_64 (tool.uv.environments in pyproject.toml), Python 3.11 and newer, one universal file.
+    # Linux x86_64, Python 3.11 to 3.14 (tool.uv.environments in pyproject.toml: Ray has no wheels past
+    # those), one universal file.
     "$VENV/bin/uv" pip compile pyproject.toml -c constraints.txt "${extras[@]}" --universal \
         --python-version 3.11 --generate-hashes --quiet -o "$LOCK"
 }

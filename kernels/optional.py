@@ -11,7 +11,18 @@ EXTRAS = {
     "deepspeed": "train",
     "peft": "train",
     "ray": "dist",
+    "img2dataset": "download",
+    # fsspec's file systems for s3://, gs:// and http(s):// inputs and stores
+    "s3fs": "cloud",
+    "gcsfs": "cloud",
+    "aiohttp": "cloud",
+    "requests": "cloud",
 }
+
+
+def extra_of(package: str) -> str | None:
+    """The pixsift extra that installs `package` (a module or its top-level name); None if none does."""
+    return EXTRAS.get(package, EXTRAS.get(package.split(".")[0]))
 
 
 class MissingDependency(ImportError):
@@ -23,7 +34,7 @@ def require(module: str, purpose: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        extra = EXTRAS.get(module, "dev")
+        extra = extra_of(module) or "dev"
         raise MissingDependency(
             f"{purpose} needs the Python package '{module}', which is not importable here ({exc}). "
             f"Install it with: pip install 'pixsift[{extra}]'"

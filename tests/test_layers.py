@@ -3,7 +3,8 @@ each other, nothing imports the trainer but itself, and no module imports anothe
 (an import inside a function counts: it is a dependency all the same).
 
     kernels -> engine.core -> engine.io | engine.decode | engine.executors -> engine.store
-            -> engine.generate | engine.score | engine.select | engine.export | engine.report
+            -> engine.download | engine.generate | engine.score | engine.select | engine.export
+             | engine.report
             -> trainer.common -> trainer.tokenize | trainer.train | trainer.convert -> trainer.sample
             -> trainer (its command registration) -> engine.cli
 
@@ -28,6 +29,7 @@ LAYERS = {
     "pixsift.engine.decode": 2,
     "pixsift.engine.executors": 2,
     "pixsift.engine.store": 3,
+    "pixsift.engine.download": 4,
     "pixsift.engine.generate": 4,
     "pixsift.engine.score": 4,
     "pixsift.engine.select": 4,

@@ -15,5 +15,5 @@ def test_the_python_api_example_runs(tmp_path, monkeypatch):
         (tmp_path / name).symlink_to(REPO / name)
     monkeypatch.chdir(tmp_path)
     exec(compile(block, "README.md", "exec"), {})
-    assert (tmp_path / "runs/api-export/manifest.json").is_file()
+    assert (tmp_path / "runs/api-export/.pixsift-manifest.json").is_file()
     assert list((tmp_path / "runs/api-export").glob("shard-*.tar"))

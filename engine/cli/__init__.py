@@ -23,8 +23,14 @@ from pixsift.engine.core.errors import UserError, machine_error, missing_package
 COMMANDS = (
     Command(
         "run",
-        "run a pipeline file: generate, score, select, export, report, tokenize, train, sample (resumable)",
+        "run a pipeline file: download, generate, score, select, export, report, tokenize, train, sample "
+        "(resumable)",
         "pixsift.engine.cli.run:add",
+    ),
+    Command(
+        "download",
+        "download a URL list with img2dataset into WebDataset shards that score reads (resumable)",
+        "pixsift.engine.cli.download:STAGE.add",
     ),
     Command(
         "generate",

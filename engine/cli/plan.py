@@ -65,9 +65,11 @@ class Pipeline:
 
 def registered_stages() -> dict[str, Stage]:
     """The engine's stages and those registered in the `pixsift.stages` entry-point group."""
-    from pixsift.engine.cli import export, generate, report, score, select
+    from pixsift.engine.cli import download, export, generate, report, score, select
 
-    stages = {module.STAGE.name: module.STAGE for module in (generate, score, select, export, report)}
+    stages = {
+        module.STAGE.name: module.STAGE for module in (download, generate, score, select, export, report)
+    }
     for entry in entry_points(group=STAGE_ENTRY_POINTS):
         stage = entry.load()
         stages[stage.name] = stage
@@ -159,6 +161,10 @@ def decide(pipeline: Pipeline, records: Mapping[str, Mapping[str, Any]]) -> None
             step.action, step.reason = RESUME, "stopped before it finished"
         elif moved:
             step.action, step.reason = RERUN, _follows(moved)
+        elif (
+            step.stage.changed_inputs and _complete(step) and (changed := step.stage.changed_inputs(step.cfg))
+        ):
+            step.action, step.reason = RUN, f"its inputs changed: {changed}"
         elif not _complete(step):
             step.action, step.reason = RUN, "its output is missing or incomplete"
         else:

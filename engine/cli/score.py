@@ -17,7 +17,7 @@ def run_score(cfg: ScoreConfig) -> int:
 
 STAGE = Stage(
     "score",
-    after=("generate",),
+    after=("download", "generate"),
     config=ScoreConfig,
     description="Score every candidate: CLIP embeddings, CLIP cosine and CLIPScore, round-trip SSIM, "
     "size and format, into a Zarr run store. Run the same command again to resume a killed job.",
@@ -28,9 +28,20 @@ STAGE = Stage(
     provides=lambda cfg: {"store": cfg.store},
     limit_key="limit",
     complete=lambda cfg: _scored(cfg.store),
+    changed_inputs=lambda cfg: _changed_inputs(cfg),
     kind=RunStore.KIND,
     inputs=lambda cfg: [*cfg.inputs, *([cfg.clip_config] if cfg.clip_config else [])],
 )
+
+
+def _changed_inputs(cfg: ScoreConfig) -> str:
+    """How the input files differ from those the store was planned from ("" when they do not)."""
+    from pixsift.engine.io.input_files import input_files
+    from pixsift.engine.io.paths import expand_inputs
+    from pixsift.engine.store.input_record import input_changes
+
+    store = RunStore.open(cfg.store, read_only=True)
+    return input_changes(store, input_files(expand_inputs(cfg.inputs), cfg.allow_outside_paths)).text()
 
 
 def _scored(url: str) -> bool:

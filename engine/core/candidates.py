@@ -28,6 +28,9 @@ class PlanEntry:
     style: str = ""
     source_key: str = ""  # the candidate's id in the dataset it came from
     seed: int = -1
+    meta: str = (
+        ""  # the sample's other metadata (img2dataset's url, sha256, ...) as a JSON object; "" if none
+    )
     error: str = ""  # why the candidate is known bad at scan time; "" when it is not
 
 

@@ -9,9 +9,10 @@ they also subclass the built-in error a Python caller would expect (ValueError, 
 from __future__ import annotations
 
 import errno
+import re
 
 from pixsift.engine.core.terminal import printable
-from pixsift.kernels.optional import MissingDependency
+from pixsift.kernels.optional import EXTRAS, MissingDependency, extra_of
 
 INPUT_CHARS, PROBLEM_CHARS = 200, 2000
 
@@ -86,18 +87,18 @@ def machine_error(error: OSError) -> UserError | None:
 
 
 def missing_package(error: ImportError) -> UserError | None:
-    """The one-line error for an optional package that is not installed (kernels.optional.require names
-    the pixsift extra; fsspec says which package a protocol needs, s3fs for s3://); None for any other
-    ImportError, which is a bug to show whole."""
+    """The one-line error for an optional package that is not installed, naming the pixsift extra that
+    installs it (kernels.optional.require names it itself; fsspec says which package a protocol needs, s3fs
+    for s3://, aiohttp for https://); None for any other ImportError, which is a bug to show whole."""
     text = (str(error).strip().splitlines() or [""])[0]
     if isinstance(error, MissingDependency):
         return UserError("", text)
     if (error.name or "").startswith("pixsift") or "pixsift" in text:
         return None
+    named = [p for p in EXTRAS if re.search(rf"(?<![\w.]){re.escape(p)}(?![\w.])", text)]
+    package = error.name or (named[-1] if named else None)
+    extra = extra_of(package) if package else None
+    install = f"install it with: pip install 'pixsift[{extra}]'" if extra else "install it and run again"
     if error.name:
-        return UserError(
-            "",
-            f"needs the Python package '{error.name}', which is not installed here",
-            "install it and run again",
-        )
-    return UserError("", text) if "install" in text.lower() else None
+        return UserError("", f"needs the Python package '{error.name}', which is not installed here", install)
+    return UserError("", text, install) if "install" in text.lower() else None

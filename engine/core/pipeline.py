@@ -22,7 +22,7 @@ from pixsift.engine.core.commands import add_command, config_from
 
 STAGE_ENTRY_POINTS = "pixsift.stages"
 # The order stages run in, whatever the order of the tables; each reads the output of those before it.
-ORDER = ("generate", "score", "select", "export", "report", "tokenize", "train", "sample")
+ORDER = ("download", "generate", "score", "select", "export", "report", "tokenize", "train", "sample")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +51,9 @@ class Stage:
     starts_over: bool = True
     # config -> whether its output is there and whole; None: every path of `outputs` exists.
     complete: Callable[[Any], bool] | None = None
+    # config -> how its inputs differ from those its output was made from ("" when they do not): work
+    # for the stage to do without starting over (new input files for a run store).
+    changed_inputs: Callable[[Any], str] | None = None
     # The kind its outputs' ownership markers name ("run store", "export", ...).
     kind: str = ""
     # config -> the paths it reads (patterns as given): no output of this or a later stage may overlap one.

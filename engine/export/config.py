@@ -10,6 +10,8 @@ from pixsift.engine.export.formats import FORMATS
 IMAGE_MODES = ("bytes", "paths")
 DEFAULT_SHARD_SIZE = 1000
 OUTPUT_KIND = "export"  # engine.io.ownership
+# Hidden, so that pandas, pyarrow datasets, `datasets.load_dataset` and webdataset never take it for data.
+MANIFEST = ".pixsift-manifest.json"
 
 
 @dataclass(kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,32 @@ def folder_entry(root: Path, folder: Path, samples: int) -> FileEntry:
         digest.update(f"{path.relative_to(folder)}\0{_sha256(path)}\n".encode())
         size += path.stat().st_size
     return FileEntry(str(folder.relative_to(root)), samples, size, digest.hexdigest())
+
+
+def dataset_card(out: Path, data_files: str, format: str, features: dict | None = None) -> FileEntry:
+    """A README.md whose `configs` section names `data_files` as the train split, so that
+    `datasets.load_dataset(out)` reads those and not the image files beside them; with `features` (name ->
+    a `datasets` dtype, or a dict of them for a struct) declared, so that it infers none."""
+    info = f"dataset_info:\n  features:\n{_features_yaml(features, '  ')}" if features else ""
+    card = out / "README.md"
+    card.write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n"
+        f"    path: {json.dumps(data_files)}\n{info}---\n"
+        f"Exported by `pixsift export --format {format}`; `.pixsift-manifest.json` lists the files with "
+        "their checksums.\n"
+    )
+    return file_entry(out, card, 0)
+
+
+def _features_yaml(features: dict, indent: str) -> str:
+    lines = []
+    for name, dtype in features.items():
+        lines.append(f"{indent}- name: {json.dumps(name)}")
+        if isinstance(dtype, dict):
+            lines.append(f"{indent}  struct:\n{_features_yaml(dtype, indent + '  ').rstrip()}")
+        else:
+            lines.append(f"{indent}  dtype: {dtype}")
+    return "\n".join(lines) + "\n"
 
 
 def _sha256(path: Path) -> str:

@@ -8,10 +8,13 @@ engine.export.formats (a module each):
 
 Samples are the kept rows in store order, named by their position (000000042); shard or file i holds
 positions [i * shard_size, (i + 1) * shard_size). Every record carries the candidate's key, caption,
-metadata, image size and format, scores, weighted score and duplicate group. `manifest.json` lists every
-file (or image folder) with its sample count, size and SHA-256, and every kept row that is not in the
-export with the reason (its bytes can no longer be read, an edit source is missing). Nothing depends on
-time or the machine, so exporting the same selection twice gives identical files.
+metadata (`meta`: the input's other fields), image size and format, scores, weighted score and duplicate
+group. `.pixsift-manifest.json` lists every file (or image folder) with its sample count, size and
+SHA-256, and every kept row that is not in the export with the reason (its bytes can no longer be read,
+an edit source is missing). Nothing depends on time or the machine, so exporting the same selection
+twice gives identical files. Each folder reads as it is: `pd.read_parquet`, `pyarrow.dataset` and
+`datasets.load_dataset` of the folder, webdataset of its shards (a `README.md` names the data files, and
+their fields, to `datasets`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pixsift.engine.export.base import ExportJob
-from pixsift.engine.export.config import DEFAULT_SHARD_SIZE, OUTPUT_KIND, ExportConfig
+from pixsift.engine.export.config import DEFAULT_SHARD_SIZE, MANIFEST, OUTPUT_KIND, ExportConfig
 from pixsift.engine.export.files import FileEntry
 from pixsift.engine.export.formats import WRITERS
 from pixsift.engine.io.ownership import check_replaceable, claim, refusal, refuse_overlap, remove
@@ -33,7 +36,6 @@ from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.selection import kept_rows, selection_group
 
-MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 

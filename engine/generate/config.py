@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pixsift.engine.core.config import setting
-from pixsift.engine.core.settings import check_settings
 from pixsift.engine.executors.config import ExecutorConfig
-from pixsift.engine.io.ownership import claim
+from pixsift.engine.io.ownership import claim_with_settings
 
 TASKS = ("t2i", "edit")
 IMAGE_FORMATS = ("png", "jpeg")
@@ -97,13 +95,4 @@ class GenerateConfig(ExecutorConfig):
 
     def claim_output(self) -> None:
         """Create the output folder with the settings, or check that an existing one was made with these."""
-        out = Path(self.out)
-        settings = self.value_settings()
-        claim(self.out, OUTPUT_KIND, settings)
-        path = out / SETTINGS_FILE
-        if path.exists():
-            check_settings(
-                f"output folder {out}", json.loads(path.read_text()), settings, "use another --out"
-            )
-            return
-        path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        claim_with_settings(self.out, OUTPUT_KIND, self.value_settings(), SETTINGS_FILE, "--out")

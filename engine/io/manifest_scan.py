@@ -1,10 +1,11 @@
 """Plan entries of a manifest: a Parquet, JSONL or CSV table of image paths with captions.
 
-Columns: `image` (a path relative to the manifest's folder, an absolute path or a URL), `caption`
-(or `text`, `prompt`), optionally `key` and the metadata columns of engine.io.records, matched in any
-case; `columns` names the file's own columns for `image` and `caption` (--image-col, --caption-col). A
-Parquet or CSV manifest without an image or a caption column is refused before anything is planned. A
-folder of images is the same thing with its manifest inside, named captions.jsonl, .parquet or .csv.
+Columns: `image` (a path relative to the manifest's folder, an absolute path or an fsspec URL such as
+s3://; or an embedded image, engine.io.parquet_images), `caption` (or `text`, `prompt`), optionally `key`
+and the metadata columns of engine.io.records, matched in any case; every other column goes to `meta`.
+`columns` names the file's own columns for `image` and `caption` (--image-col, --caption-col). A
+Parquet or CSV manifest without an image or a caption column is refused before anything is planned, and
+so is one whose images are web addresses (http, https): downloading is `pixsift download`'s job.
 
 The key is the `key` column when present, else the `image` value as written; a key that rows share
 gets `#<n>` appended from its second row on, and a `duplicate_key` error. A row whose image is a local
@@ -21,29 +22,20 @@ import posixpath
 from collections.abc import Iterator, Mapping
 
 import numpy as np
-from fsspec.core import url_to_fs
 
 from pixsift.engine.core.candidates import META_FIELDS, WHOLE_FILE, PlanEntry, content_hash, failure
 from pixsift.engine.core.errors import BadInput
-from pixsift.engine.io.parquet_images import EMBEDDED, embedded_source
+from pixsift.engine.io.parquet_images import EMBEDDED, embedded_source, rows_with_bytes
 from pixsift.engine.io.paths import input_root, inside, is_local
 from pixsift.engine.io.records import CAPTION_FIELDS, caption_of, make_entry
-from pixsift.engine.io.rows import SUFFIXES, embedded_image_column, read_rows
+from pixsift.engine.io.rows import embedded_image_column, read_rows
 
 _COLUMNS = ("key", "image", *CAPTION_FIELDS, *META_FIELDS)
-HINT = "name the columns to read with --image-col and --caption-col"
-CAPTION_FILES = tuple(f"captions{suffix}" for suffix in SUFFIXES)  # the manifest of an image folder
-
-
-def caption_file_of(directory: str) -> str:
-    fs, fs_dir = url_to_fs(directory)
-    found = [name for name in CAPTION_FILES if fs.isfile(f"{fs_dir}/{name}")]
-    if len(found) != 1:
-        problem = "has none of" if not found else "has more than one of"
-        raise BadInput(
-            f"image folder {directory}", f"{problem} captions.jsonl, captions.parquet, captions.csv"
-        )
-    return posixpath.join(directory, found[0])
+HINT = (
+    "name the columns to read with --image-col and --caption-col (a table of image URLs is downloaded "
+    "first: pixsift download)"
+)
+_WEB = ("http://", "https://")
 
 
 def scan_manifest(
@@ -58,21 +50,31 @@ def scan_manifest(
     seen: dict[int, int] = {}
     required = ("image", CAPTION_FIELDS)
     embedded = embedded_image_column(path, "image", _COLUMNS, columns)
-    for found in read_rows(path, columns=_COLUMNS, required=required, named=columns, hint=HINT):
+    has_bytes = rows_with_bytes(path, embedded) if embedded is not None else None
+    for found in read_rows(path, columns=_COLUMNS, required=required, named=columns, hint=HINT, others=True):
         row, record, error = found.number, found.record, found.error
         where = f"{path} row {row}"
         image = record.get("image")
         key = _key_of(record, name, row)
-        if embedded is not None:  # the bytes are in the row; they are checked when read
+        if has_bytes is not None and has_bytes[row - 1]:  # the bytes are in the row; checked when read
             key, error = _unique(key, repeated, seen, where, error)
             source = embedded_source(path, embedded)
             yield make_entry(key, caption_of(record), source, row - 1, EMBEDDED, record, where, error)
             continue
+        if isinstance(image, dict):  # an embedded image's struct with only a path: an image file
+            image = image.get("path")
         if image in (None, ""):
             error = error or failure("bad_row", f"{where} has no image path")
             yield make_entry(key, caption_of(record), path, 0, 0, record, where, error)
             continue
         image = str(image)
+        if image.lower().startswith(_WEB):
+            raise BadInput(
+                where,
+                f"the image {image[:200]} is a web address, and pixsift scores images it can read",
+                f"download the table's images with `pixsift download --input {path} --to DIR`, then score "
+                "DIR",
+            )
         source = image if "://" in image or posixpath.isabs(image) else posixpath.join(folder, image)
         if is_local(source):
             source = os.path.normpath(source)

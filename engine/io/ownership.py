@@ -24,6 +24,7 @@ from typing import Any
 from fsspec.core import url_to_fs
 
 from pixsift.engine.core.errors import Exists
+from pixsift.engine.core.settings import check_settings
 from pixsift.engine.io.paths import absolute, is_local
 
 MARKER = ".pixsift-output.json"
@@ -75,6 +76,20 @@ def claim(url: str, kind: str, settings: Mapping[str, Any] | None = None) -> str
     }
     _write_marker(url, (json.dumps(marker, indent=1, default=str) + "\n").encode())
     return marker["id"]
+
+
+def claim_with_settings(folder: str, kind: str, settings: Mapping[str, Any], settings_file: str, flag: str):
+    """Claim the local `folder` as a `kind` (see `claim`) that a job resumes in: a new one records `settings`
+    in its `settings_file`, an existing one must have been made with the same (SettingsMismatch naming
+    every difference, and that `flag` gives another folder)."""
+    claim(folder, kind, settings)
+    path = os.path.join(folder, settings_file)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            check_settings(f"{kind} {folder}", json.load(f), settings, f"use another {flag}")
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
 def _write_marker(url: str, data: bytes) -> None:

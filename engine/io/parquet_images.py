@@ -1,10 +1,12 @@
 """Images embedded in tables, as Hugging Face `datasets` writes its `Image` feature: a struct column
 {bytes, path} per row, in Parquet files (the Hub's layout) or Arrow IPC streams (`save_to_disk`).
 
-A manifest whose image column is such a struct plans each row as an embedded image: source
-"<table>#<column>", offset the row's index in the file, length EMBEDDED. The scan reads only the
-structs' paths (engine.io.rows); the bytes are read when a candidate is read: a Parquet row group at a
-time, or from the memory-mapped Arrow file.
+A manifest whose image column is such a struct plans each row that has bytes as an embedded image:
+source "<table>#<column>", offset the row's index in the file, length EMBEDDED. The scan reads only the
+structs' paths (engine.io.rows) and which rows have bytes (`rows_with_bytes`); the bytes are read when a
+candidate is read: a Parquet row group at a time, or from the memory-mapped Arrow file. A row with only
+a path (`datasets` writes those for images cast from files, as `to_parquet` keeps them) names an image
+file, as a manifest's path does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import itertools
 import re
 from collections.abc import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -58,6 +61,28 @@ def arrow_batches(reader: pa.RecordBatchReader | pa.ipc.RecordBatchFileReader) -
     if isinstance(reader, pa.ipc.RecordBatchFileReader):
         return (reader.get_batch(i) for i in range(reader.num_record_batches))
     return iter(reader)
+
+
+def rows_with_bytes(table: str, column: str) -> np.ndarray:
+    """Which rows of the table's image struct `column` hold bytes: for Parquet from each row group's
+    statistics where they settle it (no image is read), else from the column's null bitmap."""
+    if table.endswith(".arrow"):
+        chunks = _arrow_table(table).column(column).chunks
+        return np.concatenate([chunk.field("bytes").is_valid().to_numpy(zero_copy_only=False)
+                               for chunk in chunks] or [np.zeros(0, bool)])  # fmt: skip
+    with pq.ParquetFile(open_binary(table)) as parquet:
+        meta = parquet.metadata
+        path = f"{column}.bytes"
+        index = next(i for i in range(meta.num_columns) if meta.schema.column(i).path == path)
+        parts = []
+        for group in range(meta.num_row_groups):
+            rows, stats = meta.row_group(group).num_rows, meta.row_group(group).column(index).statistics
+            if stats is not None and stats.has_null_count and stats.null_count in (0, rows):
+                parts.append(np.full(rows, stats.null_count == 0))
+            else:
+                read = parquet.read_row_group(group, columns=[path]).column(column)
+                parts.append(read.combine_chunks().field("bytes").is_valid().to_numpy(zero_copy_only=False))
+    return np.concatenate(parts or [np.zeros(0, bool)])
 
 
 def _arrow_table(path: str) -> pa.Table:

@@ -2,20 +2,26 @@
 
 The caption is the first present of `caption`, `text`, `prompt`; the metadata columns are `group`,
 `task`, `category`, `style`, `source_key` (strings; an integer is taken as its digits) and `seed` (an
-integer); other fields are ignored. A caption that is not text (a number, NaN, a list, a table) is a
-missing caption; metadata that is not text is `bad_meta`; lone surrogates are replaced and flagged
-(engine.io.text).
+integer); every other field (img2dataset's `url`, `sha256`, original sizes, a manifest's own columns) is
+kept, as it is, in `meta`: one JSON object (binary values as their length, NaN as null). A caption that
+is not text (a number, NaN, a list, a table) is a missing caption; metadata that is not text is
+`bad_meta`; lone surrogates are replaced and flagged (engine.io.text).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from pixsift.engine.core.candidates import META_STR_FIELDS, PlanEntry, failure
+from pixsift.engine.core.candidates import META_FIELDS, META_STR_FIELDS, PlanEntry, failure
 from pixsift.engine.io.text import as_text, clean_text
 
 CAPTION_FIELDS = ("caption", "text", "prompt")
+# Fields a record's own columns become, never part of `meta`.
+_ENTRY_FIELDS = frozenset({"key", "image", *META_FIELDS})
 
 
 def caption_of(record: Mapping[str, Any]) -> Any:
@@ -45,8 +51,38 @@ def make_entry(
         meta[name], meta_error = as_text(record.get(name), name, where)
         meta_errors.append(meta_error)
     seed, seed_error = _seed(record.get("seed"), where)
-    first = next((e for e in (error, key_error, caption_error, *meta_errors, seed_error) if e), "")
-    return PlanEntry(key, caption, source, offset, length, **meta, seed=seed, error=first)
+    others, others_error = _others(record, where)
+    first = next(
+        (e for e in (error, key_error, caption_error, *meta_errors, seed_error, others_error) if e), ""
+    )
+    return PlanEntry(key, caption, source, offset, length, **meta, seed=seed, meta=others, error=first)
+
+
+def _others(record: Mapping[str, Any], where: str) -> tuple[str, str]:
+    """The fields of `record` that are not the key, the image, the caption read or a metadata column, as a
+    JSON object ("" when there are none), and an error when their text held lone surrogates."""
+    caption = next((name for name in CAPTION_FIELDS if record.get(name) is not None), None)
+    others = {k: v for k, v in record.items() if k not in _ENTRY_FIELDS and k != caption}
+    if not others:
+        return "", ""
+    return clean_text(json.dumps(_plain(others), ensure_ascii=False, allow_nan=False), f"{where} metadata")
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON can hold it: NaN and infinities as null, bytes as their length, dates as ISO text."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value):,} bytes>"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 def _seed(value: Any, where: str) -> tuple[int, str]:

@@ -56,11 +56,14 @@ def read_rows(
     text: Iterable[str] = (),
     named: Mapping[str, str] | None = None,
     hint: str = "",
+    others: bool = False,
 ) -> Iterator[Row]:
     """The rows of the table at `path` (local or fsspec URL), with only `columns` when given (Parquet reads
-    only those), refusing a file with a schema (Parquet, CSV) that lacks a `required` column (a tuple: one
-    of them; `hint` says what to do); `text` names Parquet columns whose bytes values are UTF-8 text.
-    Records are keyed by the names asked for (see the module docstring for `named`)."""
+    only those) unless `others` keeps every other column too, under its own name; refusing a file with a
+    schema (Parquet, CSV) that lacks a `required` column (a tuple: one of them; `hint` says what to do);
+    `text` names Parquet columns whose bytes values are UTF-8 text. Records are keyed by the names asked
+    for (see the module docstring for `named`). Images embedded as {bytes, path} structs are read without
+    their bytes (engine.io.parquet_images)."""
     suffix = posixpath.splitext(path)[1]
     if suffix not in SUFFIXES:
         raise BadInput(path, f"not a {', '.join(SUFFIXES)} file")
@@ -71,7 +74,22 @@ def read_rows(
     required = (required,) if isinstance(required, str) else tuple(required)
     names = _Names(columns if columns is not None else [*text, *_flat(required)], named or {})
     with _unreadable_as_bad_input(path), open_binary(path) as f:
-        yield from reader(f, path, columns, names, required, tuple(text), hint)
+        yield from reader(f, path, None if others else columns, names, required, tuple(text), hint)
+
+
+def column_names(path: str) -> list[str]:
+    """The columns of the table at `path`: its schema's, a CSV's header, a JSONL file's first record's
+    keys ([] for an empty one). A .tsv is read as CSV with tabs."""
+    suffix = posixpath.splitext(path)[1]
+    with _unreadable_as_bad_input(path), open_binary(path) as f:
+        if suffix == ".parquet":
+            return pq.ParquetFile(f).schema_arrow.names
+        if suffix == ".arrow":
+            return open_arrow(f).schema.names
+        if suffix in (".csv", ".tsv"):
+            text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="replace", newline="")
+            return next(csv.reader(text, delimiter="\t" if suffix == ".tsv" else ","), [])
+    return next((list(row.record) for row in read_rows(path) if not row.error), [])
 
 
 def embedded_image_column(
@@ -168,9 +186,9 @@ def _parquet_rows(f, path: str, columns, names, required, text, hint) -> Iterato
     names.check_named(schema.names, path)
     mapping = names.mapping(schema.names)
     _require(required, mapping, path, hint)
-    wanted = None if columns is None else [k for k, name in mapping.items() if name in columns]
-    if wanted is not None:  # images embedded as {bytes, path}: only their paths (engine.io.parquet_images)
-        wanted = [f"{k}.path" if is_image_struct(schema.field(k).type) else k for k in wanted]
+    wanted = [k for k, name in mapping.items() if name is not None and (columns is None or name in columns)]
+    # images embedded as {bytes, path}: only their paths (engine.io.parquet_images)
+    wanted = [f"{k}.path" if is_image_struct(schema.field(k).type) else k for k in wanted]
     yield from _records(parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=wanted), mapping, text, path)
 
 

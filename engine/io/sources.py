@@ -1,73 +1,86 @@
 """Candidate sources: scanning inputs into plan entries, and reading the entries' image bytes.
 
-Inputs, in any mix: WebDataset tar shards (engine.io.tar_scan), folders of images with a captions file
-and manifests (engine.io.manifest_scan, Hugging Face Parquet with embedded images included), and folders
-of shards or Parquet tables without a captions file; local paths or fsspec URLs, with brace patterns and
-globs (engine.io.paths). A missing input, or one of no known kind, stops the scan with an error naming
-it; a bad candidate inside an input never does: it gets an entry with its error.
+Inputs, in any mix: WebDataset tar shards (engine.io.tar_scan), tables of images with captions
+(engine.io.manifest_scan: manifests, folders of images with a captions file, Hugging Face imagefolders
+and Parquet with embedded images), img2dataset output folders (their failed URLs too), and folders of
+shards or tables (engine.io.input_files); local paths or fsspec URLs, with brace patterns and globs
+(engine.io.paths). A missing input, or one of no known kind, stops the scan with an error naming it; a
+bad candidate inside an input never does: it gets an entry with its error.
 """
 
 from __future__ import annotations
 
-import json
-import posixpath
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
-from fsspec.core import url_to_fs
-
 from pixsift.engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, error_kind, failure
 from pixsift.engine.core.errors import BadInput
-from pixsift.engine.io.manifest_scan import CAPTION_FILES, caption_file_of, scan_manifest
+from pixsift.engine.io.input_files import IMAGEFOLDER_COLUMN, InputFile, input_files
+from pixsift.engine.io.manifest_scan import scan_manifest
 from pixsift.engine.io.parquet_images import EMBEDDED, EmbeddedReader
-from pixsift.engine.io.paths import expand_inputs, input_root, inside, is_local, open_binary
-from pixsift.engine.io.rows import is_table
+from pixsift.engine.io.paths import expand_inputs, open_binary
 from pixsift.engine.io.tar_scan import scan_tar, shard_name
+from pixsift.engine.io.url_status import scan_failed_urls
 
 MAX_BYTES = 1 << 28  # 256 MiB: larger than any image of a pool; a larger file is not read
+# Failed downloads are known rows of the inputs, not a sign of a wrong input: the failure limit skips them.
+_NOT_SCAN_FAILURES = frozenset({"download"})
 
 
 def scan(
     inputs: list[str], allow_outside: bool = False, columns: Mapping[str, str] | None = None
 ) -> Iterator[PlanEntry]:
     """Every candidate of the inputs: inputs in the given order after expansion, members in file order."""
-    return scan_paths(expand_inputs(inputs), allow_outside, columns)
+    return scan_files(input_files(expand_inputs(inputs), allow_outside), allow_outside, columns)
 
 
-def scan_paths(
-    paths: list[str], allow_outside: bool = False, columns: Mapping[str, str] | None = None
+def scan_files(
+    files: Iterable[InputFile], allow_outside: bool = False, columns: Mapping[str, str] | None = None
 ) -> Iterator[PlanEntry]:
-    """Every candidate of the expanded input `paths`, in order; manifests may name images outside their
-    folder only when `allow_outside`, and `columns` names their image and caption columns
+    """Every candidate of the input `files` (engine.io.input_files), in order; manifests may name images
+    outside their folder only when `allow_outside`, and `columns` names their image and caption columns
     (engine.io.manifest_scan)."""
     shards: dict[str, str] = {}
-    for path, outside in _files_of(paths, allow_outside):
-        if outside:
-            yield PlanEntry(path, "", path, 0, 0, error=failure("outside_input", outside))
-        elif path.endswith(".tar"):
-            if (other := shards.setdefault(shard_name(path), path)) != path:
-                raise BadInput(
-                    f"inputs {other} and {path}", "they share the shard name that prefixes their keys"
-                )
-            yield from scan_tar(path)
-        elif is_table(path):
-            yield from scan_manifest(path, allow_outside, columns)
-        elif _is_folder(path):
-            yield from scan_manifest(caption_file_of(path), allow_outside, columns)
-        else:
-            raise BadInput(path, "not a .tar shard, a folder or a .jsonl/.parquet/.csv/.arrow manifest")
+    for file in files:
+        yield from scan_file(file, shards, allow_outside, columns)
+
+
+def scan_file(
+    file: InputFile,
+    shards: dict[str, str],
+    allow_outside: bool = False,
+    columns: Mapping[str, str] | None = None,
+) -> Iterator[PlanEntry]:
+    """The candidates of one input file; `shards` maps the shard names seen so far to their paths (two
+    shards of one name would give their samples the same keys)."""
+    path = file.path
+    if file.refused:
+        yield PlanEntry(path, "", path, 0, 0, error=failure("outside_input", file.refused))
+    elif path.endswith(".tar"):
+        if (other := shards.setdefault(shard_name(path), path)) != path:
+            raise BadInput(f"inputs {other} and {path}", "they share the shard name that prefixes their keys")
+        yield from scan_tar(path)
+        if file.status_table:
+            yield from scan_failed_urls(file.status_table, shard_name(path))
+    else:
+        if file.image_column and "image" not in (columns or {}):
+            columns = {**(columns or {}), "image": IMAGEFOLDER_COLUMN}
+        yield from scan_manifest(path, allow_outside, columns)
 
 
 def within_failure_limit(entries: Iterable[PlanEntry], max_fraction: float, what: str) -> Iterator[PlanEntry]:
     """`entries`; after the last, BadInput (naming `what`) when more than `max_fraction` of them failed the
-    scan: a wrong column or folder is one line before any scoring, not a store of failed rows."""
+    scan: a wrong column or folder is one line before any scoring, not a store of failed rows. Failed
+    downloads (img2dataset's status) are not scan failures."""
     total, failed, first = 0, Counter(), ""
     for entry in entries:
+        yield entry
+        if error_kind(entry.error) in _NOT_SCAN_FAILURES:
+            continue
         total += 1
         if entry.error:
             failed[error_kind(entry.error)] += 1
             first = first or entry.error
-        yield entry
     n_failed = sum(failed.values())
     if total and n_failed / total > max_fraction:
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in failed.most_common(3))
@@ -77,61 +90,6 @@ def within_failure_limit(entries: Iterable[PlanEntry], max_fraction: float, what
             f"{first})",
             f"fix the inputs, or raise --max-scan-failures (now {max_fraction:g}) to score them anyway",
         )
-
-
-def _files_of(paths: list[str], allow_outside: bool) -> Iterator[tuple[str, str]]:
-    """(file, why it is refused or "") for each input path and each file of an input folder. A file that
-    a folder's metadata names (`state.json`, `dataset_dict.json` splits), or a link in it (its captions
-    file included), must lie inside that folder (links followed), as manifest rows must, unless
-    `allow_outside`."""
-    for given in paths:
-        files = _folder_of_shards(given)
-        named = files or ([caption_file_of(given)] if _is_folder(given) else [])
-        roots = [input_root(given)]
-        outside = [p for p in named if is_local(p) and not allow_outside and not inside(p, roots)]
-        for path in files or [given]:
-            if path in outside or (not files and outside):
-                refused = path if files else outside[0]
-                yield refused, f"{refused}: named by the input folder {given}, but lies outside it"
-            else:
-                yield path, ""
-
-
-def _is_folder(path: str) -> bool:
-    fs, fs_path = url_to_fs(path)
-    return fs.isdir(fs_path)
-
-
-def _folder_of_shards(path: str) -> list[str]:
-    """The files of a folder that holds no captions file: a `datasets.save_to_disk` folder's Arrow files
-    in its order (a DatasetDict's splits in theirs), else its .tar shards and .parquet and .arrow tables
-    (a Hugging Face dataset's files) in name order; [] for anything else."""
-    if path.endswith(".tar") or is_table(path) or not _is_folder(path):
-        return []
-    fs, fs_path = url_to_fs(path)
-    names = {posixpath.basename(p) for p in fs.ls(fs_path, detail=False)}
-    if any(name in names for name in CAPTION_FILES):
-        return []
-    if "dataset_dict.json" in names:
-        splits = _json_key(path, "dataset_dict.json", "splits")
-        return [file for split in splits for file in _folder_of_shards(posixpath.join(path, str(split)))]
-    if "state.json" in names and "dataset_info.json" in names:
-        files = _json_key(path, "state.json", "_data_files")
-        return [posixpath.join(path, str(f.get("filename"))) for f in files if isinstance(f, dict)]
-    return [posixpath.join(path, n) for n in sorted(names) if n.endswith((".tar", ".parquet", ".arrow"))]
-
-
-def _json_key(folder: str, name: str, key: str) -> list:
-    """The list under `key` in the JSON file `name` of a `datasets.save_to_disk` folder."""
-    where = posixpath.join(folder, name)
-    try:
-        with open_binary(where) as f:
-            value = json.loads(f.read())[key]
-    except (ValueError, KeyError, TypeError, OSError):
-        raise BadInput(where, f"not a datasets file with a {key!r} list") from None
-    if not isinstance(value, list):
-        raise BadInput(where, f"not a datasets file with a {key!r} list")
-    return value
 
 
 def read_candidates(entries: Iterable[PlanEntry], max_bytes: int = MAX_BYTES) -> Iterator[Candidate]:

@@ -42,6 +42,7 @@ class ReportData:
     spec: object
     histograms: list[Histogram]  # the weighted score first, then each score column, then the sizes
     counts: dict[str, Counter]  # "category" / "style" / "format" -> kept rows per value
+    sources: list[tuple[str, int, int]]  # (input file, its rows, kept) in plan order
     near_cut_kept: list[int]  # rows, nearest the cut first
     near_cut_dropped: list[int]
     dup_groups: list[list[int]]  # rows per group, the kept member first
@@ -72,6 +73,7 @@ def gather(store: RunStore, selection: str) -> ReportData:
     histograms = [_empty_histogram(c, *ranges[c], _thresholds(funnel, c)) for c in columns]
     counts = {"category": Counter(), "style": Counter(), "format": Counter()}
     kept_picks, dropped_picks, groups = _Nearest(SHOWN), _Nearest(SHOWN), _FirstGroups()
+    sources = _Sources(store.inputs)
     read = [*scores, *SIZE_COLUMNS, *counts]
     for start, values, kept in _chunks(store, chosen, read, (WEIGHTED_SCORE, "dup_group")):
         for histogram in histograms:
@@ -85,6 +87,7 @@ def gather(store: RunStore, selection: str) -> ReportData:
         kept_picks.add(rows[kept], weighted[kept] - cut)
         dropped_picks.add(rows[~kept], np.abs(weighted[~kept] - cut))
         groups.add(rows, values["dup_group"])
+        sources.add(rows, kept)
     return ReportData(
         n_rows=store.n_rows,
         n_kept=n_kept,
@@ -93,6 +96,7 @@ def gather(store: RunStore, selection: str) -> ReportData:
         spec=chosen.attrs.get("spec"),
         histograms=[h for h in histograms if h.kept.sum() + h.dropped.sum()],
         counts={name: counter for name, counter in counts.items() if set(counter) - {""}},
+        sources=sources.table(),
         near_cut_kept=kept_picks.rows(),
         near_cut_dropped=dropped_picks.rows(),
         dup_groups=groups.groups(),
@@ -123,6 +127,32 @@ def _thresholds(funnel: list[dict], column: str) -> list[tuple[str, float]]:
     """(operator, value) of each cut the selection's steps make on `column`, as select recorded them."""
     cuts = (cut for step in funnel for cut in step.get("thresholds", []))
     return [(cut["op"], float(cut["value"])) for cut in cuts if cut["column"] == column]
+
+
+class _Sources:
+    """Rows and kept rows per input file of the store (engine.store.input_record); rows that no input
+    planned now (their file changed or went away) count as one line of their own."""
+
+    GONE = "(inputs no longer planned: changed or removed)"
+
+    def __init__(self, inputs: list[dict]):
+        self.paths = [record["path"] for record in inputs] + [self.GONE]
+        ranges = sorted((r["rows"][0], r["rows"][1], i) for i, r in enumerate(inputs))
+        self.starts = np.array([r[0] for r in ranges], np.int64)
+        self.stops = np.array([r[1] for r in ranges], np.int64)
+        self.index = np.array([r[2] for r in ranges] + [len(inputs)], np.int64)
+        self.rows = np.zeros(len(self.paths), np.int64)
+        self.kept = np.zeros(len(self.paths), np.int64)
+
+    def add(self, rows: np.ndarray, kept: np.ndarray) -> None:
+        at = np.searchsorted(self.starts, rows, side="right") - 1
+        planned = (at >= 0) & (rows < self.stops[np.maximum(at, 0)] if len(self.stops) else False)
+        which = np.where(planned, self.index[np.maximum(at, 0)], len(self.paths) - 1)
+        self.rows += np.bincount(which, minlength=len(self.paths))
+        self.kept += np.bincount(which, weights=kept, minlength=len(self.paths)).astype(np.int64)
+
+    def table(self) -> list[tuple[str, int, int]]:
+        return [(p, int(n), int(k)) for p, n, k in zip(self.paths, self.rows, self.kept, strict=True) if n]
 
 
 class _Nearest:

@@ -63,6 +63,7 @@ def write_report(
         _section("Weighted score and the cut", _images(*_named(plots, WEIGHTED_SCORE))),
         _section("Scores", _images(*_named(plots, "score:"))),
         _section("Kept per category, style and format", _images(*_named(plots, "count:"))),
+        _section("Kept per input", _sources_table(data)),
         _section("Sizes: width, height, bytes", _images(*_named(plots, "size:"))),
         _section("Kept nearest the cut", cards.grid(data.near_cut_kept)),
         _section("Dropped nearest the cut", cards.grid(data.near_cut_dropped)),
@@ -127,6 +128,24 @@ def _failures_table(store: RunStore) -> str:
         return "<p>none</p>"
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{n:,}</td></tr>" for k, n in errors.most_common())
     return f"<table><tr><th>reason</th><th>rows</th></tr>{rows}</table>"
+
+
+def _sources_table(data: ReportData, shown: int = 50) -> str:
+    """Rows and kept rows of each input file (the largest `shown`, the rest summed)."""
+    largest = sorted(data.sources, key=lambda s: -s[1])
+    rest = largest[shown:]
+    if rest:
+        largest = [
+            *largest[:shown],
+            (f"{len(rest):,} more inputs", sum(s[1] for s in rest), sum(s[2] for s in rest)),
+        ]
+    rows = "".join(
+        f"<tr><td><code>{html.escape(path)}</code></td><td>{n:,}</td><td>{kept:,}</td>"
+        f"<td>{kept / n:.1%}</td></tr>"
+        for path, n, kept in largest
+    )
+    header = "<tr><th>input</th><th>rows</th><th>kept</th><th>kept share</th></tr>"
+    return f"<table>{header}{rows}</table>" if rows else "<p>the store records no inputs</p>"
 
 
 def _funnel_table(data: ReportData) -> str:

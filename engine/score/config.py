@@ -9,11 +9,13 @@ from pixsift.engine.core.config import SettingError, setting
 from pixsift.engine.decode.decoders import KINDS as DECODERS
 from pixsift.engine.decode.probe import MAX_ASPECT, MAX_PIXELS, MAX_SIDE, ImageLimits
 from pixsift.engine.executors.config import ExecutorConfig
-from pixsift.engine.io.paths import absolute
 from pixsift.engine.io.sources import MAX_BYTES
 from pixsift.kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
 
 MAX_FIDELITY = 8192  # round-trip SSIM sizes: larger ones only exhaust memory
+
+
+DEFAULT_PRETRAINED = "openai"  # with the default ViT-L-14: the CLIP of CLIPScore and SynthVLM
 
 
 def one_weights_source(pretrained: str | None, random_init: bool) -> bool:
@@ -26,16 +28,17 @@ def one_weights_source(pretrained: str | None, random_init: bool) -> bool:
 class ScoreConfig(ExecutorConfig):
     inputs: list[str] = setting(
         flag="--input",
-        affects_values=True,
-        help="tar shards (brace patterns, URLs), image folders with a captions file, or Parquet/JSONL/CSV "
-        "manifests",
+        help="tar shards (brace patterns, URLs), image folders with a captions file, Hugging Face "
+        "imagefolders, img2dataset output folders, or Parquet/JSONL/CSV manifests; a store scored before "
+        "plans only the files it has not seen",
     )
     store: str = setting(help="run store path or fsspec URL")
     clip_model: str = setting("ViT-L-14", help="open_clip model name")
     clip_pretrained: str | None = setting(
         None,
         affects_values=True,
-        help="open_clip pretrained tag (from the local hub cache) or checkpoint file",
+        help=f"open_clip pretrained tag (from the local hub cache) or checkpoint file (default: "
+        f"{DEFAULT_PRETRAINED}, unless --clip-random-init)",
     )
     clip_config: str | None = setting(
         None, affects_values=True, help="JSON open_clip model config (registered under its file name)"
@@ -70,6 +73,11 @@ class ScoreConfig(ExecutorConfig):
     )
     max_bytes: int = setting(
         MAX_BYTES, min=1, affects_values=True, help="files and tar members larger than this are not read"
+    )
+    allow_changed_inputs: bool = setting(
+        False,
+        help="go on when an input file the store was planned from changed (its rows are scored again as "
+        "new rows) or is gone (its rows are marked failed)",
     )
     allow_outside_paths: bool = setting(
         False, affects_values=True, help="let a manifest name images outside its own folder"
@@ -121,17 +129,19 @@ class ScoreConfig(ExecutorConfig):
                 f"must be at most --fidelity-size ({self.fidelity_size}): the round trip goes through a "
                 f"smaller size, got {self.fidelity_via}",
             )
+        if self.clip_pretrained is None and not self.clip_random_init:
+            self.clip_pretrained = DEFAULT_PRETRAINED
         if not one_weights_source(self.clip_pretrained, self.clip_random_init):
             raise SettingError(
                 "clip_pretrained",
-                "give exactly one of --clip-pretrained (an open_clip tag or a checkpoint file) and "
-                "--clip-random-init",
+                "give either --clip-pretrained (an open_clip tag or a checkpoint file) or "
+                "--clip-random-init, not both",
             )
 
     def value_settings(self, embedder_info: dict | None = None) -> dict:
-        """What the store's values depend on: these settings (inputs made absolute) and the embedder."""
+        """What the store's values depend on: these settings and the embedder (not the inputs: the store
+        records the files it planned, engine.store.input_record)."""
         settings = super().value_settings()
-        settings["inputs"] = [absolute(str(i)) for i in self.inputs]
         settings["embedder"] = {k: v for k, v in (embedder_info or {}).items() if k != "autocast"}
         settings["ssim_roundtrip"] = ROUNDTRIP_PROCEDURE
         return settings

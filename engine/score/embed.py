@@ -218,7 +218,8 @@ def _hub_file(model_name: str, tag: str, hub: str, cache_dir) -> str:
             return hf_hub_download(repo, name, cache_dir=cache_dir, local_files_only=offline)
         except HUB_ERRORS_TO_REPORT as exc:
             errors.append(f"{name}: {type(exc).__name__}")
-    hint = "set HF_HUB_OFFLINE=0 to allow the download, or " if offline else ""
+    fill = f"fill the cache with `hf download {repo} {candidates[0]}`"
+    hint = f"{fill} (or set HF_HUB_OFFLINE=0 to let pixsift download it), or " if offline else ""
     raise NotFound(
         f"CLIP weights {model_name}/{tag}",
         f"({repo}, tried {'; '.join(errors)}) not available{' in the Hugging Face cache' if offline else ''}",

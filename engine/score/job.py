@@ -1,7 +1,8 @@
 """The score stage: candidates -> decode -> CLIP embeddings and our kernels -> the run store.
 
-The driver plans the job once (engine.io.sources scans the inputs, engine.store.run_store writes one row
-per candidate), then an executor runs the unfinished work units: worker processes on this machine, or
+The driver plans the job (engine.io.sources scans the inputs, engine.store.run_store writes one row per
+candidate; run again with more input files, it plans those alone: engine.store.input_record), then an
+executor runs the unfinished work units: worker processes on this machine, or
 actors on a Ray cluster (engine.executors). Inside a worker a background thread and a pool of threads
 read, decode and prepare the next batches (engine.score.prepare) while the current one is embedded and
 scored, across unit boundaries (engine.store.unit_job). A batch that runs out of memory is split in
@@ -15,7 +16,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
 
 import numpy as np
 import torch
@@ -24,13 +24,23 @@ from pixsift.engine.core.batches import timed_batches
 from pixsift.engine.core.device import worker_device
 from pixsift.engine.core.progress import StageTimes
 from pixsift.engine.decode.decoders import make_decoder
+from pixsift.engine.io.input_files import fingerprint, input_files
 from pixsift.engine.io.paths import expand_inputs
-from pixsift.engine.io.sources import read_candidates, scan_paths, within_failure_limit
+from pixsift.engine.io.sources import read_candidates, scan_file, within_failure_limit
+from pixsift.engine.io.tar_scan import shard_name
 from pixsift.engine.score.batch import BatchScorer, fill_columns, unit_columns
 from pixsift.engine.score.config import ScoreConfig
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.prepare import Prepared, Preparer
 from pixsift.engine.score.scorers import load_scorer
+from pixsift.engine.store.input_record import (
+    InputChanges,
+    PlannedFiles,
+    input_changes,
+    kept_records,
+    refuse_unconfirmed,
+    retired_rows,
+)
 from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.unit_job import StoreUnitJob, UnitJobSummary, run_store_job
@@ -54,8 +64,9 @@ def score(cfg: ScoreConfig, progress_stream=None) -> UnitJobSummary:
 
 def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | None = None) -> RunStore:
     """The run store of `cfg`: the existing one, checked against its settings, or a new one, planned from
-    the inputs (`paths`, when they were expanded already)."""
-    paths = expand_inputs(cfg.inputs) if paths is None else paths
+    the inputs (`paths`, when they were expanded already); an existing one plans the input files it has not
+    seen (engine.store.input_record)."""
+    files = input_files(expand_inputs(cfg.inputs) if paths is None else paths, cfg.allow_outside_paths)
     planned = RunStore.planned_at(cfg.store)  # the store is opened once
     store = RunStore.checked_or_created(
         planned,
@@ -66,9 +77,27 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
         extra_columns=list(cfg.scorers),
         config=cfg.value_settings(embedder.describe()),
     )
-    if not store.planned:
-        entries = islice(scan_paths(paths, cfg.allow_outside_paths, cfg.columns), cfg.limit)
-        store.plan(within_failure_limit(entries, cfg.max_scan_failures, "inputs " + " ".join(cfg.inputs)))
+    if store.planned:
+        changes = input_changes(store, files)
+        if not changes:
+            return store
+        refuse_unconfirmed(changes, cfg.allow_changed_inputs)
+        print(f"score: inputs since the store was planned: {changes.text()}; planning their candidates, "
+              "every row scored before is kept", file=sys.stderr)  # fmt: skip
+    else:
+        changes = InputChanges(new=files, fingerprints={f.path: fingerprint(f.path) for f in files})
+    kept = kept_records(store, changes) if store.planned else []
+    shards = {shard_name(r["path"]): r["path"] for r in kept if r["path"].endswith(".tar")}
+    planning = PlannedFiles(changes.fingerprints, store.n_rows if store.planned else 0, cfg.limit)
+    todo = changes.new + [file for _, file in changes.changed]
+    entries = planning.entries(
+        todo, lambda file: scan_file(file, shards, cfg.allow_outside_paths, cfg.columns)
+    )
+    checked = within_failure_limit(entries, cfg.max_scan_failures, "inputs " + " ".join(cfg.inputs))
+    if store.planned:
+        store.extend(checked, lambda: kept + planning.records, retired_rows(changes))
+    else:
+        store.plan(checked, lambda: planning.records)
     return store
 
 

@@ -22,7 +22,7 @@ from pixsift.engine.store.schema import WEIGHTED_SCORE
 from pixsift.engine.store.selection import selection_group
 
 # What every export carries per sample besides the image, in this order.
-PLAN_FIELDS = ("key", "caption", "group", "task", "category", "style", "source_key", "seed")
+PLAN_FIELDS = ("key", "caption", "group", "task", "category", "style", "source_key", "seed", "meta")
 IMAGE_FIELDS = ("width", "height", "format")
 SELECTION_FIELDS = {WEIGHTED_SCORE: "float32", "dup_group": "int64"}
 _LOCATION = ("source", "offset", "length", "content_hash")

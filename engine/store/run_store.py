@@ -3,10 +3,12 @@
 Layout (N rows, S = `shard_rows`, C = inner chunk rows, a divisor of S; columns in engine.store.schema):
 
     <store>/zarr.json        group attributes:
-                               pixsift_schema_version  2
+                               pixsift_schema_version  3
                                layout   {shard_rows, chunk_rows, image_dim, text_dim, extra_columns}
                                config   what the values depend on: models, versions, options
                                plan_complete, n_rows
+                               inputs   the files planned: [{path, size, mtime or etag, rows: [start, stop]}]
+                               appends  the row counts the plan grew from (engine.store.unit_store)
                                vocabularies  {"category": [...], "style": [...]}: code i is the i-th value
     <store>/<column>         one array per column: shape (N,) or (N, D), shards of S rows,
                              inner chunks of C rows, zstd; attributes {"doc", "part": "plan"|"score"}
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -29,7 +32,7 @@ import numpy as np
 import zarr
 
 from pixsift.engine.core.batches import batched
-from pixsift.engine.core.candidates import PlanEntry, content_hash
+from pixsift.engine.core.candidates import PlanEntry, content_hash, error_kind
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.settings import as_json
 from pixsift.engine.io.paths import absolute
@@ -43,7 +46,7 @@ from pixsift.engine.store.schema import (
 )
 from pixsift.engine.store.unit_store import Unit, UnitStore
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MAX_CHUNK_ROWS = 4096
 _MIN_CHUNK_ROWS = 256
 # PlanEntry field -> plan column; the field `error` is stored as `plan_error`.
@@ -126,10 +129,6 @@ class RunStore(UnitStore):
         return self.group.attrs["config"]
 
     @property
-    def n_rows(self) -> int:
-        return self.arrays["key"].shape[0]
-
-    @property
     def shard_rows(self) -> int:
         return self.layout["shard_rows"]
 
@@ -158,8 +157,7 @@ class RunStore(UnitStore):
         any, unless `allow_partial`, which says on stderr how many are left out."""
         if not self.planned:
             raise BadInput(self.url, "its planning did not finish", "run the same score command again")
-        done = self.done_units()
-        missing = sum(unit.rows for unit in self.units() if unit.index not in done)
+        missing = self.pending_rows()
         counted = f"{missing:,} of {self.n_rows:,} rows are not scored (the score job stopped part-way)"
         if missing and not allow_partial:
             raise BadInput(
@@ -176,12 +174,51 @@ class RunStore(UnitStore):
 
     # -- planning ------------------------------------------------------------------------------
 
-    def plan(self, entries: Iterable[PlanEntry]) -> int:
-        """Write the plan columns, a shard at a time, then mark the plan complete; the row count."""
+    def plan(self, entries: Iterable[PlanEntry], inputs: Callable[[], list[dict]] = list) -> int:
+        """Write the plan columns, a shard at a time, then mark the plan complete, recording what `inputs`
+        gives once the entries are written (the files planned: engine.store.input_record); the row count."""
         if self.planned:
             raise ValueError(f"run store {self.url} is already planned")
-        n_rows = 0
         codes: dict[str, dict[str, int]] = {name: {} for name in VOCABULARY_COLUMNS}
+        n_rows = self._write_plan(entries, 0, codes)
+        vocabularies = {name: list(code) for name, code in codes.items()}
+        self.group.update_attributes(
+            {"plan_complete": True, "n_rows": n_rows, "vocabularies": vocabularies, "inputs": inputs()}
+        )
+        return n_rows
+
+    def extend(
+        self,
+        entries: Iterable[PlanEntry],
+        inputs: Callable[[], list[dict]],
+        retired: Iterable[tuple[int, int, str]] = (),
+    ) -> int:
+        """Add rows for `entries` after the planned ones, mark the rows of each (start, stop, error) of
+        `retired` failed with that error (their input changed or is gone), and record what `inputs` then
+        gives as the store's inputs; the rows added. Rows planned before keep their values. Killed
+        part-way, the store reads as before and the same call does it again."""
+        old = self.group.attrs["n_rows"]
+        self._resize_rows(old)  # what a killed extension left
+        codes = {name: {v: i for i, v in enumerate(self.vocabulary(name))} for name in VOCABULARY_COLUMNS}
+        n_rows = self._write_plan(entries, old, codes)
+        for start, stop, error in retired:
+            self._retire(start, stop, error)
+        appends = [*self.group.attrs.get("appends", []), *([old] if n_rows > old else [])]
+        vocabularies = {name: list(code) for name, code in codes.items()}
+        self.group.update_attributes(
+            {"n_rows": n_rows, "vocabularies": vocabularies, "inputs": inputs(), "appends": appends}
+        )
+        return n_rows - old
+
+    @property
+    def inputs(self) -> list[dict]:
+        """The input files planned, each {path, size, ..., rows: [start, stop]}: engine.store.input_record."""
+        return self.group.attrs.get("inputs", [])
+
+    def _write_plan(self, entries: Iterable[PlanEntry], start: int, codes: dict[str, dict[str, int]]) -> int:
+        """Write the plan columns of `entries` from row `start`, a shard at a time, and size the score
+        columns to match, their new rows unscored; the row count after them."""
+        n_rows = start
         for block in batched(entries, self.shard_rows):
             stop = n_rows + len(block)
             values = {
@@ -198,9 +235,35 @@ class RunStore(UnitStore):
         for column in self.score_columns:
             array = self.arrays[column.name]
             array.resize((n_rows, *array.shape[1:]))
-        vocabularies = {name: list(code) for name, code in codes.items()}
-        self.group.update_attributes({"plan_complete": True, "n_rows": n_rows, "vocabularies": vocabularies})
+            if n_rows > start:  # a shard cut short before may hold values past its old end
+                array[start:n_rows] = column.fill
         return n_rows
+
+    def _resize_rows(self, n_rows: int) -> None:
+        for column in self.columns:
+            array = self.arrays[column.name]
+            array.resize((n_rows, *array.shape[1:]))
+
+    def _retire(self, start: int, stop: int, error: str) -> None:
+        """Rows [start, stop) fail with `error`: in the plan (so scoring fails them), and where they were
+        scored, in the score columns and their units' counts."""
+        self.arrays["plan_error"][start:stop] = error
+        marked = self.marked_units()
+        for unit in self.units():
+            done_to = self.covered_stop(unit, marked)
+            lo, hi = max(start, unit.start), min(stop, done_to)
+            if lo >= hi:
+                continue
+            for column in self.score_columns:
+                self.arrays[column.name][lo:hi] = column.fill
+            self.arrays["status"][lo:hi] = "failed"
+            self.arrays["error"][lo:hi] = error
+            status = self.arrays["status"][unit.start : done_to].tolist()
+            errors = self.arrays["error"][unit.start : done_to].tolist()
+            marker = self.marker(unit.index)
+            marker["status"] = dict(Counter(status))
+            marker["errors"] = dict(Counter(error_kind(e) for e in errors if e))
+            self.write_marker(unit.index, marker)
 
     def read_plan(self, unit: Unit) -> list[PlanEntry]:
         columns = {f: self.arrays[c][unit.start : unit.stop].tolist() for f, c in _PLAN_FIELDS.items()}

@@ -12,6 +12,7 @@ Plan columns, written once when the job is planned (engine.io.sources gives the 
     group        str      candidates of one prompt (best-of-N); "" when absent
     task, category, style, source_key   str   metadata carried through; "" when absent
     seed         int64    generation seed; -1 when absent
+    meta         str      the sample's other metadata as a JSON object (img2dataset's url, ...); "" when none
     plan_error   str      why the candidate is known bad from the scan alone; "" when it is not
     group_id     int64    stable 64-bit hash of `group` (BLAKE2b); -1 when `group` is ""
     category_id, style_id   int32   codes of `category` and `style` in the vocabularies; -1 for ""
@@ -62,6 +63,7 @@ PLAN_COLUMNS = (
     Column("style", "str", "", "style, carried from the input"),
     Column("source_key", "str", "", "the candidate's id in the dataset it came from"),
     Column("seed", "int64", -1, "generation seed; -1 when absent"),
+    Column("meta", "str", "", "the sample's other metadata as a JSON object; '' when none"),
     Column("plan_error", "str", "", "why the candidate is known bad from the scan; '' when it is not"),
     Column("group_id", "int64", -1, "stable 64-bit hash (BLAKE2b) of group; -1 when group is ''"),
     Column("category_id", "int32", -1, "code of category in the vocabulary attribute; -1 for ''"),

@@ -89,8 +89,7 @@ class StoreUnitJob(Generic[Store]):
     def run_units(self, units: Iterable[int], rank: int, emit) -> None:
         """Run `units` in order, each written whole then marked done and reported."""
         store = self.open_store(read_only=False)
-        by_index = store.units()
-        units = [by_index[i] for i in units]
+        units = [store.work_unit(i) for i in units]
         if not units:
             return
         if self._loaded is None:
@@ -191,8 +190,6 @@ def run_store_job(
     progress_stream=None,
 ) -> UnitJobSummary:
     """Run `job`'s pending units of `store` on `executor`, with progress lines labelled `label`."""
-    done = store.done_units()
-    todo = sum(u.rows for u in store.units() if u.index not in done)
-    progress = Progress(label, todo, stream=progress_stream or sys.stderr)
+    progress = Progress(label, store.pending_rows(), stream=progress_stream or sys.stderr)
     result = executor.run(job, progress)
     return UnitJobSummary.of(verb, store_name, result, store)

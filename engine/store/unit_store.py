@@ -10,6 +10,11 @@ Work unit i covers rows [i * unit_rows, min(N, (i + 1) * unit_rows)): exactly on
 array, so units never share a stored object and any number of processes can write them at once. A unit
 writes all of its arrays, then its marker; a unit without a marker is redone whole. Only the planning
 process creates arrays and changes group attributes.
+
+A store whose plan grows (new inputs: engine.store.run_store) records the row count it grew from in the
+group attribute `appends`. The unit that count fell inside was done up to it: its marker's `stop` says
+so, and only its new rows are work (`work_unit`), written into the same shard and counted into the
+same marker; every row scored before stays as it is.
 """
 
 from __future__ import annotations
@@ -164,20 +169,51 @@ class UnitStore:
         return units_of(self.n_rows, self.unit_rows)
 
     def done_units(self) -> set[int]:
-        """The units whose progress marker is written."""
+        """The units whose progress marker is written and covers all of their rows."""
+        marked = self.marked_units()
+        units = self.units()
+        return {i for i in marked if i < len(units) and self.covered_stop(units[i], marked) == units[i].stop}
+
+    def marked_units(self) -> set[int]:
+        """The units with a progress marker (done, or done up to the rows added after: `work_unit`)."""
         fs, root = url_to_fs(self.url)
         # A marker is complete once its zarr.json exists (written whole); its folder alone is not enough.
         markers = fs.glob(f"{root.rstrip('/')}/progress/unit-*/zarr.json")
         return {int(m.rsplit("/", 2)[-2].removeprefix("unit-")) for m in markers}
 
+    def marker(self, index: int) -> dict[str, Any]:
+        return dict(self.group["progress"][_marker_name(index)].attrs)
+
     def pending_units(self) -> list[int]:
         done = self.done_units()
         return [u.index for u in self.units() if u.index not in done]
 
+    def work_unit(self, index: int) -> Unit:
+        """The rows of unit `index` that are still to do: all of them, or those added to it after it was
+        done (see the module docstring)."""
+        unit = self.units()[index]
+        return Unit(index, self.covered_stop(unit), unit.stop)
+
+    def pending_rows(self) -> int:
+        return sum(self.work_unit(i).rows for i in self.pending_units())
+
+    def covered_stop(self, unit: Unit, marked: set[int] | None = None) -> int:
+        """The row up to which `unit` is done: its start when it has no marker, the end of its rows when
+        its marker covers them all, else the row count the plan grew from."""
+        index = unit.index
+        if marked is not None and index not in marked:
+            return unit.start
+        grown = [a for a in self.group.attrs.get("appends", []) if unit.start < a < unit.stop]
+        if not grown and marked is not None:
+            return unit.stop
+        try:
+            return min(int(self.marker(index)["stop"]), unit.stop)
+        except KeyError:
+            return unit.start
+
     def unit_reports(self) -> dict[int, dict[str, Any]]:
         """The attributes of each finished unit's marker: start, stop, status and error counts."""
-        progress = self.group["progress"]
-        return {i: dict(progress[_marker_name(i)].attrs) for i in sorted(self.done_units())}
+        return {i: self.marker(i) for i in sorted(self.done_units())}
 
     def totals(self) -> tuple[Counter, Counter]:
         """Rows per status and failed rows per error kind, over the finished units."""
@@ -203,17 +239,16 @@ class UnitStore:
             self.group[name][unit.start : unit.stop] = values
         status = Counter(self.STATUS[s] for s in checked["status"].tolist())
         errors = Counter(error_kind(e) for e in checked["error"].tolist() if e)
-        self.group["progress"].create_group(
-            _marker_name(unit.index),
-            overwrite=True,
-            attributes={
-                "start": unit.start,
-                "stop": unit.stop,
-                "status": dict(status),
-                "errors": dict(errors),
-                **(info or {}),
-            },
-        )
+        start = unit.index * self.unit_rows
+        if unit.start > start:  # the rows the unit grew by: counted into the counts of the rows before
+            before = self.marker(unit.index)
+            status.update(before["status"])
+            errors.update(before["errors"])
+        self.write_marker(unit.index, {"start": start, "stop": unit.stop, "status": dict(status),
+                                       "errors": dict(errors), **(info or {})})  # fmt: skip
+
+    def write_marker(self, index: int, attributes: Mapping[str, Any]) -> None:
+        self.group["progress"].create_group(_marker_name(index), overwrite=True, attributes=dict(attributes))
 
     def failed(self, columns: Mapping[str, np.ndarray]) -> int:
         """How many rows of a unit's `columns` failed."""

@@ -8,6 +8,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# `python -c PEAK_RSS ARGS` runs `pixsift ARGS` and prints its peak resident memory (KiB) as the last line
+# of stderr: VmHWM, the peak of this process image (getrusage's ru_maxrss keeps the peak of the process it
+# was forked from: a test process that is large already).
+PEAK_RSS = """
+import re, sys
+from pathlib import Path
+from pixsift.engine.cli import main
+status = main(sys.argv[1:])
+print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1], file=sys.stderr)
+sys.exit(status)
+"""
+
 
 def kill_when(
     proc: subprocess.Popen,

@@ -6,6 +6,7 @@ shard, so reading them back exercises both (source, offset, length) kinds.
 
 from __future__ import annotations
 
+import json
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ def scored_pool(tmp: Path, *, shard_rows: int = 4, edits: dict[int, str] | None 
             offsets[where][0] if isinstance(where, int) else 0,
             offsets[where][1] if isinstance(where, int) else -1,
             source_key=source_key,
+            meta=json.dumps({"url": f"https://example.com/{key}", "similarity": 0.3}),
             **meta,
         )
         for key, caption, where, meta, source_key in entries

@@ -1,7 +1,7 @@
 """`hf`: the layout Hugging Face `datasets` loads with `load_dataset(folder)`: `data/train-<i>-of-<n>.parquet`
 with `image` as the `datasets.Image` struct {bytes, path} declared in the schema's `huggingface` metadata
 (what `datasets` itself writes), and a README.md whose `configs` section names the files as the train
-split (engine.export.parquet_shards)."""
+split (engine.export.parquet_shards). pandas reads the `data` folder."""
 
 from __future__ import annotations
 
@@ -13,19 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from pixsift.engine.export.base import ExportJob
-from pixsift.engine.export.files import FileEntry, extension, file_entry, sample_name
+from pixsift.engine.export.files import FileEntry, dataset_card, extension, file_entry, sample_name
 from pixsift.engine.export.parquet_shards import hf_dtype, schema_of, write_shards
 from pixsift.engine.store.kept_rows import ExportRow, RowError, record_fields
-
-_HF_README = """---
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: data/train-*.parquet
----
-Exported by `pixsift export --format hf`; `manifest.json` lists the files with their checksums.
-"""
 
 
 def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[FileEntry], list[RowError]]:
@@ -48,6 +38,4 @@ def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[Fi
             "path": f"{sample_name(row.index)}.{extension(row.record['format'])}",
         },
     )
-    readme = out / "README.md"
-    readme.write_text(_HF_README)
-    return [file_entry(out, p, n) for p, n in files] + [file_entry(out, readme, 0)], []
+    return [file_entry(out, p, n) for p, n in files] + [dataset_card(out, "data/train-*.parquet", "hf")], []

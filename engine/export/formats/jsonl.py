@@ -3,11 +3,13 @@
 That script (train_janus.py in FreedomIntelligence/ShareGPT-4o-Image) loads one JSON array of samples and
 opens every image path relative to the JSON file's folder; a text-to-image sample is
 `{"input_prompt", "output_image"}` and a text-and-image-to-image (editing) sample adds
-`"input_image": [paths]`. So the export writes the samples twice from one pass, as `train.jsonl` (one per
+`"input_image": [paths]`, and pixsift adds `meta` (the input's other fields, as JSON text) where there is
+any. So the export writes the samples twice from one pass, as `train.jsonl` (one per
 line) and `train.json` (the array that script takes as `--data_path`), with a `key` field naming the
 candidate, output images under `images/<shard>/` and editing sources under `images/inputs/`, named by the
 SHA-256 of their bytes so a source shared by many edits is written once. An edit whose source cannot be
-found or read is left out and reported.
+found or read is left out and reported. A README.md names `train.jsonl` to `datasets.load_dataset(folder)`,
+which would otherwise read both files and the images.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pixsift.engine.export.base import ExportJob
-from pixsift.engine.export.files import FileEntry, ImageFolder, extension, file_entry, folder_entry
+from pixsift.engine.export.files import (
+    FileEntry,
+    ImageFolder,
+    dataset_card,
+    extension,
+    file_entry,
+    folder_entry,
+)
 from pixsift.engine.store.edit_sources import EditSources
 from pixsift.engine.store.kept_rows import ExportRow, RowError
 from pixsift.engine.store.schema import EDIT_TASK
@@ -36,6 +45,8 @@ def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[Fi
         array.write("[")
         for row in rows:
             sample = {"key": row.record["key"], "input_prompt": row.record["caption"]}
+            if row.record["meta"]:  # the input's other fields, as JSON text
+                sample["meta"] = row.record["meta"]
             if row.record["task"] == EDIT_TASK:
                 source_key = row.record["source_key"]
                 try:
@@ -52,6 +63,7 @@ def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[Fi
             samples += 1
         array.write("\n]\n")
     files = [file_entry(out, jsonl_path, samples), file_entry(out, json_path, samples), *outputs.entries()]
+    files.append(dataset_card(out, "train.jsonl", "jsonl"))
     if inputs:
         files.append(folder_entry(out, out / _INPUTS, len(set(inputs.values()))))
     return files, errors

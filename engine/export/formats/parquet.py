@@ -1,5 +1,7 @@
 """`parquet`: `part-<shard>.parquet` files with the image bytes in an `image` column, or with `--images
-paths` an `image_path` column naming image files written under `images/` (engine.export.parquet_shards)."""
+paths` an `image_path` column naming image files written under `images/` (engine.export.parquet_shards).
+With bytes the folder holds only the tables; with paths a README.md names them to `datasets`, and pandas
+reads the `part-*.parquet` files."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pixsift.engine.export.base import ExportJob
-from pixsift.engine.export.files import FileEntry, ImageFolder, file_entry, shard_name
+from pixsift.engine.export.files import FileEntry, ImageFolder, dataset_card, file_entry, shard_name
 from pixsift.engine.export.parquet_shards import schema_of, write_shards
 from pixsift.engine.store.kept_rows import ExportRow, RowError, record_fields
 
@@ -29,4 +31,5 @@ def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[Fi
         lambda shard: out / f"part-{shard_name(shard)}.parquet",
         image_of,
     )
-    return [file_entry(out, p, n) for p, n in files] + folder.entries(), []
+    card = [dataset_card(out, "part-*.parquet", "parquet")] if images == "paths" else []
+    return [file_entry(out, p, n) for p, n in files] + folder.entries() + card, []

@@ -6,11 +6,15 @@ import json
 import re
 import sys
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
 from pixsift.engine.cli import main
+from pixsift.engine.core.errors import missing_package
 from pixsift.engine.store.run_store import RunStore
+from pixsift.kernels.optional import require
 from tests.helpers.cli import user_error
 from tests.helpers.scoring import good_pool
 from tests.helpers.selection_stores import scored_pool, write_selection
@@ -119,17 +123,63 @@ def test_version(capsys):
     assert re.fullmatch(r"pixsift \d+\.\d+\.\d+\n", capsys.readouterr().out)
 
 
-def test_a_missing_optional_package_is_one_line(monkeypatch, capsys, tmp_path, tiny_config):
-    """s3fs for an s3:// input, ray for --executor ray: one line naming what to install, exit 2."""
+CLOUD = "install it with: pip install 'pixsift[cloud]'"
+
+
+@pytest.mark.parametrize(
+    ("missing", "flags", "line"),
+    [
+        ("s3fs", ["--input", "s3://bucket/pool.tar"], f"Install s3fs to access S3; {CLOUD}"),
+        ("gcsfs", ["--input", "gs://b/pool.tar"], f"Please install gcsfs to access Google Storage; {CLOUD}"),
+        ("aiohttp", ["--input", "https://example.com/pool.tar"],
+         f'HTTPFileSystem requires "requests" and "aiohttp" to be installed; {CLOUD}'),
+        ("ray", ["--executor", "ray"], "--executor ray needs the Python package 'ray', which is not "
+         "importable here (import of ray halted; None in sys.modules). Install it with: pip install "
+         "'pixsift[dist]'"),
+        ("nvidia.dali", ["--decoder", "dali"], "DALI image decoding needs the Python package 'nvidia.dali', "
+         "which is not importable here (import of nvidia.dali halted; None in sys.modules). Install it with: "
+         "pip install 'pixsift[gpu]'"),
+    ],
+)  # fmt: skip
+def test_a_missing_optional_package_is_one_line_naming_the_extra(
+    monkeypatch, capsys, tmp_path, tiny_config, missing, flags, line
+):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setitem(sys.modules, "s3fs", None)  # as if they were not installed
-    monkeypatch.setitem(sys.modules, "ray", None)
-    argv = ["score", "--store", "s", "--clip-config", str(tiny_config), "--clip-random-init"]
-    line = user_error(capsys, [*argv, "--input", "s3://bucket/pool.tar"])
-    assert line == "pixsift score: Install s3fs to access S3"
-    inputs = good_pool(tmp_path / "pool")
-    line = user_error(capsys, [*argv, "--input", *inputs, "--executor", "ray"])
+    for name in [m for m in sys.modules if m == missing or m.startswith(f"{missing}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
+    inputs = [] if "--input" in flags else ["--input", *good_pool(tmp_path / "pool")]
+    argv = ["score", "--store", "s", "--clip-config", str(tiny_config), "--clip-random-init", *inputs, *flags]
+    assert user_error(capsys, argv) == f"pixsift score: {line}"
+
+
+def test_a_missing_download_or_training_package_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "img2dataset", None)
+    urls = tmp_path / "urls.parquet"
+    pq.write_table(pa.table({"url": ["http://127.0.0.1:9/a.jpg"], "caption": ["a cat"]}), urls)
+    line = user_error(capsys, ["download", "--input", str(urls), "--to", str(tmp_path / "out")])
     assert line == (
-        "pixsift score: --executor ray needs the Python package 'ray', which is not importable here (import "
-        "of ray halted; None in sys.modules). Install it with: pip install 'pixsift[dist]'"
+        "pixsift download: pixsift download needs the Python package 'img2dataset', which is not importable "
+        "here (import of img2dataset halted; None in sys.modules). Install it with: pip install "
+        "'pixsift[download]'"
     )
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # what `pixsift train` meets first
+    with pytest.raises(ImportError) as missing:
+        require("deepspeed", "pixsift train")
+    assert missing_package(missing.value).line().endswith("Install it with: pip install 'pixsift[train]'")
+
+
+def test_score_without_a_model_flag_uses_openai_vit_l_14_and_says_how_to_fill_the_cache(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    inputs = good_pool(tmp_path / "pool")
+    line = user_error(capsys, ["score", "--input", *inputs, "--store", str(tmp_path / "s")])
+    assert line.startswith(
+        "pixsift score: CLIP weights ViT-L-14/openai: (timm/vit_large_patch14_clip_224.openai"
+    )
+    assert "fill the cache with `hf download timm/vit_large_patch14_clip_224.openai " in line
+    assert "open_clip_model.safetensors`" in line
+    assert not (tmp_path / "s").exists()

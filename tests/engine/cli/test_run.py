@@ -26,7 +26,9 @@ def test_every_stage_runs_once_and_a_second_run_does_nothing(pipeline, capsys):
         ("score", "select", "export", "report"), "run"
     )
     folder = pipeline.parent
-    assert (folder / "export" / "manifest.json").is_file() and (folder / "report" / "report.html").is_file()
+    assert (folder / "export" / ".pixsift-manifest.json").is_file() and (
+        folder / "report" / "report.html"
+    ).is_file()
     state = json.loads((folder / "state.json").read_text())
     assert {name: s["status"] for name, s in state["stages"].items()} == dict.fromkeys(
         ("score", "select", "export", "report"), "done"
@@ -44,7 +46,7 @@ def test_every_stage_runs_once_and_a_second_run_does_nothing(pipeline, capsys):
 
 
 def exported(folder: Path) -> int:
-    return json.loads((folder / "export" / "manifest.json").read_text())["n_exported"]
+    return json.loads((folder / "export" / ".pixsift-manifest.json").read_text())["n_exported"]
 
 
 def test_a_changed_select_setting_reruns_select_and_what_follows_only(pipeline, capsys):
@@ -120,7 +122,8 @@ def test_errors_name_the_pipeline_and_the_stage(pipeline, capsys):
     text = pipeline.read_text()
     pipeline.write_text(text + "\n[scores]\nx = 1\n")
     assert error(str(pipeline)) == (
-        f"pixsift run: {pipeline}: scores: not a stage; the stages are generate, score, select, export, "
+        f"pixsift run: {pipeline}: scores: not a stage; the stages are download, generate, score, select, "
+        "export, "
         "report, tokenize, train, sample"
     )
     pipeline.write_text(text.replace("batch_size = 4", "batch_size = 0"))

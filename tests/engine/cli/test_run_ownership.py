@@ -187,7 +187,7 @@ def test_a_folder_put_in_place_of_a_finished_output_is_not_taken_for_it(pipeline
     for name, stage in (("store", "score"), ("export", "export")):
         shutil.rmtree(tmp_path / name)
         users_folder(tmp_path / name)
-        (tmp_path / name / "manifest.json").write_text("{}")
+        (tmp_path / name / ".pixsift-manifest.json").write_text("{}")
         capsys.readouterr()
         assert main(["run", str(pipeline)]) == 2
         captured = capsys.readouterr()

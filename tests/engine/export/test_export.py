@@ -12,6 +12,7 @@ from PIL import Image
 
 from pixsift.engine.cli import main
 from pixsift.engine.export import formats
+from pixsift.engine.export.config import MANIFEST
 from pixsift.engine.export.formats import FORMATS
 from pixsift.engine.export.job import WRITERS, export
 from pixsift.engine.export.parquet_shards import ROW_GROUP_ROWS
@@ -42,7 +43,7 @@ def key_of(pool, row: int) -> str:
 
 def exported(pool, tmp_path, format, **options):
     summary = export(pool.store.url, "best", tmp_path / format, format, shard_size=SHARD, **options)
-    return summary, json.loads((summary.out / "manifest.json").read_text())
+    return summary, json.loads((summary.out / MANIFEST).read_text())
 
 
 def test_webdataset_reads_back_with_every_kept_row_once(pool, tmp_path):
@@ -56,7 +57,10 @@ def test_webdataset_reads_back_with_every_kept_row_once(pool, tmp_path):
         assert image == pool.images[record["key"]]
         assert record["format"] in ("jpeg", "png") and record["weighted_score"] > 0
         assert sample["txt"].decode() == record["caption"] != ""  # the img2dataset / open_clip convention
-    assert [f["samples"] for f in manifest["files"]] == [4, 4, 2]
+    assert [(f["path"], f["samples"]) for f in manifest["files"]][-2:] == [
+        ("shard-000002.tar", 2),
+        ("README.md", 0),
+    ]
     assert manifest["n_exported"] == len(KEPT) and manifest["errors"] == []
 
 
@@ -86,7 +90,9 @@ def test_parquet_with_image_paths(pool, tmp_path):
     table = pq.ParquetDataset(sorted(summary.out.glob("part-*.parquet"))).read()
     paths = table.column("image_path").to_pylist()
     assert [(summary.out / p).read_bytes() for p in paths] == [pool.images[k] for k in kept_keys(pool)]
-    assert [f["path"] for f in manifest["files"]][-3:] == ["images/000000", "images/000001", "images/000002"]
+    assert [f["path"] for f in manifest["files"]][-4:] == [
+        "images/000000", "images/000001", "images/000002", "README.md"
+    ]  # fmt: skip
 
 
 def test_hf_layout_loads_with_datasets(pool, tmp_path):
@@ -112,7 +118,7 @@ def test_sharegpt_jsonl_layout_with_edits_and_a_missing_source(pool, tmp_path):
                                    "the run store, nor an existing file"}]  # fmt: skip
     assert summary.errors and "gone" in summary.text()
     for row in rows:
-        assert set(row) <= {"key", "input_prompt", "input_image", "output_image"}
+        assert set(row) <= {"key", "input_prompt", "input_image", "output_image", "meta"}
         assert (out / row["output_image"]).read_bytes() == pool.images[row["key"]]
     edits = {r["key"]: r["input_image"] for r in rows if "input_image" in r}
     key3, key7 = key_of(pool, 3), key_of(pool, 7)
@@ -122,13 +128,48 @@ def test_sharegpt_jsonl_layout_with_edits_and_a_missing_source(pool, tmp_path):
     assert loaded["train"]["key"] == [r["key"] for r in rows]
 
 
+LAYOUTS = [
+    ("webdataset", "bytes"),
+    ("parquet", "bytes"),
+    ("parquet", "paths"),
+    ("hf", "bytes"),
+    ("jsonl", "bytes"),
+]
+
+
+@pytest.mark.parametrize(("format", "images"), LAYOUTS)
+def test_each_export_folder_reads_as_it_is_with_exactly_the_exported_rows(pool, tmp_path, format, images):
+    import datasets
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    summary, manifest = exported(pool, tmp_path, format, images=images)
+    out, keys = summary.out, [k for k in kept_keys(pool) if k not in {e["key"] for e in manifest["errors"]}]
+    loaded = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    meta = [json.dumps({"url": f"https://example.com/{k}", "similarity": 0.3}) for k in keys]
+    if format == "webdataset":
+        assert [r["json"]["key"] for r in loaded] == keys and [r["json"]["meta"] for r in loaded] == meta
+        shards = sorted(str(p) for p in out.glob("*.tar"))
+        assert [json.loads(s["json"])["key"] for s in wds.WebDataset(shards, shardshuffle=False)] == keys
+        return
+    assert loaded["key"] == keys and loaded["meta"] == meta  # every format carries the input's metadata
+    if format in ("parquet", "hf"):
+        # the folder (its `data` folder for hf), or, beside image files, its tables
+        read = out / "data" if format == "hf" else out if images == "bytes" else sorted(out.glob("*.parquet"))
+        whole = pd.read_parquet(read) if isinstance(read, Path) else pd.concat(map(pd.read_parquet, read))
+        assert whole["key"].tolist() == keys
+        assert ds.dataset(read, format="parquet").to_table().column("key").to_pylist() == keys
+    if format == "jsonl":
+        assert pd.read_json(out / "train.jsonl", lines=True)["key"].tolist() == keys
+
+
 @pytest.mark.parametrize("format", FORMATS)
 def test_exporting_twice_gives_identical_files(pool, tmp_path, format):
     first = export(pool.store.url, "best", tmp_path / "a", format, shard_size=SHARD).out
     second = export(pool.store.url, "best", tmp_path / "b", format, shard_size=SHARD).out
     export(pool.store.url, "best", second, format, shard_size=SHARD)  # replaces the export in place
     assert tree(first) == tree(second)
-    manifest = json.loads((first / "manifest.json").read_text())
+    manifest = json.loads((first / MANIFEST).read_text())
     for entry in manifest["files"]:
         if (first / entry["path"]).is_file():
             assert hashlib.sha256((first / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
@@ -150,10 +191,10 @@ def test_a_row_whose_bytes_are_gone_is_listed_and_the_rest_keep_their_shards(tmp
     out = tmp_path / "wds"
     assert main(["export", pool.store.url, "--selection", "all", "--to", str(out), "--format", "webdataset",
                  "--shard-size", "4"]) == 1  # fmt: skip
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / MANIFEST).read_text())
     assert [(e["row"], e["key"]) for e in manifest["errors"]] == [(2, "loose/coffee-40")]
     assert "read: " in manifest["errors"][0]["error"] and "coffee-40.png" in manifest["errors"][0]["error"]
-    assert [f["samples"] for f in manifest["files"]] == [3, 4, 4]
+    assert [f["samples"] for f in manifest["files"] if f["path"].endswith(".tar")] == [3, 4, 4]
     names = [
         s["__key__"] for s in wds.WebDataset(sorted(str(p) for p in out.glob("*.tar")), shardshuffle=False)
     ]
@@ -175,7 +216,7 @@ def test_refuses_other_data_and_bad_options(pool, tmp_path):
 
 def test_a_folder_that_looks_like_an_export_but_is_the_users_is_never_replaced(pool, tmp_path):
     mine = tmp_path / "mine"
-    for name in ("images/a.png", "data/part-0.parquet", "README.md", "manifest.json", "shard-000000.tar"):
+    for name in ("images/a.png", "data/part-0.parquet", "README.md", MANIFEST, "shard-000000.tar"):
         (mine / name).parent.mkdir(parents=True, exist_ok=True)
         (mine / name).write_text(f"my own {name}")
     before = tree(mine)
@@ -215,8 +256,8 @@ def test_a_second_export_to_one_folder_is_refused_and_leaves_the_first_whole(poo
 
     monkeypatch.setitem(run.WRITERS, "webdataset", write_while_another_starts)
     summary = export(pool.store.url, "best", out, "webdataset")
-    assert refused and (out / "manifest.json").is_file() and summary.n_exported == len(KEPT)
-    assert json.loads((out / "manifest.json").read_text())["format"] == "webdataset"
+    assert refused and (out / MANIFEST).is_file() and summary.n_exported == len(KEPT)
+    assert json.loads((out / MANIFEST).read_text())["format"] == "webdataset"
 
 
 def test_every_format_has_one_writer():
@@ -252,7 +293,7 @@ def test_a_new_format_is_one_new_module(pool, tmp_path):
     assert done.returncode == 0, done.stderr
     lines = (tmp_path / "out" / "captions.txt").read_text().splitlines()
     assert lines == [f"a photo of {key_of(pool, row).split('/')[1]}" for row in KEPT]
-    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["format"] == "captions"
+    assert json.loads((tmp_path / "out" / MANIFEST).read_text())["format"] == "captions"
 
 
 def test_edit_sources_outside_the_inputs_are_never_exported(tmp_path, monkeypatch):
@@ -297,5 +338,5 @@ def test_a_killed_export_leaves_no_half_export_and_a_rerun_replaces_its_partial(
     assert not out.exists() and len(list(tmp_path.glob(".out.partial-*"))) == 1
     monkeypatch.undo()
     summary = export(pool.store.url, "best", out, "webdataset")
-    assert (out / "manifest.json").is_file() and summary.n_exported == len(KEPT)
+    assert (out / MANIFEST).is_file() and summary.n_exported == len(KEPT)
     assert list(tmp_path.glob(".out.partial-*")) == []

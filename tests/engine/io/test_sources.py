@@ -75,6 +75,7 @@ def test_brace_pattern_over_three_shards_lists_every_sample_in_order(tmp_path):
         style="photo",
         source_key="src-1",
         seed=1,
+        meta='{"unused": "x"}',  # every other field of the sample is kept
     )
     assert [c.data for c in read_candidates(entries)] == list(images.values())
     assert all(not c.error for c in read_candidates(entries))
@@ -349,10 +350,26 @@ def test_a_table_without_a_caption_column_is_refused_before_planning(tmp_path):
         list(scan([str(tmp_path / "m.parquet")]))
     assert str(refused.value) == (
         f"table {tmp_path / 'm.parquet'}: has no 'caption' column (nor 'text', 'prompt'), in any case "
-        "(columns: image, notes); name the columns to read with --image-col and --caption-col"
+        "(columns: image, notes); name the columns to read with --image-col and --caption-col (a table of "
+        "image URLs is downloaded first: pixsift download)"
     )
     [entry] = scan([str(tmp_path / "m.parquet")], columns={"caption": "notes"})
     assert entry.caption == "a cat" and not entry.error
+
+
+def test_a_table_of_web_urls_is_one_line_pointing_to_download(tmp_path):
+    """LAION's layout: `URL` and `TEXT`; named as the image column, the first web address stops the scan."""
+    table = tmp_path / "laion.parquet"
+    write_table(table, [{"URL": "https://example.com/a.jpg", "TEXT": "a cat"}])
+    with pytest.raises(ValueError, match="pixsift download"):
+        list(scan([str(table)]))
+    with pytest.raises(ValueError) as refused:
+        list(scan([str(table)], columns={"image": "URL"}))
+    assert str(refused.value) == (
+        f"{table} row 1: the image https://example.com/a.jpg is a web address, and pixsift scores images it "
+        f"can read; download the table's images with `pixsift download --input {table} --to DIR`, then "
+        "score DIR"
+    )
 
 
 def test_a_scan_where_most_candidates_fail_is_refused_after_its_last_entry():
@@ -370,7 +387,8 @@ def test_a_scan_where_most_candidates_fail_is_refused_after_its_last_entry():
 
 
 def test_hugging_face_parquet_with_embedded_images(tmp_path):
-    """The layout `datasets` writes for an Image feature: {bytes, path} structs, in several row groups."""
+    """The layout `datasets` writes for an Image feature: {bytes, path} structs, in several row groups; a
+    struct with only a path names an image file beside the table."""
     rows = [
         {"image": {"bytes": photo("astronaut"), "path": "astronaut.jpg"}, "Text": "an astronaut"},
         {"image": {"bytes": None, "path": "elsewhere.jpg"}, "Text": "only a path"},
@@ -381,12 +399,13 @@ def test_hugging_face_parquet_with_embedded_images(tmp_path):
     source = f"{tmp_path / 'train-00000.parquet'}#image"
     assert [(e.key, e.caption, e.source, e.offset) for e in entries] == [
         ("astronaut.jpg", "an astronaut", source, 0),
-        ("elsewhere.jpg", "only a path", source, 1),
+        ("elsewhere.jpg", "only a path", str(tmp_path / "elsewhere.jpg"), 0),
         ("train-00000.parquet#3", "a cat", source, 2),
     ]
     read = list(read_candidates(entries))
     assert read[0].data == photo("astronaut") and read[2].data == photo("chelsea")
-    assert read[1].error.startswith("missing_file: ") and "has no embedded bytes" in read[1].error
+    table, image = tmp_path / "train-00000.parquet", tmp_path / "elsewhere.jpg"
+    assert read[1].error == f"missing_file: {table} row 2: image {image} does not exist"
     assert error_kind(list(read_candidates(entries, max_bytes=100))[0].error) == "too_large"
 
 

@@ -164,6 +164,9 @@ def test_the_report_names_the_model_warns_of_random_weights_and_counts_failures(
     assert '<p class="warning">Random weights' in page
     failures = page.split("<h2>Failed rows by reason</h2>")[1].split("<h2>")[0]
     assert re.search(r"<td>decode</td><td>1</td>", failures), failures
+    sources = page.split("<h2>Kept per input</h2>")[1].split("<h2>")[0]  # 2 photos and the broken one, then 3
+    assert f"<tr><td><code>{inputs[0]}</code></td><td>3</td><td>2</td><td>66.7%</td></tr>" in sources
+    assert f"<tr><td><code>{inputs[1]}</code></td><td>3</td><td>3</td><td>100.0%</td></tr>" in sources
 
 
 def test_a_store_without_its_model_says_so(report):

@@ -18,6 +18,7 @@ import pytest
 
 from pixsift.engine.core.candidates import error_kind
 from tests.helpers.candidate_pools import photo
+from tests.helpers.processes import PEAK_RSS
 from tests.helpers.scoring import read_store
 
 REPO = Path(__file__).resolve().parents[3]
@@ -131,11 +132,7 @@ def scored(tmp_path_factory, tiny_config):
         "1",
     ]  # fmt: skip: more than half the pool is bad on purpose
     # Its own process, so that its peak memory is its own.
-    child = (
-        "import resource, sys; from engine.cli import main; code = main(sys.argv[1:]); "
-        "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(code)"
-    )
-    run = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, text=True, cwd=REPO)
+    run = subprocess.run([sys.executable, "-c", PEAK_RSS, *args], capture_output=True, text=True, cwd=REPO)
     return run, read_store(store)
 
 
@@ -158,5 +155,5 @@ def test_one_row_per_sample_with_its_status_and_reason(scored):
 
 def test_memory_stays_small(scored):
     run, _ = scored
-    maxrss_kib = int(run.stderr.rsplit("maxrss ", 1)[1].split()[0])
+    maxrss_kib = int(run.stderr.strip().splitlines()[-1])
     assert maxrss_kib < 3 * 1024 * 1024, f"peak RSS {maxrss_kib / 1024:.0f} MiB"

@@ -160,7 +160,9 @@ def test_pretrained_tag_loads_from_the_hub_cache_only(tmp_path, monkeypatch, tin
     }
     monkeypatch.setattr(open_clip.pretrained, "_PRETRAINED", {**open_clip.pretrained._PRETRAINED, **tags})
     with pytest.raises(
-        FileNotFoundError, match="not available in the Hugging Face cache; set HF_HUB_OFFLINE=0"
+        FileNotFoundError,
+        match="not available in the Hugging Face cache; fill the cache with `hf download pixsift/tiny-vit "
+        "open_clip_model.safetensors` \\(or set HF_HUB_OFFLINE=0",
     ):
         ClipEmbedder(config_file=tiny_config, pretrained="tiny_tag", cache_dir=tmp_path)
     commit = "0" * 40

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import signal
 import subprocess
@@ -442,3 +443,50 @@ def test_units_are_small_on_the_cpu_and_a_store_keeps_its_own_size(tmp_path, tin
     assert shard_rows(cfg, RunStore.planned_at(cfg.store)) == 3
     summary = score(cfg, io.StringIO())  # resumes the store as it was made: nothing left to do
     assert summary.units_run == 0
+
+
+def test_a_hugging_face_imagefolder_scores_every_row_with_its_metadata(tmp_path, tiny_config):
+    """`datasets`' imagefolder: a metadata file naming images in `file_name`, at the top or per split."""
+    names = list(PHOTOS)
+    for split, rows, table in (("train", names[:3], "metadata.csv"), ("test", names[3:], "metadata.jsonl")):
+        (tmp_path / "folder" / split).mkdir(parents=True)
+        for name in rows:
+            (tmp_path / "folder" / split / f"{name}.img").write_bytes(encoded(name))
+        records = [{"file_name": f"{n}.img", "text": f"a photo of {n}", "license": "cc-by"} for n in rows]
+        if table.endswith(".csv"):
+            lines = ["file_name,text,license", *(",".join(r.values()) for r in records)]
+            (tmp_path / "folder" / split / table).write_text("\n".join(lines) + "\n")
+        else:
+            (tmp_path / "folder" / split / table).write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = score(score_config([str(tmp_path / "folder")], tmp_path / "store", tiny_config), io.StringIO())
+    assert summary.statuses == {"ok": len(PHOTOS)}
+    got = read_store(tmp_path / "store")
+    assert got["caption"].tolist() == [f"a photo of {n}" for n in names[3:] + names[:3]]  # splits by name
+    assert {json.loads(m)["license"] for m in got["meta"].tolist()} == {"cc-by"}
+
+
+def test_a_datasets_parquet_of_image_paths_scores_every_row_with_its_metadata(
+    tmp_path, tiny_config, capsys, monkeypatch
+):
+    """`Dataset.to_parquet` keeps an Image column cast from files as {bytes: null, path}: the paths are
+    read relative to the table, and a table whose images are not there is refused before any scoring."""
+    datasets = pytest.importorskip("datasets")
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    for name in PHOTOS:
+        (tmp_path / "data" / "images" / f"{name}.img").write_bytes(encoded(name))
+    rows = {"image": [f"images/{n}.img" for n in PHOTOS], "caption": [f"a {n}" for n in PHOTOS],
+            "width_hint": list(range(len(PHOTOS)))}  # fmt: skip
+    table = tmp_path / "data" / "train.parquet"
+    monkeypatch.chdir(tmp_path / "data")  # where the paths were written from
+    datasets.Dataset.from_dict(rows).cast_column("image", datasets.Image()).to_parquet(str(table))
+    monkeypatch.chdir(tmp_path)
+    assert pq.read_table(table).column("image").combine_chunks().field("bytes").null_count == len(PHOTOS)
+    summary = score(score_config([str(table)], tmp_path / "store", tiny_config), io.StringIO())
+    assert summary.statuses == {"ok": len(PHOTOS)}
+    got = read_store(tmp_path / "store")
+    assert got["byte_size"].tolist() == [len(encoded(n)) for n in PHOTOS]
+    assert [json.loads(m)["width_hint"] for m in got["meta"].tolist()] == list(range(len(PHOTOS)))
+    shutil.rmtree(tmp_path / "data" / "images")
+    line = user_error(capsys, score_command([str(table)], tmp_path / "other", tiny_config)[3:])
+    assert "cannot be read (missing_file 5; first: missing_file: " in line
+    assert not (tmp_path / "other" / "progress").exists() or markers(tmp_path / "other") == 0

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from pixsift.engine.cli import main
 from pixsift.engine.core.errors import BadInput, NotFound
 from pixsift.trainer.common.model_folder import load_janus_model, require_model_folder
+from tests.helpers.processes import PEAK_RSS
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 REPO = Path(__file__).resolve().parents[3]
@@ -168,15 +169,3 @@ def test_a_vq_bomb_is_refused_under_1_5_gb(tiny_janus, tmp_path, command):
     *lines, peak = done.stderr.strip().splitlines()
     assert done.returncode == 2 and "its config and weights differ in" in lines[-1], lines
     assert int(peak) < 1.5 * 2**20, f"peak RSS {int(peak) / 2**20:.2f} GiB"
-
-
-# Runs `pixsift ARGS` in this process and prints its peak resident memory (KiB) last: VmHWM, the peak of
-# this process image (getrusage's ru_maxrss keeps the peak of the process it was forked from).
-PEAK_RSS = """
-import re, sys
-from pathlib import Path
-from pixsift.engine.cli import main
-status = main(sys.argv[1:])
-print(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1], file=sys.stderr)
-sys.exit(status)
-"""
