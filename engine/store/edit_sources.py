@@ -1,8 +1,8 @@
 """The source images of editing samples: each kept row with task "edit" names its source in `source_key`,
 either the key of another candidate in the same run store or an image file.
 
-A file is found only inside the inputs the store was scored from (their folders, engine.io.paths
-.input_root): a relative path is taken from the folder of the row's own image source (a tar's folder),
+A file is found only inside the inputs the store was scored from (the folders of the input files it
+planned: engine.store.input_record): a relative path is taken from the folder of the row's own image source (a tar's folder),
 links are followed, and a path that leads anywhere else (`/etc/passwd`, `../../x`) is refused, so that
 metadata cannot copy files from outside the inputs into a dataset. A store candidate's bytes are checked
 against the content hash it was scored with.
@@ -45,7 +45,7 @@ class EditSources:
         """The sources named by the edit rows among `rows` (sorted store rows)."""
         wanted = _wanted_keys(store, rows)
         entries = _store_entries(store, set(wanted))
-        roots = [input_root(i) for i in store.config.get("inputs", [])]
+        roots = [input_root(record["path"]) for record in store.inputs]
         refused = {}
         for key in sorted(wanted.keys() - entries.keys()):
             path = _resolve(key, wanted[key])

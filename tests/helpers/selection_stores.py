@@ -70,9 +70,9 @@ def scored_pool(tmp: Path, *, shard_rows: int = 4, edits: dict[int, str] | None 
         image_dim=4,
         text_dim=4,
         extra_columns=["aesthetic"],
-        config={"test": "selection_stores", "inputs": [str(tmp)]},
+        config={"test": "selection_stores"},
     )
-    store.plan(plan)
+    store.plan(plan, lambda: [{"path": str(tar), "rows": [0, len(plan)]}])
     for unit in store.units():
         store.write_unit(unit, _scores(store, unit, [images[e.key] for e in plan[unit.start : unit.stop]]))
     return Pool(store, images, tmp)

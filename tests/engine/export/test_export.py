@@ -1,4 +1,5 @@
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -17,7 +18,10 @@ from pixsift.engine.export.formats import FORMATS
 from pixsift.engine.export.job import WRITERS, export
 from pixsift.engine.export.parquet_shards import ROW_GROUP_ROWS
 from pixsift.engine.io.ownership import MARKER
+from pixsift.engine.score.job import score
 from pixsift.engine.store.lock import Busy
+from pixsift.engine.store.run_store import RunStore
+from tests.helpers.scoring import encoded, score_config
 from tests.helpers.selection_stores import scored_pool, write_selection
 
 KEPT = [0, 1, 2, 3, 4, 6, 7, 9, 10, 11]
@@ -340,3 +344,34 @@ def test_a_killed_export_leaves_no_half_export_and_a_rerun_replaces_its_partial(
     summary = export(pool.store.url, "best", out, "webdataset")
     assert (out / MANIFEST).is_file() and summary.n_exported == len(KEPT)
     assert list(tmp_path.glob(".out.partial-*")) == []
+
+
+def test_an_edit_source_file_beside_a_scored_manifest_is_exported(tmp_path, tiny_config):
+    """A real score run: the store records its input files, and an edit's source file in their folder is
+    found from them (and one outside them is not)."""
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    for name in ("astronaut", "camera", "coffee"):
+        (folder / f"{name}.img").write_bytes(encoded(name))
+    (tmp_path / "far.img").write_bytes(encoded("rocket"))
+    rows = [
+        {"image": "astronaut.img", "caption": "an astronaut"},
+        {"image": "camera.img", "caption": "make it a camera", "task": "edit", "source_key": "coffee.img"},
+        {
+            "image": "coffee.img",
+            "caption": "make it coffee",
+            "task": "edit",
+            "source_key": "../far.img",
+        },
+    ]
+    (folder / "captions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    score(score_config([str(folder)], tmp_path / "store", tiny_config), io.StringIO())
+    store = RunStore.open(str(tmp_path / "store"))
+    write_selection(store, "all", [0, 1, 2])
+    summary = export(store.url, "all", tmp_path / "out", "jsonl")
+    samples = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    assert [s["key"] for s in samples] == ["astronaut.img", "camera.img"]
+    assert (tmp_path / "out" / samples[1]["input_image"][0]).read_bytes() == encoded("coffee")
+    assert [e.error for e in summary.errors] == [
+        "edit source '../far.img': a file outside the inputs the store was scored from"
+    ]
