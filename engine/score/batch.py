@@ -9,8 +9,9 @@ import torch
 from pixsift.engine.core.candidates import failure
 from pixsift.engine.core.isolate import isolate_failures
 from pixsift.engine.core.progress import StageTimes
+from pixsift.engine.score.edit_pairs import EDIT_COLUMNS, SourceEmbeddings, edit_scores, nan_columns
 from pixsift.engine.score.embed import ClipEmbedder
-from pixsift.engine.score.inputs import ScoreInputs
+from pixsift.engine.score.inputs import EditInputs, ScoreInputs
 from pixsift.engine.score.kernel_scores import clip_scores, ssim_roundtrip
 from pixsift.engine.score.prepare import Prepared
 from pixsift.engine.score.preprocess import clip_batch
@@ -30,6 +31,7 @@ class BatchScorer:
         self.embedder = embedder
         self.extra = extra
         self.fidelity = (fidelity_size, fidelity_via)
+        self.sources = SourceEmbeddings()  # the edits' sources, embedded once per worker
 
     def __call__(self, inputs: ScoreInputs, times: StageTimes) -> dict[str, torch.Tensor]:
         """float32 tensors by column, a row per image; non-finite where the model gave non-finite values
@@ -42,7 +44,10 @@ class BatchScorer:
                 pixels = clip_batch(inputs.images, self.embedder.preprocess)
         with times.stage("embed"):
             image_emb = self.embedder.encode_images(pixels)
-            text_emb = self.embedder.encode_tokens(inputs.tokens)[inputs.rows.to(image_emb.device)]
+            text_all = self.embedder.encode_tokens(inputs.tokens)
+            text_emb = text_all[inputs.rows.to(image_emb.device)]
+            if inputs.edits is not None and inputs.edits.new:
+                self._embed_sources(inputs.edits, image_emb.device)
         with times.stage("kernels"):
             scores = clip_scores(image_emb, text_emb)
             if fidelity is None:
@@ -50,7 +55,39 @@ class BatchScorer:
             scores["ssim_roundtrip"] = fidelity.to(image_emb.device)
             for extra in self.extra:
                 scores[extra.name] = extra(image_emb, text_emb)
+            scores |= self._edit_columns(inputs.edits, image_emb, text_all, inputs.rows)
         return {"image_embedding": image_emb, "text_embedding": text_emb, **scores}
+
+    def _embed_sources(self, edits: EditInputs, device: torch.device) -> None:
+        pixels = edits.pixels
+        if pixels is None:
+            pixels = clip_batch([image.to(device) for image in edits.images], self.embedder.preprocess)
+        self.sources.add([edits.keys[n] for n in edits.new], self.embedder.encode_images(pixels))
+
+    def _edit_columns(
+        self, edits: EditInputs | None, image_emb: torch.Tensor, text_all: torch.Tensor, rows: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The pair columns (engine.score.edit_pairs): NaN but for the edits."""
+        device = image_emb.device
+        columns = nan_columns(len(image_emb), device)
+        if edits is None:
+            return columns
+        at = (edits.slots >= 0).nonzero().flatten()
+        source_emb = self.sources.stacked([edits.keys[s] for s in edits.slots[at].tolist()]).to(device)
+        at_device = at.to(device)
+        found = edit_scores(
+            image_emb[at_device],
+            text_all,
+            rows[at].to(device),
+            source_emb,
+            edits.source_rows[at].to(device),
+            edits.target_rows[at].to(device),
+        )
+        for name, values in found.items():
+            columns[name][at_device] = values
+        columns["edit_ssim"][at_device] = edits.pairs[at, 0].to(device)
+        columns["edit_l1"][at_device] = edits.pairs[at, 1].to(device)
+        return columns
 
     def isolating(
         self, inputs: ScoreInputs, times: StageTimes
@@ -104,8 +141,9 @@ def fill_columns(v: dict[str, np.ndarray], batch: Prepared, scorer: BatchScorer,
     scored = [j for j in range(len(batch.good)) if j not in failed]
     values = {name: tensor.float().cpu().numpy() for name, tensor in scores.items()}
     finite = np.ones(len(scored), dtype=bool)
-    for array in values.values():
-        finite &= np.isfinite(array.reshape(len(scored), -1)).all(axis=1)
+    for name, array in values.items():
+        if name not in EDIT_COLUMNS:  # NaN but for edits; an edit's are what its pair gives
+            finite &= np.isfinite(array.reshape(len(scored), -1)).all(axis=1)
     rows = start + np.asarray([batch.good[j] for j in scored], dtype=np.int64)
     for name, array in values.items():
         v[name][rows[finite]] = array[finite]

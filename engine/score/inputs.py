@@ -1,12 +1,35 @@
 """What the model step takes for n images: their captions' tokens, and either their model input and
-fidelity prepared on the CPU, or the decoded images on the device to prepare there."""
+fidelity prepared on the CPU, or the decoded images on the device to prepare there; for the editing
+pairs among them, their sources (engine.score.edit_pairs)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+
+
+@dataclass
+class EditInputs:
+    """The sources of a batch's edits: each image's source slot (-1: not an edit), the distinct source keys,
+    the model input of those whose embedding is new to the worker, the token rows of source and target
+    captions (-1: unknown), and each image's pair SSIM and L1 (NaN: not an edit)."""
+
+    slots: torch.Tensor  # n int64 index into `keys`
+    keys: list[str]
+    new: list[int]  # indices into `keys` to embed
+    pixels: torch.Tensor | None = None  # len(new) x 3 x H x W, prepared on the CPU
+    images: list[torch.Tensor] | None = None  # len(new) uint8 sources, to prepare on the device
+    source_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    target_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    pairs: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 2))  # n x (edit_ssim, edit_l1)
+
+    def subset(self, index: torch.Tensor, remap: Callable[[torch.Tensor], torch.Tensor]) -> EditInputs:
+        return EditInputs(
+            self.slots[index], self.keys, self.new, self.pixels, self.images,
+            remap(self.source_rows[index]), remap(self.target_rows[index]), self.pairs[index],
+        )  # fmt: skip
 
 
 @dataclass
@@ -17,6 +40,7 @@ class ScoreInputs:
     fidelity: torch.Tensor | None = None  # n round-trip SSIMs, prepared on the CPU
     images: list[torch.Tensor] | None = None  # n uint8 3 x h x w images on the device, to prepare there
     ready: Callable[[], None] | None = None  # makes the device wait until `images` are uploaded
+    edits: EditInputs | None = None  # None when no image of the batch is an edit with its source
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -24,12 +48,20 @@ class ScoreInputs:
     def subset(self, indices: Sequence[int]) -> ScoreInputs:
         """The inputs of `indices` alone, with the tokens of their captions alone."""
         index = torch.as_tensor(list(indices), dtype=torch.int64)
-        used, rows = torch.unique(self.rows[index], return_inverse=True)
+        named = [self.rows[index]]
+        if self.edits is not None:
+            named += [r[r >= 0] for r in (self.edits.source_rows[index], self.edits.target_rows[index])]
+        used = torch.unique(torch.cat(named))
+
+        def remap(rows: torch.Tensor) -> torch.Tensor:
+            return torch.where(rows >= 0, torch.searchsorted(used, rows.clamp(min=0)), rows)
+
         return ScoreInputs(
             self.tokens[used],
-            rows,
+            remap(self.rows[index]),
             None if self.pixels is None else self.pixels[index],
             None if self.fidelity is None else self.fidelity[index],
             None if self.images is None else [self.images[i] for i in indices],
             self.ready,
+            None if self.edits is None else self.edits.subset(index, remap),
         )

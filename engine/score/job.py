@@ -30,9 +30,11 @@ from pixsift.engine.io.sources import read_candidates, scan_file, within_failure
 from pixsift.engine.io.tar_scan import shard_name
 from pixsift.engine.score.batch import BatchScorer, fill_columns, unit_columns
 from pixsift.engine.score.config import ScoreConfig
+from pixsift.engine.score.edit_pairs import SourceReader
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.prepare import Prepared, Preparer
 from pixsift.engine.score.scorers import load_scorer
+from pixsift.engine.store.edit_sources import EditSources
 from pixsift.engine.store.input_record import (
     InputChanges,
     PlannedFiles,
@@ -159,8 +161,10 @@ class ScoreJob(StoreUnitJob[RunStore]):
         )
         print(f"score: decoding with {decoder.name} on {device}, {threads} CPU threads", file=sys.stderr)
         fidelity = (cfg.fidelity_size, cfg.fidelity_via)
-        preparer = Preparer(decoder, embedder, fidelity, device, threads)
-        return _Loaded(device, preparer, BatchScorer(embedder, scorers, *fidelity))
+        scorer = BatchScorer(embedder, scorers, *fidelity)
+        sources = SourceReader(EditSources.find(store, np.arange(store.n_rows)), decoder)
+        preparer = Preparer(decoder, embedder, fidelity, device, threads, sources, scorer.sources)
+        return _Loaded(device, preparer, scorer)
 
     def release(self, loaded: _Loaded) -> None:
         loaded.preparer.close()

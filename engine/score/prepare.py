@@ -9,6 +9,8 @@ their captions (each distinct caption once), and then
   same time, and the decoded images are freed here;
 - on a GPU, the images: uploaded in one copy per batch when the decoder left them on the CPU
   (engine.decode.upload), preprocessed and round-tripped batched on the device.
+An edit (engine.score.edit_pairs) gets its source read and decoded, the pair's SSIM and L1 computed where
+the images are, and the source's model input prepared when the worker has not embedded it yet.
 An image that cannot be prepared fails its row alone, with the reason.
 """
 
@@ -24,8 +26,16 @@ from pixsift.engine.core.candidates import Candidate, content_hash
 from pixsift.engine.core.isolate import isolate_failures
 from pixsift.engine.core.progress import StageTimes
 from pixsift.engine.decode.result import Decoder, DecodeResult
+from pixsift.engine.score.edit_pairs import (
+    Source,
+    SourceEmbeddings,
+    SourceReader,
+    is_edit,
+    pair_pixels,
+    target_caption,
+)
 from pixsift.engine.score.embed import ClipEmbedder
-from pixsift.engine.score.inputs import ScoreInputs
+from pixsift.engine.score.inputs import EditInputs, ScoreInputs
 from pixsift.engine.score.preprocess import clip_pixels
 from pixsift.engine.store.unit_job import Batch
 from pixsift.kernels.ssim import roundtrip_ssim
@@ -49,8 +59,11 @@ class Preparer:
         fidelity: tuple[int, int],
         device: torch.device,
         threads: int,
+        sources: SourceReader | None = None,
+        embedded: SourceEmbeddings | None = None,
     ):
         self.decoder, self.embedder, self.fidelity, self.device = decoder, embedder, fidelity, device
+        self.sources, self.embedded = sources, embedded
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pixsift-prepare")
         self._uploader = None
         if device.type == "cuda" and decoder.device.type == "cpu":
@@ -66,15 +79,69 @@ class Preparer:
         good = [i for i in readable if decoded[i].ok]
         with times.stage("prepare"):
             hashes = list(self._pool.map(lambda c: content_hash(c.data) if c.data else None, candidates))
+            sources, pairs, failed = self._pairs(good, candidates, decoded)
+            good = [i for i in good if i not in failed]
             if self.device.type == "cpu":
-                good, prepared, failed = self._prepared_on_cpu(good, decoded)
+                good, prepared, failed_here = self._prepared_on_cpu(good, decoded)
+                failed |= failed_here
             else:
-                prepared, failed = self._on_device([decoded[i].image for i in good]), {}
+                prepared = self._on_device([decoded[i].image for i in good])
             inputs = None
             if good:
-                tokens, rows = self.embedder.tokenize([candidates[i].caption for i in good])
-                inputs = ScoreInputs(tokens, rows, **prepared)
+                captions = [candidates[i].caption for i in good]
+                edits = [i for i in good if i in sources]
+                extra = [sources[i].caption for i in edits] + [target_caption(candidates[i]) for i in edits]
+                tokens, rows = self.embedder.tokenize(captions + [c for c in extra if c])
+                inputs = ScoreInputs(tokens, rows[: len(good)], **prepared)
+                if edits:
+                    inputs.edits = self._edit_inputs(good, edits, sources, pairs, rows[len(good) :], extra)
         return Prepared(first, dict(times.seconds), candidates, decoded, hashes, good, inputs, failed)
+
+    def _pairs(
+        self, good: list[int], candidates: list[Candidate], decoded: dict[int, DecodeResult]
+    ) -> tuple[dict[int, Source], dict[int, tuple[float, float]], dict[int, str]]:
+        """The sources of the edits among `good`, their pairs' (SSIM, L1), and why the others failed."""
+        edits = [i for i in good if is_edit(candidates[i])] if self.sources is not None else []
+        found = {i: self.sources.get(candidates[i].source_key) for i in edits}
+        failed = {i: reason for i, reason in found.items() if isinstance(reason, str)}
+        sources = {i: source for i, source in found.items() if i not in failed}
+        pairs = {}
+        if sources:
+            with torch.no_grad():
+                edit_images = [decoded[i].image for i in sources]
+                ssims, l1 = pair_pixels(
+                    edit_images, [s.image.to(edit_images[0].device) for s in sources.values()]
+                )
+            pairs = dict(zip(sources, zip(ssims.tolist(), l1.tolist(), strict=True), strict=True))
+        return sources, pairs, failed
+
+    def _edit_inputs(self, good, edits, sources, pairs, extra_rows, extra) -> EditInputs:
+        """The edit fields of a batch (engine.score.inputs.EditInputs)."""
+        by_key = {sources[i].key: sources[i] for i in edits}
+        keys = list(by_key)
+        slot = {key: n for n, key in enumerate(keys)}
+        position = {i: n for n, i in enumerate(good)}
+        slots = torch.full((len(good),), -1, dtype=torch.int64)
+        source_rows, target_rows = slots.clone(), slots.clone()
+        pair_values = torch.full((len(good), 2), float("nan"))
+        texts = iter(extra_rows.tolist())
+        given = [next(texts) if caption else -1 for caption in extra]
+        for n, i in enumerate(edits):
+            slots[position[i]] = slot[sources[i].key]
+            source_rows[position[i]], target_rows[position[i]] = given[n], given[len(edits) + n]
+            pair_values[position[i]] = torch.tensor(pairs[i])
+        new = [n for n, key in enumerate(keys) if key not in self.embedded]
+        images = [by_key[keys[n]].image for n in new]
+        edit_inputs = EditInputs(slots, keys, new, source_rows=source_rows, target_rows=target_rows,
+                                 pairs=pair_values)  # fmt: skip
+        if not new:
+            return edit_inputs
+        if self.device.type == "cpu":
+            edit_inputs.pixels = torch.stack(list(self._pool.map(
+                lambda image: clip_pixels(image, self.embedder.preprocess), images)))  # fmt: skip
+        else:
+            edit_inputs.images = images
+        return edit_inputs
 
     def close(self) -> None:
         self._pool.shutdown()

@@ -175,9 +175,9 @@ def check_columns(store: RunStore, spec: SelectSpec) -> None:
     terms = [c for c in columns_of_kind(store, "numeric") if c != WEIGHTED_SCORE]
     wanted = [("[score]", t.column, "numeric", terms) for t in spec.score]
     for step in spec.steps:
-        kind = step.column_kind
         wanted += [
-            (f"step {step.reason}", column, kind, columns_of_kind(store, kind)) for column in step.columns
+            (f"step {step.reason}", column, kind, columns_of_kind(store, kind))
+            for column, kind in step.column_kinds()
         ]
     for what, column, kind, known in wanted:
         if column not in known:

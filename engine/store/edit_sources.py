@@ -2,10 +2,10 @@
 either the key of another candidate in the same run store or an image file.
 
 A file is found only inside the inputs the store was scored from (the folders of the input files it
-planned: engine.store.input_record): a relative path is taken from the folder of the row's own image source (a tar's folder),
-links are followed, and a path that leads anywhere else (`/etc/passwd`, `../../x`) is refused, so that
-metadata cannot copy files from outside the inputs into a dataset. A store candidate's bytes are checked
-against the content hash it was scored with.
+planned: engine.store.input_record): a relative path is taken from the folder of the row's own image
+source (a tar's folder), links are followed, and a path that leads anywhere else (`/etc/passwd`,
+`../../x`) is refused, so that metadata cannot copy files from outside the inputs into a dataset. A store
+candidate's bytes are checked against the content hash it was scored with.
 
 `EditSources.find` resolves every source the selection needs in two streaming passes (the kept rows' task,
 source_key and source, then the store's key column), so memory grows with the number of sources, not the
@@ -33,6 +33,7 @@ from pixsift.engine.store.schema import EDIT_TASK
 class SourceImage:
     data: bytes
     format: str  # sniffed from the bytes; "" when not recognised
+    caption: str = ""  # a store candidate's caption; "" for a file
 
 
 class EditSources:
@@ -69,7 +70,7 @@ class EditSources:
             raise LookupError(f"edit source {source_key!r}: {candidate.error}")
         if expected and content_hash(candidate.data) != expected:
             raise LookupError(f"edit source {source_key!r}: its bytes changed since it was scored")
-        return SourceImage(candidate.data, sniff_format(candidate.data))
+        return SourceImage(candidate.data, sniff_format(candidate.data), entry.caption)
 
 
 def _wanted_keys(store: RunStore, rows: np.ndarray) -> dict[str, str]:
@@ -95,10 +96,13 @@ def _store_entries(store: RunStore, wanted: set[str]) -> dict[str, tuple[PlanEnt
         found = [i for i, key in enumerate(keys) if key in wanted and key not in entries]
         if not found:
             continue
-        where = {name: store.arrays[name][rows][found].tolist() for name in ("source", "offset", "length")}
+        where = {
+            name: store.arrays[name][rows][found].tolist()
+            for name in ("caption", "source", "offset", "length")
+        }
         hashes = store.arrays["content_hash"][rows][found].tolist()
-        for i, source, offset, length, digest in zip(found, *where.values(), hashes, strict=True):
-            entries.setdefault(keys[i], (PlanEntry(keys[i], "", source, offset, length), digest))
+        for i, caption, source, offset, length, digest in zip(found, *where.values(), hashes, strict=True):
+            entries.setdefault(keys[i], (PlanEntry(keys[i], caption, source, offset, length), digest))
     return entries
 
 

@@ -32,6 +32,8 @@ Score columns, created with the plan (filled with their fill value) and written 
     byte_size        int64        encoded image size in bytes; -1 when unknown
     format           str          image format ("jpeg", "png", ...); "" when unknown
     content_hash     int64        64-bit BLAKE2b of the image bytes, the exact-duplicate key; 0 when unread
+    edit_clip_i, edit_direction, edit_ssim, edit_l1
+                     float32      an edit against its source (engine.score.edit_pairs); NaN but for edits
     <extra>          float32      one column per extra scorer named at creation; NaN when failed
 """
 
@@ -86,8 +88,14 @@ SCORE_COLUMNS = (
     Column(
         "content_hash", "int64", 0, "64-bit BLAKE2b of the image bytes (exact-duplicate key); 0 when unread"
     ),
+    Column("edit_clip_i", "float32", math.nan, "edits: CLIP image cosine of source and edit"),
+    Column("edit_direction", "float32", math.nan, "edits: CLIP directional similarity"),
+    Column("edit_ssim", "float32", math.nan, "edits: SSIM of source and edit"),
+    Column("edit_l1", "float32", math.nan, "edits: mean absolute difference of source and edit"),
 )
 STATUSES = ("ok", "failed")
+# The columns of an edit against its source (engine.score.edit_pairs): NaN on the other rows.
+EDIT_COLUMNS = tuple(c.name for c in SCORE_COLUMNS if c.name.startswith("edit_"))
 
 # The task value of an editing candidate: its source image is named by `source_key`.
 EDIT_TASK = "edit"

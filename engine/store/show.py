@@ -18,7 +18,7 @@ from pixsift.engine.core.errors import Missing
 from pixsift.engine.core.terminal import printable
 from pixsift.engine.store.kept_rows import json_safe
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.schema import EDIT_COLUMNS, WEIGHTED_SCORE
 from pixsift.engine.store.selection import reason_names, selection_group
 
 FORMATS = ("table", "jsonl")
@@ -125,10 +125,16 @@ def jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """An aligned table: long text cut with an ellipsis, scores to 4 places, empty cells for null."""
+    """An aligned table: long text cut with an ellipsis, scores to 4 places, empty cells for null; the
+    edit pair columns only when a row shown has them (text-to-image rows have none)."""
     if not rows:
         return "(no rows)"
-    names = [n for n in rows[0] if n not in ("error", "kept") or any(r[n] for r in rows)]
+    names = [
+        n
+        for n in rows[0]
+        if (n not in ("error", "kept") or any(r[n] for r in rows))
+        and (n not in EDIT_COLUMNS or any(r[n] is not None for r in rows))
+    ]
     cells = [[_cell(name, row[name]) for name in names] for row in rows]
     widths = [max(len(name), *(len(c[i]) for c in cells)) for i, name in enumerate(names)]
     numeric = [all(_is_number(r[n]) for r in rows if r[n] is not None) for n in names]

@@ -12,6 +12,7 @@ from PIL import Image
 from skimage import data
 
 from pixsift.engine.score.config import ScoreConfig
+from pixsift.engine.score.edit_pairs import EDIT_COLUMNS
 from tests.helpers.candidate_pools import write_tar
 
 # (loader, size, format): real photographs in the formats and modes a pool holds
@@ -35,7 +36,13 @@ SCORE_COLUMNS = (
     "byte_size",
     "format",
     "content_hash",
+    *EDIT_COLUMNS,
 )
+
+
+def without_edits(rows: int) -> dict[str, np.ndarray]:
+    """The pair columns of `rows` rows that are no edits (engine.score.edit_pairs): NaN."""
+    return {name: np.full(rows, np.nan, np.float32) for name in EDIT_COLUMNS}
 
 
 def encoded(name: str) -> bytes:

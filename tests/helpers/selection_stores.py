@@ -102,7 +102,8 @@ def _scores(store: RunStore, unit, blobs: list[bytes]) -> dict[str, np.ndarray]:
         "format": np.array(["png" if b.startswith(b"\x89PNG") else "jpeg" for b in blobs]),
         "content_hash": np.array([content_hash(b) for b in blobs]),
     }
-    return {c.name: columns[c.name] for c in store.score_columns}
+    # the pair columns of engine.score.edit_pairs: NaN, as a store without edit sources scored gives them
+    return {c.name: columns.get(c.name, np.full(n, np.nan, np.float32)) for c in store.score_columns}
 
 
 def write_selection(

@@ -83,6 +83,10 @@ class Step:
         elif type is not None:
             NAMED.setdefault(type, {})[name] = cls
 
+    def column_kinds(self) -> list[tuple[str, str]]:
+        """(column, the kind it must be) for each column it reads."""
+        return [(column, self.column_kind) for column in self.columns]
+
     def apply(self, run: Run, code: int) -> None:
         """Mark the alive rows it drops with `code`."""
         raise NotImplementedError

@@ -20,6 +20,7 @@ from pixsift.engine.select.steps.quota import balanced_quotas
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.selection import kept_rows, list_selections
 from tests.helpers.cli import user_error
+from tests.helpers.scoring import without_edits
 from tests.helpers.selection_stores import read_selection, store_selection
 
 CATEGORIES = ("animals", "food", "people", "")
@@ -70,6 +71,14 @@ def build_store(path, n: int = N, shard_rows: int = 64, seed: int = 0) -> RunSto
                 "byte_size": np.full(m, 1000),
                 "format": np.full(m, "jpeg"),
                 "content_hash": np.where(duplicate, rng.integers(1, 6, m), 100 + unit.start + np.arange(m)),
+                **without_edits(m),
+                # the edit rows' pairs, most within the sharegpt4o recipe's bounds (the draws above stay as
+                # they were: this takes none)
+                "edit_ssim": np.where(
+                    np.arange(unit.start, unit.stop) % 3 == 0,
+                    0.3 + (np.arange(unit.start, unit.stop) * 37 % 70) / 100,
+                    np.nan,
+                ).astype(np.float32),
             },
         )
     return store

@@ -18,6 +18,7 @@ from pixsift.engine.store.run_store import RunStore, group_hash
 from pixsift.engine.store.schema import PLAN_COLUMNS
 from tests.helpers.candidate_pools import photo, write_tar
 from tests.helpers.processes import kill_when
+from tests.helpers.scoring import without_edits
 
 CONFIG = {
     "clip": {"model": "ViT-B-32", "pretrained": "random"},
@@ -68,6 +69,7 @@ def scores(store: RunStore, unit, failed: int = 0, offset: float = 0.0) -> dict[
         "byte_size": np.where(ok, rows, -1),
         "format": np.where(ok, "jpeg", ""),
         "content_hash": np.where(ok, rows * 7919, 0),
+        **without_edits(len(rows)),
     }
     assert set(columns) == {c.name for c in store.score_columns}
     return columns

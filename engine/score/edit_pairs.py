@@ -1,0 +1,144 @@
+"""Editing pairs scored as pairs: every candidate whose task is `edit` is compared with its source image.
+
+The source is named by `source_key` (a candidate of the same store, or an image file inside the inputs:
+engine.store.edit_sources, the rules export uses). Per edit row:
+
+    edit_clip_i     cosine of the source's and the edit's CLIP image embeddings (what was kept)
+    edit_direction  CLIP directional similarity (InstructPix2Pix, UltraEdit): the cosine of the image
+                    embedding change (edit - source) and the text embedding change from the source's
+                    caption to the target caption, when the source is a store candidate with a caption
+                    and the row's `meta` names a target caption (`target_caption`, `output_caption` or
+                    `edited_caption`); else the cosine of the image change and the instruction's embedding
+    edit_ssim       SSIM (kernels.ssim, Gaussian 11x11 window) of source and edit, RGB, both resized to
+                    PAIR_SIZE x PAIR_SIZE
+    edit_l1         mean absolute difference of the same two images, in [0, 1]
+
+Text-to-image rows get NaN. An edit whose source cannot be found, read or decoded fails its row with an
+`edit_source` error. A source is read and decoded once while it is among the last SOURCES_KEPT used, and
+its embedding is computed once per worker (`SourceEmbeddings`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+from pixsift.engine.core.candidates import Candidate, failure
+from pixsift.engine.decode.result import Decoder
+from pixsift.engine.store.edit_sources import EditSources
+from pixsift.engine.store.schema import EDIT_COLUMNS, EDIT_TASK
+from pixsift.kernels.similarity import cosine_pairs
+from pixsift.kernels.ssim import ssim
+from pixsift.kernels.ssim.resize import resize_8bit
+
+PAIR_SIZE = 256
+SOURCES_KEPT = 64  # decoded sources kept: a source shared by many edits is decoded once
+TARGET_CAPTION_KEYS = ("target_caption", "output_caption", "edited_caption")
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    image: torch.Tensor  # uint8 3 x H x W on the decoder's device
+    caption: str  # the source candidate's caption; "" when it has none (a file)
+
+
+class SourceReader:
+    """The decoded source image of an edit's `source_key`, or why there is none (for the preparing
+    threads)."""
+
+    def __init__(self, sources: EditSources, decoder: Decoder):
+        self.sources, self.decoder = sources, decoder
+        self._kept: OrderedDict[str, Source | str] = OrderedDict()
+
+    def get(self, key: str) -> Source | str:
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            return self._kept[key]
+        found = self._read(key)
+        self._kept[key] = found
+        if len(self._kept) > SOURCES_KEPT:
+            self._kept.popitem(last=False)
+        return found
+
+    def _read(self, key: str) -> Source | str:
+        try:
+            source = self.sources.read(key)
+        except LookupError as e:
+            return failure("edit_source", str(e))
+        [result] = self.decoder.decode([source.data])
+        if not result.ok:
+            return failure("edit_source", f"edit source {key!r} cannot be decoded: {result.error}")
+        return Source(key, result.image, source.caption)
+
+
+def is_edit(candidate: Candidate) -> bool:
+    return candidate.task == EDIT_TASK and bool(candidate.source_key)
+
+
+def target_caption(candidate: Candidate) -> str:
+    """The edited image's caption that the row's metadata gives, or ""."""
+    if not candidate.meta:
+        return ""
+    meta = json.loads(candidate.meta)
+    return next((str(meta[k]) for k in TARGET_CAPTION_KEYS if isinstance(meta.get(k), str) and meta[k]), "")
+
+
+def pair_pixels(edits: list[torch.Tensor], sources: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(edit_ssim, edit_l1) float32 (n,) of n uint8 3 x H x W image pairs (any sizes, one device)."""
+    small = [
+        torch.cat([resize_8bit(image[None], PAIR_SIZE) for image in images]) for images in (edits, sources)
+    ]
+    ssims = ssim(small[0], small[1], 255.0)
+    l1 = (small[0].float() - small[1].float()).abs().mean(dim=(1, 2, 3)) / 255.0
+    return ssims.float(), l1
+
+
+class SourceEmbeddings:
+    """Each source's CLIP image embedding, computed once per worker and kept on the device."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, torch.Tensor] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._by_key
+
+    def add(self, keys: list[str], embeddings: torch.Tensor) -> None:
+        for key, embedding in zip(keys, embeddings, strict=True):
+            self._by_key[key] = embedding
+
+    def stacked(self, keys: list[str]) -> torch.Tensor:
+        return torch.stack([self._by_key[key] for key in keys])
+
+
+def edit_scores(
+    image_emb: torch.Tensor,
+    text_all: torch.Tensor,
+    text_rows: torch.Tensor,
+    source_emb: torch.Tensor,
+    source_text_rows: torch.Tensor,
+    target_text_rows: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """edit_clip_i and edit_direction (n,) for n edits: their image embeddings, the distinct captions'
+    text embeddings with each edit's instruction row, its source's image embedding, and the rows of the
+    source and target captions (-1 where unknown)."""
+    clip_i = cosine_pairs(source_emb, image_emb, check_finite=False)
+    image_change = image_emb - source_emb
+    by_captions = (source_text_rows >= 0) & (target_text_rows >= 0)
+    text_change = torch.where(
+        by_captions[:, None],
+        text_all[target_text_rows.clamp(min=0)] - text_all[source_text_rows.clamp(min=0)],
+        text_all[text_rows],
+    )
+    return {
+        "edit_clip_i": clip_i,
+        "edit_direction": cosine_pairs(image_change, text_change, check_finite=False),
+    }
+
+
+def nan_columns(n: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    return {name: torch.full((n,), math.nan, dtype=torch.float32, device=device) for name in EDIT_COLUMNS}
