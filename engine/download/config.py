@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pixsift.engine.core.config import Config, setting
+from pixsift.engine.core.config import Config, SettingError, setting
 from pixsift.engine.io.download_layout import DOWNLOAD_KIND
 
 OUTPUT_KIND = DOWNLOAD_KIND  # engine.io.ownership
@@ -13,6 +13,7 @@ SETTINGS_FILE = "download.json"
 # are already in --encode-format).
 RESIZE_MODES = ("no", "border", "keep_ratio", "keep_ratio_largest", "center_crop")
 ENCODE_FORMATS = ("jpg", "png", "webp")
+DEFAULT_IMAGE_SIZE = 256  # img2dataset's
 
 
 @dataclass(kw_only=True)
@@ -43,7 +44,13 @@ class DownloadConfig(Config):
     resize_mode: str = setting(
         "no", choices=RESIZE_MODES, affects_values=True, help="img2dataset resize_mode"
     )
-    image_size: int = setting(256, min=8, max=16384, affects_values=True, help="the size resize modes aim at")
+    image_size: int | None = setting(
+        None,
+        min=8,
+        max=16384,
+        affects_values=True,
+        help=f"the size a resize mode aims at (default {DEFAULT_IMAGE_SIZE}; not with --resize-mode no)",
+    )
     encode_format: str = setting(
         "jpg", choices=ENCODE_FORMATS, affects_values=True, help="img2dataset encode_format"
     )
@@ -55,3 +62,9 @@ class DownloadConfig(Config):
     shard_size: int = setting(
         10_000, min=1, max=1 << 24, affects_values=True, help="img2dataset number_sample_per_shard"
     )
+
+    def check(self) -> None:
+        if self.resize_mode == "no" and self.image_size is not None:
+            raise SettingError(
+                "image_size", "applies to a resize mode; with --resize-mode no images keep their size"
+            )

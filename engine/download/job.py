@@ -21,36 +21,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pixsift.engine.core.errors import BadInput
-from pixsift.engine.download.config import OUTPUT_KIND, SETTINGS_FILE, DownloadConfig
-from pixsift.engine.io.download_layout import DOWNLOAD_SHARDS, STATS_SUFFIX
+from pixsift.engine.download.config import DEFAULT_IMAGE_SIZE, OUTPUT_KIND, SETTINGS_FILE, DownloadConfig
+from pixsift.engine.io.download_layout import DOWNLOAD_SHARDS, STATS_SUFFIX, SUCCESS
 from pixsift.engine.io.ownership import claim_with_settings, refuse_overlap
 from pixsift.engine.io.records import CAPTION_FIELDS
 from pixsift.engine.io.rows import column_names
 from pixsift.engine.store.lock import writing
 from pixsift.kernels.optional import require
 
-# img2dataset's input formats, by the URL list's suffix.
-INPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".txt": "txt"}
+# img2dataset's input formats with a header that names the URL column, by the URL list's suffix.
+INPUT_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 
 
 @dataclass
 class DownloadSummary:
     to: str
-    statuses: Counter = field(default_factory=Counter)  # URLs by img2dataset status
+    downloaded: int = 0
     failures: Counter = field(default_factory=Counter)  # failed URLs by img2dataset's message
     shards: int = 0
 
     def text(self) -> str:
-        total = sum(self.statuses.values())
+        failed = sum(self.failures.values())
         lines = [
-            f"downloaded {self.statuses.get('success', 0):,} of {total:,} URLs into {self.shards} shards in "
-            f"{self.to}; score them with: pixsift score --input {self.to} --store STORE"
+            f"downloaded {self.downloaded:,} of {self.downloaded + failed:,} URLs into {self.shards} shards "
+            f"in {self.to}; score them with: pixsift score --input {self.to} --store STORE"
         ]
-        if self.failures:
+        if failed:
             reasons = ", ".join(f"{why} {n:,}" for why, n in self.failures.most_common(5))
-            lines.append(
-                f"{total - self.statuses.get('success', 0):,} failed (they get rows saying why): {reasons}"
-            )
+            lines.append(f"{failed:,} failed (they get rows saying why): {reasons}")
         return "\n".join(lines)
 
 
@@ -80,7 +78,7 @@ def download(cfg: DownloadConfig) -> DownloadSummary:
                 processes_count=cfg.processes,
                 thread_count=cfg.threads,
                 resize_mode=cfg.resize_mode,
-                image_size=cfg.image_size,
+                image_size=cfg.image_size or DEFAULT_IMAGE_SIZE,
                 encode_format=cfg.encode_format,
                 skip_reencode=cfg.skip_reencode,
                 retries=cfg.retries,
@@ -97,21 +95,19 @@ def summary_of(folder: str) -> DownloadSummary:
     """What img2dataset's stats files say about the download in `folder`."""
     summary = DownloadSummary(folder)
     for stats in sorted((Path(folder) / DOWNLOAD_SHARDS).glob(f"*{STATS_SUFFIX}")):
-        found = json.loads(stats.read_text())
+        counts = json.loads(stats.read_text()).get("status_dict", {})
         summary.shards += 1
-        summary.statuses.update(found.get("status_dict", {}))
-        summary.failures.update({k: v for k, v in found.get("status_dict", {}).items() if k != "success"})
-    summary.statuses = Counter({"success": summary.statuses.get("success", 0),
-                                "failed": sum(summary.failures.values())})  # fmt: skip
+        summary.downloaded += counts.get(SUCCESS, 0)
+        summary.failures.update({why: n for why, n in counts.items() if why != SUCCESS})
     return summary
 
 
 def _url_list(path: str) -> tuple[str, str]:
     """The first table of the URL list (a file, or a folder of files of one format) and its format."""
     given = Path(path)
-    files = sorted(p for p in given.iterdir() if p.suffix in INPUT_FORMATS) if given.is_dir() else [given]
     if not given.exists():
         raise BadInput(path, "no such file or folder", "check --input")
+    files = sorted(p for p in given.iterdir() if p.suffix in INPUT_FORMATS) if given.is_dir() else [given]
     formats = {p.suffix for p in files}
     if not files or len(formats) != 1 or not formats <= INPUT_FORMATS.keys():
         raise BadInput(

@@ -7,3 +7,4 @@ folder of its own inside the download folder, beside pixsift's ownership marker 
 DOWNLOAD_KIND = "download folder"  # the kind its ownership marker names (engine.io.ownership)
 DOWNLOAD_SHARDS = "shards"  # img2dataset's output folder inside it
 STATS_SUFFIX = "_stats.json"  # img2dataset writes <shard>_stats.json beside each shard
+SUCCESS = "success"  # img2dataset's status of a URL it downloaded (its stats count other messages)

@@ -81,8 +81,7 @@ def _files_of(given: str, allow_outside: bool) -> Iterator[InputFile]:
 
 
 def _folder_files(folder: str) -> list[InputFile]:
-    fs, fs_path = url_to_fs(folder)
-    names = {posixpath.basename(p) for p in fs.ls(fs_path, detail=False)}
+    names = _listing(folder)
     join = lambda name: posixpath.join(folder, name)  # noqa: E731
     if found := [name for name in CAPTION_FILES if name in names]:
         if len(found) > 1:
@@ -111,30 +110,33 @@ def _folder_files(folder: str) -> list[InputFile]:
     return [InputFile(join(name)) for name in tables]
 
 
-def _metadata_files(folder: str, names: set[str] | None) -> list[InputFile]:
+def _metadata_files(folder: str, names: dict[str, bool]) -> list[InputFile]:
     """A Hugging Face imagefolder's metadata file, or, without one at the top, its split folders' (in name
-    order); [] for a folder that is not one."""
-    fs, fs_path = url_to_fs(folder)
-    if names is None:
-        if not fs.isdir(fs_path):
-            return []
-        names = {posixpath.basename(p) for p in fs.ls(fs_path, detail=False)}
+    order); [] for a folder that is not one. `names` is the folder's listing (`_listing`)."""
     found = [name for name in METADATA_FILES if name in names]
     if len(found) > 1:
         raise BadInput(f"imagefolder {folder}", f"has more than one of {', '.join(METADATA_FILES)}")
     if found:
         return [InputFile(posixpath.join(folder, found[0]), image_column=IMAGEFOLDER_COLUMN)]
     splits = []
-    for name in sorted(names):
+    for name in sorted(n for n, is_dir in names.items() if is_dir):
         split = posixpath.join(folder, name)
-        if fs.isdir(f"{fs_path.rstrip('/')}/{name}"):
-            inner = {posixpath.basename(p) for p in fs.ls(f"{fs_path.rstrip('/')}/{name}", detail=False)}
-            if any(m in inner for m in METADATA_FILES):
-                splits += _metadata_files(split, inner)
+        inner = _listing(split)
+        if any(m in inner for m in METADATA_FILES):
+            splits += _metadata_files(split, inner)
     return splits
 
 
-def _status_table(shard: str, names: set[str], folder: str) -> str:
+def _listing(folder: str) -> dict[str, bool]:
+    """The names in `folder`, each with whether it is a folder: one listing call, no call per name."""
+    fs, fs_path = url_to_fs(folder)
+    return {
+        posixpath.basename(i["name"].rstrip("/")): i["type"] == "directory"
+        for i in fs.ls(fs_path, detail=True)
+    }
+
+
+def _status_table(shard: str, names: dict[str, bool], folder: str) -> str:
     table = shard.removesuffix(".tar") + ".parquet"
     if table not in names:
         raise BadInput(

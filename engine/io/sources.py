@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from pixsift.engine.core.candidates import WHOLE_FILE, Candidate, PlanEntry, error_kind, failure
 from pixsift.engine.core.errors import BadInput
-from pixsift.engine.io.input_files import IMAGEFOLDER_COLUMN, InputFile, input_files
+from pixsift.engine.io.input_files import InputFile, input_files
 from pixsift.engine.io.manifest_scan import scan_manifest
 from pixsift.engine.io.parquet_images import EMBEDDED, EmbeddedReader
 from pixsift.engine.io.paths import expand_inputs, open_binary
@@ -64,7 +64,7 @@ def scan_file(
             yield from scan_failed_urls(file.status_table, shard_name(path))
     else:
         if file.image_column and "image" not in (columns or {}):
-            columns = {**(columns or {}), "image": IMAGEFOLDER_COLUMN}
+            columns = {**(columns or {}), "image": file.image_column}
         yield from scan_manifest(path, allow_outside, columns)
 
 

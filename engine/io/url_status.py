@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pixsift.engine.core.candidates import PlanEntry, failure
+from pixsift.engine.io.download_layout import SUCCESS
 from pixsift.engine.io.records import caption_of, make_entry
 from pixsift.engine.io.rows import read_rows
-
-SUCCESS = "success"
 
 
 def scan_failed_urls(table: str, shard: str) -> Iterator[PlanEntry]:

@@ -9,7 +9,7 @@ import torch
 from pixsift.engine.core.candidates import failure
 from pixsift.engine.core.isolate import isolate_failures
 from pixsift.engine.core.progress import StageTimes
-from pixsift.engine.score.edit_pairs import EDIT_COLUMNS, SourceEmbeddings, edit_scores, nan_columns
+from pixsift.engine.score.edit_pairs import SourceEmbeddings, edit_scores, nan_columns
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.inputs import EditInputs, ScoreInputs
 from pixsift.engine.score.kernel_scores import clip_scores, ssim_roundtrip
@@ -17,6 +17,7 @@ from pixsift.engine.score.prepare import Prepared
 from pixsift.engine.score.preprocess import clip_batch
 from pixsift.engine.score.scorers.base import EmbeddingScorer
 from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import EDIT_COLUMNS
 from pixsift.engine.store.unit_store import Unit
 
 NOT_FINITE = failure("score", "the model gave non-finite values for this image or its caption")

@@ -25,11 +25,13 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from pixsift.engine.core.candidates import Candidate, failure
 from pixsift.engine.decode.result import Decoder
 from pixsift.engine.store.edit_sources import EditSources
+from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import EDIT_COLUMNS, EDIT_TASK
 from pixsift.kernels.similarity import cosine_pairs
 from pixsift.kernels.ssim import ssim
@@ -49,10 +51,12 @@ class Source:
 
 class SourceReader:
     """The decoded source image of an edit's `source_key`, or why there is none (for the preparing
-    threads)."""
+    threads). The sources are looked up (engine.store.edit_sources: a pass over the store) when the first
+    edit comes, for the rows still to score: a store without edits pays nothing."""
 
-    def __init__(self, sources: EditSources, decoder: Decoder):
-        self.sources, self.decoder = sources, decoder
+    def __init__(self, store: RunStore, decoder: Decoder):
+        self.store, self.decoder = store, decoder
+        self._sources: EditSources | None = None
         self._kept: OrderedDict[str, Source | str] = OrderedDict()
 
     def get(self, key: str) -> Source | str:
@@ -66,8 +70,12 @@ class SourceReader:
         return found
 
     def _read(self, key: str) -> Source | str:
+        if self._sources is None:
+            units = self.store.units()
+            pending = [np.arange(units[i].start, units[i].stop) for i in self.store.pending_units()]
+            self._sources = EditSources.find(self.store, np.concatenate([*pending, np.empty(0, np.int64)]))
         try:
-            source = self.sources.read(key)
+            source = self._sources.read(key)
         except LookupError as e:
             return failure("edit_source", str(e))
         [result] = self.decoder.decode([source.data])

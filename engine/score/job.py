@@ -34,7 +34,6 @@ from pixsift.engine.score.edit_pairs import SourceReader
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.prepare import Prepared, Preparer
 from pixsift.engine.score.scorers import load_scorer
-from pixsift.engine.store.edit_sources import EditSources
 from pixsift.engine.store.input_record import (
     InputChanges,
     PlannedFiles,
@@ -88,9 +87,9 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
               "every row scored before is kept", file=sys.stderr)  # fmt: skip
     else:
         changes = InputChanges(new=files, fingerprints={f.path: fingerprint(f.path) for f in files})
-    kept = kept_records(store, changes) if store.planned else []
+    kept = kept_records(store, changes)  # a new store has none, and no rows
     shards = {shard_name(r["path"]): r["path"] for r in kept if r["path"].endswith(".tar")}
-    planning = PlannedFiles(changes.fingerprints, store.n_rows if store.planned else 0, cfg.limit)
+    planning = PlannedFiles(changes.fingerprints, store.n_rows, cfg.limit)
     todo = changes.new + [file for _, file in changes.changed]
     entries = planning.entries(
         todo, lambda file: scan_file(file, shards, cfg.allow_outside_paths, cfg.columns)
@@ -162,7 +161,7 @@ class ScoreJob(StoreUnitJob[RunStore]):
         print(f"score: decoding with {decoder.name} on {device}, {threads} CPU threads", file=sys.stderr)
         fidelity = (cfg.fidelity_size, cfg.fidelity_via)
         scorer = BatchScorer(embedder, scorers, *fidelity)
-        sources = SourceReader(EditSources.find(store, np.arange(store.n_rows)), decoder)
+        sources = SourceReader(store, decoder)
         preparer = Preparer(decoder, embedder, fidelity, device, threads, sources, scorer.sources)
         return _Loaded(device, preparer, scorer)
 

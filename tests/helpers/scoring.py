@@ -12,7 +12,7 @@ from PIL import Image
 from skimage import data
 
 from pixsift.engine.score.config import ScoreConfig
-from pixsift.engine.score.edit_pairs import EDIT_COLUMNS
+from pixsift.engine.store.schema import EDIT_COLUMNS
 from tests.helpers.candidate_pools import write_tar
 
 # (loader, size, format): real photographs in the formats and modes a pool holds

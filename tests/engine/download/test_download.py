@@ -112,4 +112,18 @@ def test_a_column_that_is_not_there_is_one_line(tmp_path, capsys):
         line == f"pixsift download: --url-col URL: the URL list {table} has no column 'URL' (columns: link, "
         "caption)"
     )
-    assert not (tmp_path / "out").exists() and not (tmp_path / "o").exists()
+    line = user_error(
+        capsys, ["download", "--input", str(table), "--to", str(tmp_path / "o"), "--image-size", "512"]
+    )
+    assert line == (
+        "pixsift download: --image-size: applies to a resize mode; with --resize-mode no images keep their "
+        "size"
+    )
+    words = tmp_path / "urls.txt"  # img2dataset's headerless layout names no URL column to check
+    words.write_text("http://127.0.0.1:9/a.jpg\n")
+    line = user_error(capsys, ["download", "--input", str(words), "--to", str(tmp_path / "t")])
+    assert line == (
+        f"pixsift download: {words}: not a URL list: give one .parquet, .csv, .tsv, .jsonl file, or a folder "
+        "of one kind"
+    )
+    assert not any((tmp_path / name).exists() for name in ("out", "o", "t"))

@@ -15,9 +15,10 @@ from skimage import data
 from skimage.metrics import structural_similarity
 
 from pixsift.engine.cli import main
-from pixsift.engine.score.edit_pairs import EDIT_COLUMNS, PAIR_SIZE
+from pixsift.engine.score.edit_pairs import PAIR_SIZE
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.job import score
+from pixsift.engine.store.schema import EDIT_COLUMNS
 from tests.helpers.scoring import read_store, score_config
 
 
