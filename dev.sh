@@ -73,7 +73,7 @@ case "${1:-}" in
         install
         shift
         # Random weights, built offline: no model can be downloaded here (see README, Synthesis).
-        [ -d runs/tiny-sd ] || "$VENV/bin/python" -m tests.fixtures.tiny_diffusers runs/tiny-sd
+        [ -d runs/tiny-ip2p ] || "$VENV/bin/python" -m tests.fixtures.tiny_diffusers runs/tiny-ip2p --edit
         [ -d runs/tiny-janus ] || "$VENV/bin/python" -m tests.fixtures.tiny_janus runs/tiny-janus
         exec "$VENV/bin/pixsift" run samples/pipeline.toml "$@"
         ;;

@@ -3,6 +3,7 @@
     python -m benchmarks.bench_score                      # throughput for the device at hand
     python -m benchmarks.bench_score --memory             # peak RSS at 10K and 100K candidates (CPU)
     python -m benchmarks.bench_score --models ViT-L-14 --candidates 20000
+    python -m benchmarks.bench_score --edits              # an edit row's cost beside a text-to-image row's
 
 Throughput: a pool of JPEGs of mixed sizes (512x384 to 1600x1200, landscape and portrait, as web photos
 come) made from real photographs (benchmarks.photo_pool), scored with random-weight open_clip models
@@ -10,6 +11,12 @@ come) made from real photographs (benchmarks.photo_pool), scored with random-wei
 ViT-L-14-336 at 336. It reports images/s over the job, seconds per stage (summed over the read/decode
 thread and the GPU thread, so they can add up to more than the wall time) and, on a GPU, the mean GPU
 utilization sampled every 100 ms through NVML.
+
+Edits: the same pool scored three times, as text-to-image rows, as edits whose sources are shared by 4
+rows (a source edited with several instructions, or best-of-4 of one pair) and as edits each with a
+source of its own; the edit rows add the pair metrics (engine.score.edit_pairs: the source read, decoded
+and embedded once per distinct source, SSIM and L1 at 256 x 256). `cost_vs_t2i` is the wall time per row
+over the text-to-image run's.
 
 Memory: the same job at 10K and 100K candidates, each in a fresh process, with a tiny model,
 128x128 images and a 64 -> 32 -> 64 fidelity round trip so that the run is about the engine's
@@ -56,6 +63,34 @@ def throughput(model: str, candidates: int, batch_size: int, device: torch.devic
         **{f"stage_{stage}_s": round(s, 3) for stage, s in summary.stage_seconds.items()},
         ok=summary.statuses.get("ok", 0),
     )
+
+
+def edit_cost(model: str, candidates: int, batch_size: int, device: torch.device) -> list[dict]:
+    """Text-to-image rows, then the same images as edits (sources shared by 4, then one each)."""
+    rows = []
+    for edits_per_source in (None, 4, 1):
+        manifest = make_pool(
+            POOL_DIR / "mixed", candidates, distinct=min(candidates, 512), size=None,
+            edits_per_source=edits_per_source,
+        )  # fmt: skip
+        settings = dict(clip_model=model, device=device.type, batch_size=batch_size, shard_rows=4096)
+        summary = score_pool(manifest, **settings)
+        rows.append(
+            dict(
+                benchmark="score_edits",
+                model=model,
+                task="edit" if edits_per_source else "t2i",
+                edits_per_source=edits_per_source,
+                candidates=candidates,
+                images_per_s=summary.rows / summary.wall_seconds,
+                wall_s=summary.wall_seconds,
+                ok=summary.statuses.get("ok", 0),
+                **{f"stage_{stage}_s": round(s, 3) for stage, s in summary.stage_seconds.items()},
+            )
+        )
+    for row in rows:
+        row["cost_vs_t2i"] = rows[0]["images_per_s"] / row["images_per_s"]
+    return rows
 
 
 class GpuBusy:
@@ -123,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--candidates", type=int, default=20_000 if gpu else 256)
     parser.add_argument("--batch-size", type=int, default=512 if gpu else 64)
     parser.add_argument("--memory", action="store_true", help="only the peak-RSS check at --memory-sizes")
+    parser.add_argument("--edits", action="store_true", help="only an edit row's cost beside a t2i row's")
     parser.add_argument("--memory-sizes", nargs="+", type=int, default=[10_000, 100_000])
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -144,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
             "images_per_s",
             "ok",
         )
+    elif args.edits:
+        rows = [r for m in args.models for r in edit_cost(m, args.candidates, args.batch_size, device)]
+        columns = ("model", "task", "edits_per_source", "candidates", "images_per_s", "cost_vs_t2i", "ok")
     else:
         rows = [throughput(m, args.candidates, args.batch_size, device) for m in args.models]
         stages = sorted({k for r in rows for k in r if k.startswith("stage_")})

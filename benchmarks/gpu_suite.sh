@@ -7,8 +7,9 @@
 # It installs the carried wheels (.whl/, filled by benchmarks/gpu/carry_wheels.sh), records the versions, the
 # GPU and its clocks, then runs the steps in order of value, each with its own timeout, all within
 # SUITE_SECONDS (450): the probe (int64 offsets, determinism, host syncs, decode and embedding ceilings),
-# the sm_90 register table, the GPU tests, bench_ssim, bench_similarity, bench_score, bench_peers and
-# bench_train (the 1B shape, and a 2-layer 7B-width slice with the Janus-4o projection). A step that fails
+# the sm_90 register table, the GPU tests, bench_ssim, bench_similarity, bench_score, bench_peers,
+# bench_train (the 1B shape, and a 2-layer 7B-width slice with the Janus-4o projection) and bench_score
+# --edits (an edit row's cost beside a text-to-image row's). A step that fails
 # or runs out of time is recorded and the next one runs. Everything lands in $OUT, in at most 5 files:
 # suite.log, env.json, steps.jsonl, results.jsonl (every row, tagged with its benchmark) and summary.txt,
 # which also prints last. After a GPU run, `python -m benchmarks.gpu.suite_results file OUT/results.jsonl`
@@ -94,6 +95,8 @@ if [ "$SMOKE" = 1 ]; then
     step bench_similarity 60 "$PY" -m benchmarks.bench_similarity --dim 64 --pairs-n 2048 --topk-n 256 \
         --budget 0.1 "${R[@]}"
     step bench_score 60 "$PY" -m benchmarks.bench_score --models ViT-B-32 --candidates 16 --batch-size 8 "${R[@]}"
+    step bench_score_edits 90 "$PY" -m benchmarks.bench_score --edits --models ViT-B-32 --candidates 8 \
+        --batch-size 4 "${R[@]}"
     step bench_peers 90 "$PY" -m benchmarks.bench_peers --candidates 8 --size 128 --batch-size 4 \
         --contenders pixsift peer "${R[@]}"
     step bench_train 90 "$PY" -m benchmarks.bench_train --tiny "${R[@]}"
@@ -108,6 +111,7 @@ else
     step bench_peers 60 "$PY" -m benchmarks.bench_peers --candidates 256 --size 1024 "${R[@]}"
     step bench_train_1b 60 "$PY" -m benchmarks.bench_train --shape 1b --steps 5 --warmup 2 "${R[@]}"
     step bench_train_7b 60 "$PY" -m benchmarks.bench_train --shape 7b --layers 2 --steps 4 --warmup 2 "${R[@]}"
+    step bench_score_edits 45 "$PY" -m benchmarks.bench_score --edits --models ViT-L-14 --candidates 2048 "${R[@]}"
 fi
 
 "$PY" -m benchmarks.gpu.suite_results merge "$ROWS" "$OUT/results.jsonl" >>"$LOG" 2>&1

@@ -5,7 +5,9 @@ colour, contrast and brightness changed, resized to `size` x `size` and saved as
 A pool of N candidates is a JSONL manifest whose rows cycle over the distinct files, so a pool of
 100K candidates needs only a few hundred files on disk. Captions name the photograph's subject; with
 `images_per_caption` each group of that many consecutive candidates shares one caption of its own, as
-the N images of a best-of-N pool share the caption they were generated from.
+the N images of a best-of-N pool share the caption they were generated from. An editing pool
+(`edits_per_source`) makes every row an edit whose source is another of the files, each source shared by
+that many consecutive rows.
 """
 
 from __future__ import annotations
@@ -40,11 +42,13 @@ def make_pool(
     size: int | None = 1024,
     seed: int = 0,
     images_per_caption: int | None = None,
+    edits_per_source: int | None = None,
 ) -> Path:
     """Write `distinct` JPEGs and a manifest of `candidates` rows into `folder` (reused when present);
     `size` x `size` images, or with `size=None` each of one of MIXED_SIZES in turn."""
     folder.mkdir(parents=True, exist_ok=True)
     shared = f"-per-caption-{images_per_caption}" if images_per_caption else ""
+    shared += f"-edits-per-source-{edits_per_source}" if edits_per_source else ""
     mixed = "-mixed" if size is None else ""
     manifest = folder / f"pool-{candidates}-of-{distinct}{shared}{mixed}.jsonl"
     if manifest.exists():
@@ -56,7 +60,11 @@ def make_pool(
             if images_per_caption:
                 group = i // images_per_caption
                 subject = f"{SUBJECTS[PHOTOS[group % len(PHOTOS)]]}, take {group}"
-            f.write(json.dumps({"key": f"c{i:09d}", "image": name, "caption": subject}) + "\n")
+            row = {"key": f"c{i:09d}", "image": name, "caption": subject}
+            if edits_per_source:  # the source: another file (the next one along), a file beside the image
+                source = names[(i // edits_per_source * edits_per_source + 1) % len(names)][0]
+                row.update(task="edit", source_key=source, caption=f"make it look like {subject}")
+            f.write(json.dumps(row) + "\n")
     return manifest
 
 

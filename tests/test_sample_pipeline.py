@@ -18,11 +18,11 @@ def actions(out: str) -> dict[str, str]:
 
 
 def test_the_sample_pipeline_runs_every_stage_then_nothing(
-    tmp_path, monkeypatch, capsys, tiny_sd, tiny_janus
+    tmp_path, monkeypatch, capsys, tiny_ip2p, tiny_janus
 ):
     (tmp_path / "samples").symlink_to(REPO / "samples")
     (tmp_path / "runs").mkdir()
-    (tmp_path / "runs" / "tiny-sd").symlink_to(tiny_sd)
+    (tmp_path / "runs" / "tiny-ip2p").symlink_to(tiny_ip2p)
     (tmp_path / "runs" / "tiny-janus").symlink_to(tiny_janus)
     monkeypatch.chdir(tmp_path)
 

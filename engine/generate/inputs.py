@@ -3,7 +3,9 @@
 Rows come from JSONL, Parquet or CSV (engine.io.rows). t2i rows: `caption` (or `text`, `prompt`), optional
 `id` (or `key`), `category`, `style`. edit rows: `source` (or `image`: a path, relative to the file's
 folder or absolute), `instruction` (or the caption fields), optional `id`/`key`, `source_key` (default: a
-copy of the source in the output's `sources/` folder), `category`, `style`. A row without an id is named
+copy of the source in the output's `sources/` folder), `category`, `style`, and the pair's captions:
+`source_caption` (or `input_caption`) and `target_caption` (or `output_caption`, `edited_caption`), which
+the samples record for score's CLIP direction. A row without an id is named
 `<file name>#<row>` (rows counted from 1).
 
 A row that cannot be generated (not valid UTF-8, not JSON, an empty caption, a caption longer than the
@@ -23,7 +25,13 @@ from pathlib import Path
 from PIL import Image
 
 from pixsift.engine.core.batches import batched
-from pixsift.engine.io.records import CAPTION_FIELDS, caption_of
+from pixsift.engine.io.records import (
+    CAPTION_FIELDS,
+    SOURCE_CAPTION_FIELDS,
+    TARGET_CAPTION_FIELDS,
+    caption_of,
+    first_text,
+)
 from pixsift.engine.io.rows import read_rows
 from pixsift.engine.io.text import as_text
 
@@ -37,6 +45,8 @@ class Prompt:
     style: str = ""
     source: str = ""  # edit: the source image's path
     source_key: str = ""
+    source_caption: str = ""  # edit: the source's caption, when the pair gives one
+    target_caption: str = ""  # edit: the edited image's caption, when the pair gives one
 
     def json_line(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -141,7 +151,11 @@ def _prompt(
     source_key, key_error = as_text(record.get("source_key"), "source_key", f"row {row}")
     if key_error:
         return None, key_error
-    return Prompt(index, prompt.id, text, **meta, source=path, source_key=source_key), ""
+    captions = {
+        "source_caption": first_text(record, SOURCE_CAPTION_FIELDS),
+        "target_caption": first_text(record, TARGET_CAPTION_FIELDS),
+    }
+    return Prompt(index, prompt.id, text, **meta, source=path, source_key=source_key, **captions), ""
 
 
 def _unreadable_image(path: str) -> str:

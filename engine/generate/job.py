@@ -230,4 +230,6 @@ def _record(cfg: GenerateConfig, image: _Image) -> dict:
     }
     if cfg.task == "edit":
         record["instruction"] = prompt.caption
+        pair = {"source_caption": prompt.source_caption, "target_caption": prompt.target_caption}
+        record.update({k: v for k, v in pair.items() if v})
     return record

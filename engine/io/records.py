@@ -20,6 +20,9 @@ from pixsift.engine.core.candidates import META_FIELDS, META_STR_FIELDS, PlanEnt
 from pixsift.engine.io.text import as_text, clean_text
 
 CAPTION_FIELDS = ("caption", "text", "prompt")
+# An editing pair's captions of its source and its edited image, when a record gives them (kept in `meta`).
+SOURCE_CAPTION_FIELDS = ("source_caption", "input_caption")
+TARGET_CAPTION_FIELDS = ("target_caption", "output_caption", "edited_caption")
 # Fields a record's own columns become, never part of `meta`.
 _ENTRY_FIELDS = frozenset({"key", "image", *META_FIELDS})
 
@@ -97,3 +100,8 @@ def _seed(value: Any, where: str) -> tuple[int, str]:
     except (TypeError, ValueError, OverflowError):
         pass
     return -1, failure("bad_meta", f"{where}: seed {value!r} is not a 64-bit integer")
+
+
+def first_text(record: Mapping[str, Any], fields: tuple[str, ...]) -> str:
+    """The first of `fields` that is non-empty text in `record`, or ""."""
+    return next((record[f] for f in fields if isinstance(record.get(f), str) and record[f].strip()), "")

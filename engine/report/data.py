@@ -1,9 +1,10 @@
 """What the selection report shows, gathered in two streaming passes over the store a work unit at a time.
 
 Pass one finds each score's range and the cut (the lowest weighted score kept); pass two bins every score
-into fixed histograms (kept and dropped apart), counts kept rows per category and style, and keeps only
-the few rows the report shows: the kept rows nearest the cut, the dropped rows nearest it, and the first
-duplicate groups. Memory stays flat with the store's size.
+into fixed histograms (kept and dropped apart; the edit pair metrics among them), counts kept rows per
+category and style, counts the funnel per task (text-to-image and editing apart), and keeps only the few
+rows the report shows: the kept rows nearest the cut, the dropped rows nearest it, the same for editing
+pairs, and the first duplicate groups. Memory stays flat with the store's size.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.schema import EDIT_TASK, WEIGHTED_SCORE
 from pixsift.engine.store.selection import selection_group
 
 BINS = 40
@@ -46,6 +47,9 @@ class ReportData:
     near_cut_kept: list[int]  # rows, nearest the cut first
     near_cut_dropped: list[int]
     dup_groups: list[list[int]]  # rows per group, the kept member first
+    task_funnel: dict[str, list[tuple[str, int, int]]]  # task -> (step, dropped, remaining), with 2+ tasks
+    pairs_kept: list[int]  # editing rows, nearest the cut first
+    pairs_dropped: list[int]
 
 
 # What the candidates are, beside their scores: histograms of these columns too (kept and dropped apart).
@@ -73,9 +77,10 @@ def gather(store: RunStore, selection: str) -> ReportData:
     histograms = [_empty_histogram(c, *ranges[c], _thresholds(funnel, c)) for c in columns]
     counts = {"category": Counter(), "style": Counter(), "format": Counter()}
     kept_picks, dropped_picks, groups = _Nearest(SHOWN), _Nearest(SHOWN), _FirstGroups()
-    sources = _Sources(store.inputs)
-    read = [*scores, *SIZE_COLUMNS, *counts]
-    for start, values, kept in _chunks(store, chosen, read, (WEIGHTED_SCORE, "dup_group")):
+    pairs_kept, pairs_dropped = _Nearest(SHOWN), _Nearest(SHOWN)
+    sources, tasks = _Sources(store.inputs), _TaskFunnel(chosen.attrs["reasons"])
+    read = [*scores, *SIZE_COLUMNS, *counts, "task"]
+    for start, values, kept in _chunks(store, chosen, read, (WEIGHTED_SCORE, "dup_group", "reason_code")):
         for histogram in histograms:
             column = values[histogram.column]
             histogram.kept += np.histogram(column[kept], histogram.edges)[0]
@@ -88,6 +93,10 @@ def gather(store: RunStore, selection: str) -> ReportData:
         dropped_picks.add(rows[~kept], np.abs(weighted[~kept] - cut))
         groups.add(rows, values["dup_group"])
         sources.add(rows, kept)
+        tasks.add(values["task"], values["reason_code"])
+        edit = values["task"] == EDIT_TASK
+        pairs_kept.add(rows[kept & edit], weighted[kept & edit] - cut)
+        pairs_dropped.add(rows[~kept & edit], np.abs(weighted[~kept & edit] - cut))
     return ReportData(
         n_rows=store.n_rows,
         n_kept=n_kept,
@@ -100,6 +109,9 @@ def gather(store: RunStore, selection: str) -> ReportData:
         near_cut_kept=kept_picks.rows(),
         near_cut_dropped=dropped_picks.rows(),
         dup_groups=groups.groups(),
+        task_funnel=tasks.table(),
+        pairs_kept=pairs_kept.rows(),
+        pairs_dropped=pairs_dropped.rows(),
     )
 
 
@@ -153,6 +165,32 @@ class _Sources:
 
     def table(self) -> list[tuple[str, int, int]]:
         return [(p, int(n), int(k)) for p, n, k in zip(self.paths, self.rows, self.kept, strict=True) if n]
+
+
+class _TaskFunnel:
+    """Rows dropped by each step, per task: the selection's funnel for text-to-image and editing apart."""
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = reasons  # code -> step ("" for kept)
+        self.dropped: dict[str, np.ndarray] = {}
+
+    def add(self, tasks: np.ndarray, codes: np.ndarray) -> None:
+        for task in np.unique(tasks).tolist():
+            counts = np.bincount(codes[tasks == task], minlength=len(self.reasons))
+            name = task or "t2i"  # a row without a task is scored as text-to-image
+            self.dropped[name] = self.dropped.get(name, 0) + counts
+
+    def table(self) -> dict[str, list[tuple[str, int, int]]]:
+        if len(self.dropped) < 2:
+            return {}
+        table = {}
+        for task, counts in sorted(self.dropped.items()):
+            remaining = int(counts.sum())
+            table[task] = []
+            for step, dropped in zip(self.reasons[1:], counts[1:].tolist(), strict=True):
+                remaining -= dropped
+                table[task].append((step, dropped, remaining))
+        return table
 
 
 class _Nearest:

@@ -1,10 +1,12 @@
 """`pixsift report`: one self-contained HTML page about a selection, plus its plots as PNG files.
 
 The page opens from disk with no server and no network: plots and thumbnails are embedded as data: URIs,
-there is no script. It shows the funnel of kept and dropped counts per step, the weighted-score
-distribution with the cut (the lowest weighted score kept), a histogram of every score with the spec's
-thresholds, kept counts per category and style, and thumbnail grids of the kept and dropped candidates
-nearest the cut and of duplicate groups, each with its caption, scores and drop reason.
+there is no script. It shows the funnel of kept and dropped counts per step (and per task when the store
+holds text-to-image and editing rows), the weighted-score distribution with the cut (the lowest weighted
+score kept), a histogram of every score with the spec's thresholds (the edit pair metrics among them),
+kept counts per category and style, and thumbnail grids of the kept and dropped candidates nearest the
+cut, of editing pairs (source -> edit, with the instruction and pair metrics) and of duplicate groups,
+each with its caption, scores and drop reason.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from pixsift.engine.io.ownership import claim, refuse_overlap
 from pixsift.engine.report.config import OUTPUT_KIND, REPORT, report_folder
 from pixsift.engine.report.data import SIZE_COLUMNS, ReportData, gather
 from pixsift.engine.report.plots import counts_plot, funnel_plot, histogram_plot
-from pixsift.engine.report.thumbnails import is_image, thumbnails
+from pixsift.engine.report.thumbnails import is_image, source_thumbnails, thumbnails
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
 from pixsift.engine.store.selection import reason_names, selection_group
 
 _CARD_FIELDS = ("clip_cosine", "ssim_roundtrip")
+_PAIR_FIELDS = ("edit_ssim", "edit_clip_i", "edit_direction")
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; max-width: 1400px; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid #ddd; }
@@ -32,6 +35,7 @@ h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1
 .grid { display: flex; flex-wrap: wrap; gap: 10px; }
 .card { width: 172px; border: 1px solid #ddd; border-radius: 4px; padding: 5px; font-size: 11px; }
 .card img { width: 160px; height: 160px; object-fit: contain; background: #f4f4f4; display: block; }
+.pair { width: 340px; } .pair .images { display: flex; gap: 4px; align-items: center; }
 .card .missing { width: 160px; height: 160px; background: #fee; overflow: hidden; }
 .warning { color: #c00; font-weight: bold; }
 .kept { border-color: #2a9d8f; } .dropped { border-color: #c8c8c8; opacity: 0.85; }
@@ -54,11 +58,13 @@ def write_report(
     refuse_overlap(str(folder), store.url, "the run store")
     claim(str(folder), OUTPUT_KIND, {"store": store.url, "selection": selection})
     plots = _plots(data, folder)
-    shown = data.near_cut_kept + data.near_cut_dropped + [r for g in data.dup_groups for r in g]
-    cards = _Cards(store, selection, shown)
+    pairs = data.pairs_kept + data.pairs_dropped
+    shown = data.near_cut_kept + data.near_cut_dropped + [r for g in data.dup_groups for r in g] + pairs
+    cards = _Cards(store, selection, shown, pairs)
     sections = [
         _header(store, selection, data),
         _section("Funnel", _funnel_table(data) + _images(*_named(plots, "funnel"))),
+        *([_section("Funnel per task", _task_funnel_table(data))] if data.task_funnel else []),
         _section("Failed rows by reason", _failures_table(store)),
         _section("Weighted score and the cut", _images(*_named(plots, WEIGHTED_SCORE))),
         _section("Scores", _images(*_named(plots, "score:"))),
@@ -67,6 +73,9 @@ def write_report(
         _section("Sizes: width, height, bytes", _images(*_named(plots, "size:"))),
         _section("Kept nearest the cut", cards.grid(data.near_cut_kept)),
         _section("Dropped nearest the cut", cards.grid(data.near_cut_dropped)),
+        *([_section("Editing pairs kept nearest the cut: source -> edit", cards.pairs(data.pairs_kept)),
+           _section("Editing pairs dropped nearest the cut: source -> edit", cards.pairs(data.pairs_dropped))]
+          if pairs else []),
         _section("Duplicate groups (kept member first)", "".join(
             f'<div class="group">{cards.grid(group)}</div>' for group in data.dup_groups) or "<p>none</p>"),
     ]  # fmt: skip
@@ -156,6 +165,21 @@ def _funnel_table(data: ReportData) -> str:
     return f"<table><tr><th>step</th><th>dropped</th><th>remaining</th></tr>{rows}</table>"
 
 
+def _task_funnel_table(data: ReportData) -> str:
+    tasks = list(data.task_funnel)
+    header = "<tr><th>step</th>" + "".join(
+        f"<th>{html.escape(t)} dropped</th><th>{html.escape(t)} remaining</th>" for t in tasks
+    )
+    steps = zip(*data.task_funnel.values(), strict=True)
+    rows = "".join(
+        f"<tr><td>{html.escape(cells[0][0])}</td>"
+        + "".join(f"<td>{dropped:,}</td><td>{remaining:,}</td>" for _, dropped, remaining in cells)
+        + "</tr>"
+        for cells in steps
+    )
+    return f"<table>{header}</tr>{rows}</table>"
+
+
 def _section(title: str, body: str) -> str:
     return f"<h2>{html.escape(title)}</h2>{body}"
 
@@ -175,13 +199,16 @@ def _number(value: float) -> str:
 
 
 class _Cards:
-    """Thumbnail cards of the rows shown: caption, scores and reason, read for those rows only."""
+    """Thumbnail cards of the rows shown: caption, scores and reason, read for those rows only; editing
+    pairs (`pairs`) with their source's thumbnail and pair metrics too."""
 
-    def __init__(self, store: RunStore, selection: str, rows: list[int]):
+    def __init__(self, store: RunStore, selection: str, rows: list[int], pairs: list[int]):
         rows = sorted(set(rows))
         chosen = selection_group(store, selection)
         self._images = thumbnails(store, rows) if rows else {}
-        columns = {name: store.arrays[name] for name in ("key", "caption", *_CARD_FIELDS)}
+        self._sources = source_thumbnails(store, pairs)
+        fields = [f for f in _PAIR_FIELDS if f in store.arrays] if pairs else []
+        columns = {name: store.arrays[name] for name in ("key", "caption", *_CARD_FIELDS, *fields)}
         columns |= {name: chosen[name] for name in ("reason_code", WEIGHTED_SCORE)}
         read = {name: array.oindex[rows].tolist() if rows else [] for name, array in columns.items()}
         read["reason"] = reason_names(chosen)[read.pop("reason_code")].tolist()
@@ -190,18 +217,30 @@ class _Cards:
     def grid(self, rows: list[int]) -> str:
         return f'<div class="grid">{"".join(self._card(r) for r in rows)}</div>' if rows else "<p>none</p>"
 
-    def _card(self, row: int) -> str:
+    def pairs(self, rows: list[int]) -> str:
+        if not rows:
+            return "<p>none</p>"
+        return f'<div class="grid">{"".join(self._card(r, pair=True) for r in rows)}</div>'
+
+    def _card(self, row: int, pair: bool = False) -> str:
         f = self._fields[row]
-        image = self._images[row]
-        picture = (
-            f'<img src="{image}" alt="{html.escape(f["key"])}">'
-            if is_image(image)
-            else f'<div class="missing">{html.escape(image)}</div>'
-        )
-        scores = " · ".join(f"{name} {_number(f[name])}" for name in (WEIGHTED_SCORE, *_CARD_FIELDS))
+        picture = _picture(self._images[row], f["key"])
+        names = (WEIGHTED_SCORE, *_CARD_FIELDS)
+        if pair:
+            picture = f'<div class="images">{_picture(self._sources[row], "source")}&rarr;{picture}</div>'
+            names = (WEIGHTED_SCORE, *(n for n in _PAIR_FIELDS if n in f))
+        scores = " · ".join(f"{name} {_number(f[name])}" for name in names)
         reason = html.escape(f["reason"]) if f["reason"] else "kept"
+        kind = ("dropped" if f["reason"] else "kept") + (" pair" if pair else "")
         return (
-            f'<div class="card {"dropped" if f["reason"] else "kept"}">{picture}'
+            f'<div class="card {kind}">{picture}'
             f'<div class="caption" title="{html.escape(f["caption"])}">{html.escape(f["caption"])}</div>'
             f"<div>{scores}</div><div><b>{reason}</b> · row {row}</div></div>"
         )
+
+
+def _picture(image: str, name: str) -> str:
+    """An image's thumbnail (a data: URI), or the reason it has none."""
+    if is_image(image):
+        return f'<img src="{image}" alt="{html.escape(name)}">'
+    return f'<div class="missing">{html.escape(image)}</div>'

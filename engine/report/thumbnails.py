@@ -1,14 +1,17 @@
-"""Small JPEG thumbnails of chosen store rows as data: URIs; only these rows' images are read and decoded."""
+"""Small JPEG thumbnails of chosen store rows (or of their edit sources) as data: URIs; only these rows'
+images are read and decoded."""
 
 from __future__ import annotations
 
 import base64
 import io
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from pixsift.engine.core.candidates import PlanEntry
 from pixsift.engine.io.sources import read_candidates
+from pixsift.engine.store.edit_sources import EditSources
 from pixsift.engine.store.run_store import RunStore
 
 SIDE = 160
@@ -23,6 +26,21 @@ def thumbnails(store: RunStore, rows: list[int]) -> dict[int, str]:
     found = {}
     for row, candidate in zip(rows, read_candidates(entries), strict=True):
         found[row] = candidate.error or _data_uri(candidate.data)
+    return found
+
+
+def source_thumbnails(store: RunStore, rows: list[int]) -> dict[int, str]:
+    """Edit row -> data: URI of its source image's thumbnail (engine.store.edit_sources), or why none."""
+    rows = sorted(set(rows))
+    if not rows:
+        return {}
+    sources = EditSources.find(store, np.asarray(rows, np.int64))
+    found = {}
+    for row, key in zip(rows, store.arrays["source_key"].oindex[rows].tolist(), strict=True):
+        try:
+            found[row] = _data_uri(sources.read(key).data)
+        except LookupError as e:
+            found[row] = str(e)
     return found
 
 

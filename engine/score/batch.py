@@ -17,7 +17,7 @@ from pixsift.engine.score.prepare import Prepared
 from pixsift.engine.score.preprocess import clip_batch
 from pixsift.engine.score.scorers.base import EmbeddingScorer
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.schema import EDIT_COLUMNS
+from pixsift.engine.store.schema import EDIT_DINO, PAIR_PREFIX
 from pixsift.engine.store.unit_store import Unit
 
 NOT_FINITE = failure("score", "the model gave non-finite values for this image or its caption")
@@ -27,10 +27,16 @@ class BatchScorer:
     """Embeddings and scores of a batch's images and captions, on the device."""
 
     def __init__(
-        self, embedder: ClipEmbedder, extra: list[EmbeddingScorer], fidelity_size: int, fidelity_via: int
+        self,
+        embedder: ClipEmbedder,
+        extra: list[EmbeddingScorer],
+        fidelity_size: int,
+        fidelity_via: int,
+        dino: bool = False,
     ):
         self.embedder = embedder
         self.extra = extra
+        self.dino = dino  # --edit-dino: the edit_dino column (computed with the pair's pixels)
         self.fidelity = (fidelity_size, fidelity_via)
         self.sources = SourceEmbeddings()  # the edits' sources, embedded once per worker
 
@@ -70,7 +76,7 @@ class BatchScorer:
     ) -> dict[str, torch.Tensor]:
         """The pair columns (engine.score.edit_pairs): NaN but for the edits."""
         device = image_emb.device
-        columns = nan_columns(len(image_emb), device)
+        columns = nan_columns(len(image_emb), device, self.dino)
         if edits is None:
             return columns
         at = (edits.slots >= 0).nonzero().flatten()
@@ -88,6 +94,8 @@ class BatchScorer:
             columns[name][at_device] = values
         columns["edit_ssim"][at_device] = edits.pairs[at, 0].to(device)
         columns["edit_l1"][at_device] = edits.pairs[at, 1].to(device)
+        if self.dino:
+            columns[EDIT_DINO][at_device] = edits.pairs[at, 2].to(device)
         return columns
 
     def isolating(
@@ -143,7 +151,7 @@ def fill_columns(v: dict[str, np.ndarray], batch: Prepared, scorer: BatchScorer,
     values = {name: tensor.float().cpu().numpy() for name, tensor in scores.items()}
     finite = np.ones(len(scored), dtype=bool)
     for name, array in values.items():
-        if name not in EDIT_COLUMNS:  # NaN but for edits; an edit's are what its pair gives
+        if not name.startswith(PAIR_PREFIX):  # NaN but for edits; an edit's are what its pair gives
             finite &= np.isfinite(array.reshape(len(scored), -1)).all(axis=1)
     rows = start + np.asarray([batch.good[j] for j in scored], dtype=np.int64)
     for name, array in values.items():

@@ -10,6 +10,7 @@ from pixsift.engine.decode.decoders import KINDS as DECODERS
 from pixsift.engine.decode.probe import MAX_ASPECT, MAX_PIXELS, MAX_SIDE, ImageLimits
 from pixsift.engine.executors.config import ExecutorConfig
 from pixsift.engine.io.sources import MAX_BYTES
+from pixsift.engine.store.schema import PAIR_PREFIX
 from pixsift.kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
 
 MAX_FIDELITY = 8192  # round-trip SSIM sizes: larger ones only exhaust memory
@@ -50,6 +51,13 @@ class ScoreConfig(ExecutorConfig):
         flag="--scorer",
         metavar="NAME=FILE",
         help="an extra MLP scorer on the embeddings, stored as column NAME (repeatable)",
+    )
+    edit_dino: str | None = setting(
+        None,
+        affects_values=True,
+        metavar="MODEL_DIR",
+        help="a local DINOv2 folder (transformers Dinov2Model, e.g. facebook/dinov2-base): edit rows get "
+        "edit_dino, the cosine of their and their source's CLS embeddings",
     )
     fidelity_size: int = setting(
         768, min=7, max=MAX_FIDELITY, affects_values=True, help="round-trip SSIM: the reference size"
@@ -123,6 +131,17 @@ class ScoreConfig(ExecutorConfig):
     prefetch_batches: int = setting(2, min=1, max=64, help="batches read and decoded ahead of the model")
 
     def check(self) -> None:
+        if taken := sorted(name for name in self.scorers if name.startswith(PAIR_PREFIX)):
+            raise SettingError(
+                "scorers", f"{', '.join(taken)}: names starting {PAIR_PREFIX} are the edit columns'"
+            )
+        if self.edit_dino and not os.path.isfile(os.path.join(self.edit_dino, "config.json")):
+            raise SettingError(
+                "edit_dino",
+                f"{self.edit_dino} is not a local DINOv2 folder (config.json, weights and "
+                "preprocessor_config.json); models load from local folders: hf download "
+                "facebook/dinov2-base --local-dir DIR",
+            )
         if self.fidelity_via > self.fidelity_size:
             raise SettingError(
                 "fidelity_via",

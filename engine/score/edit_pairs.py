@@ -6,12 +6,15 @@ engine.store.edit_sources, the rules export uses). Per edit row:
     edit_clip_i     cosine of the source's and the edit's CLIP image embeddings (what was kept)
     edit_direction  CLIP directional similarity (InstructPix2Pix, UltraEdit): the cosine of the image
                     embedding change (edit - source) and the text embedding change from the source's
-                    caption to the target caption, when the source is a store candidate with a caption
-                    and the row's `meta` names a target caption (`target_caption`, `output_caption` or
-                    `edited_caption`); else the cosine of the image change and the instruction's embedding
+                    caption to the target caption when both are known, else the cosine of the image change
+                    and the instruction's embedding. The source caption: the row's `meta`
+                    `source_caption` (or `input_caption`; `pixsift generate edit` records it from its
+                    pairs), else the source candidate's caption; the target caption: `meta`
+                    `target_caption` (or `output_caption`, `edited_caption`).
     edit_ssim       SSIM (kernels.ssim, Gaussian 11x11 window) of source and edit, RGB, both resized to
                     PAIR_SIZE x PAIR_SIZE
     edit_l1         mean absolute difference of the same two images, in [0, 1]
+    edit_dino       with --edit-dino: DINOv2 CLS cosine of source and edit (engine.score.dino)
 
 Text-to-image rows get NaN. An edit whose source cannot be found, read or decoded fails its row with an
 `edit_source` error. A source is read and decoded once while it is among the last SOURCES_KEPT used, and
@@ -30,16 +33,16 @@ import torch
 
 from pixsift.engine.core.candidates import Candidate, failure
 from pixsift.engine.decode.result import Decoder
+from pixsift.engine.io.records import SOURCE_CAPTION_FIELDS, TARGET_CAPTION_FIELDS, first_text
 from pixsift.engine.store.edit_sources import EditSources
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.schema import EDIT_COLUMNS, EDIT_TASK
+from pixsift.engine.store.schema import EDIT_COLUMNS, EDIT_DINO, EDIT_TASK
 from pixsift.kernels.similarity import cosine_pairs
 from pixsift.kernels.ssim import ssim
 from pixsift.kernels.ssim.resize import resize_8bit
 
 PAIR_SIZE = 256
 SOURCES_KEPT = 64  # decoded sources kept: a source shared by many edits is decoded once
-TARGET_CAPTION_KEYS = ("target_caption", "output_caption", "edited_caption")
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,11 @@ def is_edit(candidate: Candidate) -> bool:
     return candidate.task == EDIT_TASK and bool(candidate.source_key)
 
 
-def target_caption(candidate: Candidate) -> str:
-    """The edited image's caption that the row's metadata gives, or ""."""
-    if not candidate.meta:
-        return ""
-    meta = json.loads(candidate.meta)
-    return next((str(meta[k]) for k in TARGET_CAPTION_KEYS if isinstance(meta.get(k), str) and meta[k]), "")
+def pair_captions(candidate: Candidate, source: Source) -> tuple[str, str]:
+    """The captions of an edit's source and of its edited image ("" where unknown)."""
+    meta = json.loads(candidate.meta) if candidate.meta else {}
+    source_caption = first_text(meta, SOURCE_CAPTION_FIELDS) or source.caption
+    return source_caption, first_text(meta, TARGET_CAPTION_FIELDS)
 
 
 def pair_pixels(edits: list[torch.Tensor], sources: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,5 +150,6 @@ def edit_scores(
     }
 
 
-def nan_columns(n: int, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    return {name: torch.full((n,), math.nan, dtype=torch.float32, device=device) for name in EDIT_COLUMNS}
+def nan_columns(n: int, device: torch.device | str = "cpu", dino: bool = False) -> dict[str, torch.Tensor]:
+    names = (*EDIT_COLUMNS, *([EDIT_DINO] if dino else []))
+    return {name: torch.full((n,), math.nan, dtype=torch.float32, device=device) for name in names}

@@ -14,7 +14,8 @@ import torch
 class EditInputs:
     """The sources of a batch's edits: each image's source slot (-1: not an edit), the distinct source keys,
     the model input of those whose embedding is new to the worker, the token rows of source and target
-    captions (-1: unknown), and each image's pair SSIM and L1 (NaN: not an edit)."""
+    captions (-1: unknown), and each image's pair SSIM, L1 and DINO similarity (NaN: not an edit, or no
+    --edit-dino)."""
 
     slots: torch.Tensor  # n int64 index into `keys`
     keys: list[str]
@@ -23,7 +24,7 @@ class EditInputs:
     images: list[torch.Tensor] | None = None  # len(new) uint8 sources, to prepare on the device
     source_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     target_rows: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
-    pairs: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 2))  # n x (edit_ssim, edit_l1)
+    pairs: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 3))  # n x (ssim, l1, dino)
 
     def subset(self, index: torch.Tensor, remap: Callable[[torch.Tensor], torch.Tensor]) -> EditInputs:
         return EditInputs(

@@ -30,6 +30,7 @@ from pixsift.engine.io.sources import read_candidates, scan_file, within_failure
 from pixsift.engine.io.tar_scan import shard_name
 from pixsift.engine.score.batch import BatchScorer, fill_columns, unit_columns
 from pixsift.engine.score.config import ScoreConfig
+from pixsift.engine.score.dino import DinoPairs
 from pixsift.engine.score.edit_pairs import SourceReader
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.prepare import Prepared, Preparer
@@ -44,6 +45,7 @@ from pixsift.engine.store.input_record import (
 )
 from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
+from pixsift.engine.store.schema import EDIT_DINO
 from pixsift.engine.store.unit_job import StoreUnitJob, UnitJobSummary, run_store_job
 from pixsift.engine.store.unit_store import Unit
 
@@ -75,7 +77,7 @@ def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | N
         shard_rows=shard_rows(cfg, planned),
         image_dim=embedder.dim,
         text_dim=embedder.dim,
-        extra_columns=list(cfg.scorers),
+        extra_columns=[*cfg.scorers, *([EDIT_DINO] if cfg.edit_dino else [])],
         config=cfg.value_settings(embedder.describe()),
     )
     if store.planned:
@@ -160,9 +162,10 @@ class ScoreJob(StoreUnitJob[RunStore]):
         )
         print(f"score: decoding with {decoder.name} on {device}, {threads} CPU threads", file=sys.stderr)
         fidelity = (cfg.fidelity_size, cfg.fidelity_via)
-        scorer = BatchScorer(embedder, scorers, *fidelity)
+        dino = DinoPairs(cfg.edit_dino, device) if cfg.edit_dino else None
+        scorer = BatchScorer(embedder, scorers, *fidelity, dino=dino is not None)
         sources = SourceReader(store, decoder)
-        preparer = Preparer(decoder, embedder, fidelity, device, threads, sources, scorer.sources)
+        preparer = Preparer(decoder, embedder, fidelity, device, threads, sources, scorer.sources, dino)
         return _Loaded(device, preparer, scorer)
 
     def release(self, loaded: _Loaded) -> None:

@@ -26,13 +26,14 @@ from pixsift.engine.core.candidates import Candidate, content_hash
 from pixsift.engine.core.isolate import isolate_failures
 from pixsift.engine.core.progress import StageTimes
 from pixsift.engine.decode.result import Decoder, DecodeResult
+from pixsift.engine.score.dino import DinoPairs
 from pixsift.engine.score.edit_pairs import (
     Source,
     SourceEmbeddings,
     SourceReader,
     is_edit,
+    pair_captions,
     pair_pixels,
-    target_caption,
 )
 from pixsift.engine.score.embed import ClipEmbedder
 from pixsift.engine.score.inputs import EditInputs, ScoreInputs
@@ -61,9 +62,10 @@ class Preparer:
         threads: int,
         sources: SourceReader | None = None,
         embedded: SourceEmbeddings | None = None,
+        dino: DinoPairs | None = None,
     ):
         self.decoder, self.embedder, self.fidelity, self.device = decoder, embedder, fidelity, device
-        self.sources, self.embedded = sources, embedded
+        self.sources, self.embedded, self.dino = sources, embedded, dino
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pixsift-prepare")
         self._uploader = None
         if device.type == "cuda" and decoder.device.type == "cpu":
@@ -90,7 +92,8 @@ class Preparer:
             if good:
                 captions = [candidates[i].caption for i in good]
                 edits = [i for i in good if i in sources]
-                extra = [sources[i].caption for i in edits] + [target_caption(candidates[i]) for i in edits]
+                known = [pair_captions(candidates[i], sources[i]) for i in edits]
+                extra = [source for source, _ in known] + [target for _, target in known]
                 tokens, rows = self.embedder.tokenize(captions + [c for c in extra if c])
                 inputs = ScoreInputs(tokens, rows[: len(good)], **prepared)
                 if edits:
@@ -99,8 +102,9 @@ class Preparer:
 
     def _pairs(
         self, good: list[int], candidates: list[Candidate], decoded: dict[int, DecodeResult]
-    ) -> tuple[dict[int, Source], dict[int, tuple[float, float]], dict[int, str]]:
-        """The sources of the edits among `good`, their pairs' (SSIM, L1), and why the others failed."""
+    ) -> tuple[dict[int, Source], dict[int, tuple[float, float, float]], dict[int, str]]:
+        """The sources of the edits among `good`, their pairs' (SSIM, L1, DINO: NaN without --edit-dino),
+        and why the others failed."""
         edits = [i for i in good if is_edit(candidates[i])] if self.sources is not None else []
         found = {i: self.sources.get(candidates[i].source_key) for i in edits}
         failed = {i: reason for i, reason in found.items() if isinstance(reason, str)}
@@ -109,10 +113,14 @@ class Preparer:
         if sources:
             with torch.no_grad():
                 edit_images = [decoded[i].image for i in sources]
-                ssims, l1 = pair_pixels(
-                    edit_images, [s.image.to(edit_images[0].device) for s in sources.values()]
-                )
-            pairs = dict(zip(sources, zip(ssims.tolist(), l1.tolist(), strict=True), strict=True))
+                source_images = [s.image.to(edit_images[0].device) for s in sources.values()]
+                ssims, l1 = pair_pixels(edit_images, source_images)
+                dino = torch.full_like(ssims, float("nan"))
+                if self.dino is not None:
+                    keyed = [(s.key, image) for s, image in zip(sources.values(), source_images, strict=True)]
+                    dino = self.dino.similarity(edit_images, keyed)
+            values = zip(ssims.tolist(), l1.tolist(), dino.tolist(), strict=True)
+            pairs = dict(zip(sources, values, strict=True))
         return sources, pairs, failed
 
     def _edit_inputs(self, good, edits, sources, pairs, extra_rows, extra) -> EditInputs:
@@ -123,7 +131,7 @@ class Preparer:
         position = {i: n for n, i in enumerate(good)}
         slots = torch.full((len(good),), -1, dtype=torch.int64)
         source_rows, target_rows = slots.clone(), slots.clone()
-        pair_values = torch.full((len(good), 2), float("nan"))
+        pair_values = torch.full((len(good), 3), float("nan"))
         texts = iter(extra_rows.tolist())
         given = [next(texts) if caption else -1 for caption in extra]
         for n, i in enumerate(edits):

@@ -94,8 +94,11 @@ SCORE_COLUMNS = (
     Column("edit_l1", "float32", math.nan, "edits: mean absolute difference of source and edit"),
 )
 STATUSES = ("ok", "failed")
-# The columns of an edit against its source (engine.score.edit_pairs): NaN on the other rows.
-EDIT_COLUMNS = tuple(c.name for c in SCORE_COLUMNS if c.name.startswith("edit_"))
+# The columns of an edit against its source (engine.score.edit_pairs): NaN on the other rows. Every
+# column named edit_* is one (an extra scorer may not take the prefix); edit_dino is made on request.
+PAIR_PREFIX = "edit_"
+EDIT_COLUMNS = tuple(c.name for c in SCORE_COLUMNS if c.name.startswith(PAIR_PREFIX))
+EDIT_DINO = "edit_dino"  # --edit-dino (engine.score.dino)
 
 # The task value of an editing candidate: its source image is named by `source_key`.
 EDIT_TASK = "edit"

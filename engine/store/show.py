@@ -18,7 +18,7 @@ from pixsift.engine.core.errors import Missing
 from pixsift.engine.core.terminal import printable
 from pixsift.engine.store.kept_rows import json_safe
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.schema import EDIT_COLUMNS, WEIGHTED_SCORE
+from pixsift.engine.store.schema import PAIR_PREFIX, WEIGHTED_SCORE
 from pixsift.engine.store.selection import reason_names, selection_group
 
 FORMATS = ("table", "jsonl")
@@ -133,7 +133,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         n
         for n in rows[0]
         if (n not in ("error", "kept") or any(r[n] for r in rows))
-        and (n not in EDIT_COLUMNS or any(r[n] is not None for r in rows))
+        and (not n.startswith(PAIR_PREFIX) or any(r[n] is not None for r in rows))
     ]
     cells = [[_cell(name, row[name]) for name in names] for row in rows]
     widths = [max(len(name), *(len(c[i]) for c in cells)) for i, name in enumerate(names)]

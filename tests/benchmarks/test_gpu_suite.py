@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ("probe", "compile_sm90", "gpu_tests", "bench_ssim", "bench_similarity", "bench_score", "bench_peers")
+STEPS = (
+    "probe", "compile_sm90", "gpu_tests", "bench_ssim", "bench_similarity", "bench_score",
+    "bench_score_edits", "bench_peers",
+)  # fmt: skip
 
 
 def checkout_state() -> str:
@@ -40,6 +43,8 @@ def test_the_smoke_run_passes_every_step_and_touches_nothing(tmp_path):
         "compile_sm90",
         *(f"bench_{name}" for name in ("ssim", "similarity", "score")),
     } | {"bench_peers", "bench_train"}
+    edits = [r for r in rows if r.get("benchmark") == "score_edits"]
+    assert [(r["task"], r["edits_per_source"]) for r in edits] == [("t2i", None), ("edit", 4), ("edit", 1)]
     train = [r for r in rows if r["suite_file"] == "bench_train"]
     assert [r["kind"] for r in train] == ["t2i", "edit"] and all(r["tokens_per_s"] > 0 for r in train)
     assert all(r.get("ok") is not False and r.get("bit_exact") is not False for r in rows if "probe" in r)

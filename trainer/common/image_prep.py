@@ -20,7 +20,11 @@ class ImageError(ValueError):
     """An image that cannot be decoded or prepared; the message names it."""
 
 
-FITS = ("crop", "pad")
+# How an image becomes the model's square, as a token store records it (part of its settings).
+FITS = {
+    "crop": "RGB, short side to image_size (PIL bicubic), center crop; VQ input x/127.5-1",
+    "pad": "RGB, long side to image_size (PIL bicubic), centered on image_mean x 255; VQ input x/127.5-1",
+}
 _MIN_SIDE = 14  # the short side of a padded image is never resized below this (Janus's min_size)
 
 

@@ -15,6 +15,7 @@ from pixsift.engine.core.errors import BadInput, NotFound
 from pixsift.trainer.common.model_checks import check_shapes, first_names, read_janus_config
 
 ORIGINAL_FORMAT = "multi_modality"  # the model_type of DeepSeek's own Janus and Janus-Pro releases
+TRAINED_WITH = "pixsift_training.json"  # written beside a model pixsift trained: its recipe, its data's fit
 
 
 def require_model_folder(path: str) -> str:
@@ -110,3 +111,15 @@ def check_same_model(tokens_url: str, stored: dict, model_dir: str) -> None:
             f"(fingerprint {here['fingerprint']}): their VQ codes or tokens differ",
             "tokenize the selection again with --model " + model_dir,
         )
+
+
+def trained_fit(model_dir: str, fit: str) -> str:
+    """`fit`, or for `auto` the fit of the token store pixsift trained the model on, else `pad` (as
+    Janus-Pro's processor prepares images)."""
+    if fit != "auto":
+        return fit
+    try:
+        record = json.loads((Path(model_dir) / TRAINED_WITH).read_text())
+    except (OSError, ValueError):
+        return "pad"
+    return record.get("image_fit") or "pad"

@@ -27,8 +27,10 @@ def sft_prompt(user_text: str) -> str:
 
 
 def prompt_text(text: str, edit: bool) -> str:
-    """The stored prompt of a sample: for an edit, one `<image_placeholder>` marks the source block."""
-    return sft_prompt(f"{IMAGE}{text}" if edit else text)
+    """The stored prompt of a sample: for an edit, one `<image_placeholder>` marks the source block. The
+    user turn is stripped as DeepSeek's processor strips it (Janus-Pro, Janus-4o): a caption's both ends, an
+    instruction's end (the source block comes before it)."""
+    return sft_prompt(f"{IMAGE}{text.rstrip()}" if edit else text.strip())
 
 
 @dataclass(frozen=True)

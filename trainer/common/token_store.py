@@ -40,6 +40,7 @@ import zarr
 
 from pixsift.engine.io.paths import absolute
 from pixsift.engine.store.unit_store import UnitStore
+from pixsift.trainer.common.image_prep import FITS
 
 T2I, EDIT = 0, 1
 NOT_DONE, OK, FAILED = 0, 1, 2
@@ -108,6 +109,12 @@ class TokenStore(UnitStore):
     @property
     def model_info(self) -> dict[str, Any]:
         return self.group.attrs["model"]
+
+    @property
+    def image_fit(self) -> str | None:
+        """crop or pad: how the store's images became the model's square (None: not a fit pixsift knows)."""
+        prep = self.group.attrs["settings"].get("image_prep")
+        return next((fit for fit, described in FITS.items() if described == prep), None)
 
     @property
     def source(self) -> dict[str, Any]:

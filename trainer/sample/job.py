@@ -5,12 +5,16 @@ A prompt row has `prompt` (or `caption`, `text`, `instruction`), optionally `id`
 image path relative to the file, inside its folder: an editing prompt). A prompt is formatted as training
 formats it (trainer.train.data), and each image code is drawn from guided logits:
 
-    text-to-image   u + g * (c - u)                      c: the prompt, u: the prompt blanked to pad
-    editing         u + s * (i - u) + g * (c - i)        c: source and instruction, i: the source alone
-                                                         (instruction blanked), u: everything blanked
+    text-to-image       u + g * (c - u)                        c: the prompt, u: the prompt blanked to pad
+    editing, janus4o    u + g * ((c + s * p) / (1 + s) - u)    c: source and instruction, p: the same with
+                                                               the source's VQ block left as pads, u:
+                                                               everything blanked (Janus-4o's demo, g = s = 5)
+    editing, pixsift    u + s * (i - u) + g * (c - i)          i: the source alone (instruction blanked),
+                                                               InstructPix2Pix's two scales (g 5, s 1.5)
 
-(g = `guidance`, s = `image_guidance`; InstructPix2Pix's two-scale guidance on Janus's logit-space CFG),
-the source entering through SigLIP and as its VQ codes, as in training. Each prompt's draws come from its
+(g = `guidance`, s = `image_guidance`). `janus4o`'s branches are the sequences the Janus-4o recipe trains
+(its VQ copy dropped half the time); pixsift's `i` is a sequence training never shows. The source enters
+through SigLIP and as its VQ codes, as in training. Each prompt's draws come from its
 own seed (its row's, else `seed` + its index), so a prompt gives the same image whatever else is sampled.
 transformers' `generate(generation_mode="image")` ignores `pixel_values` and cannot edit; this loop does
 both, and its greedy text-to-image codes are those of `generate` (tested).
@@ -39,7 +43,7 @@ from pixsift.engine.io.ownership import claim, remove
 from pixsift.engine.io.paths import input_root, inside, write_whole
 from pixsift.engine.io.rows import read_rows
 from pixsift.trainer.common.image_prep import FITS, ImageError, ImageFit, prepare, vq_input
-from pixsift.trainer.common.model_folder import load_janus_model
+from pixsift.trainer.common.model_folder import load_janus_model, trained_fit
 from pixsift.trainer.common.vq import encode_codes
 from pixsift.trainer.sample.contact_sheet import contact_sheet
 from pixsift.trainer.tokenize.job import encode_prompts
@@ -48,6 +52,7 @@ from pixsift.trainer.train.loss import input_embeddings
 
 PROMPT_FIELDS = ("prompt", "caption", "text", "instruction")
 OUTPUT_KIND = "samples folder"  # engine.io.ownership
+EDIT_GUIDANCE = {"janus4o": 5.0, "pixsift": 1.5}  # each formula's default image_guidance
 
 
 def _cache_name() -> str:
@@ -67,10 +72,23 @@ class SampleConfig(Config):
     prompts: str = setting(help="JSONL, Parquet or CSV of prompts: prompt, optional id, seed, source")
     out: str = setting(help="folder for images/, samples.jsonl, captions.jsonl and contact_sheet.png")
     guidance: float = setting(5.0, min=0.0, help="text guidance scale g (Janus-Pro's default 5)")
-    image_guidance: float = setting(1.5, min=0.0, help="editing: source-image guidance scale s")
+    edit_guidance: str = setting(
+        "janus4o",
+        choices=tuple(EDIT_GUIDANCE),
+        help="editing: janus4o (Janus-4o's demo: the no-VQ-copy branch mixed into the condition) or pixsift "
+        "(InstructPix2Pix's two scales, the instruction blanked in the image branch)",
+    )
+    image_guidance: float | None = setting(
+        None, min=0.0, help="editing: the source scale s (default: janus4o 5, pixsift 1.5)"
+    )
     temperature: float = setting(1.0, min=0.0, help="sampling temperature; 0 takes the most likely code")
     seed: int = setting(0, help="base seed: a prompt without its own seed uses seed + its index")
-    image_fit: str = setting("crop", choices=FITS, help="how an edit source becomes a square (as tokenized)")
+    image_fit: str = setting(
+        "auto",
+        choices=("auto", *FITS),
+        help="how an edit source becomes a square; auto: as the model's training data was tokenized when "
+        "pixsift trained it, else pad (Janus-Pro's and Janus-4o's processor)",
+    )
     device: str = setting("auto", help="auto, cpu, cuda or cuda:N")
     score: bool = setting(False, help="then score the images with pixsift score (CLIP, fidelity)")
     clip_model: str = setting("ViT-L-14", help="--score: the open_clip model")
@@ -101,7 +119,11 @@ class Sampler:
         processor = JanusProcessor.from_pretrained(cfg.model, local_files_only=True)
         self.tokenizer, self.format = processor.tokenizer, SampleFormat.of(processor)
         self.size = self.janus.config.vision_config.image_size
-        self.fit = ImageFit.of(cfg.image_fit, tuple(processor.image_processor.image_mean))
+        mean = tuple(processor.image_processor.image_mean)
+        self.fit = ImageFit.of(trained_fit(cfg.model, cfg.image_fit), mean)
+        self.image_guidance = cfg.image_guidance
+        if self.image_guidance is None:
+            self.image_guidance = EDIT_GUIDANCE[cfg.edit_guidance]
 
     @torch.no_grad()
     def codes(self, prompt: str, seed: int, source: np.ndarray | None = None) -> torch.Tensor:
@@ -151,21 +173,25 @@ class Sampler:
             return [full, fmt.sample(np.array(ids), dummy, blank_prompt=True)]
         vq = encode_codes(self.janus.model.vqmodel, vq_input(torch.from_numpy(source[None]).to(self.device)))
         pair = (source, vq[0].cpu().numpy())
-        at = ids.index(fmt.ids.image)
-        # The source alone: the instruction (and the rest of the turn) blanked to pad.
-        image_only = [*ids[: at + 1], *[fmt.ids.pad] * (len(ids) - at - 1)]
         full = fmt.sample(np.array(ids), dummy, pair)
-        alone = fmt.sample(np.array(image_only), dummy, pair)
         nothing = fmt.sample(np.array([ids[0], *[fmt.ids.pad] * (full.image_start - 1)]), dummy)
-        return [full, alone, nothing]
+        if self.cfg.edit_guidance == "janus4o":
+            return [full, fmt.sample(np.array(ids), dummy, pair, keep_source_codes=False), nothing]
+        # The source alone: the instruction (and the rest of the turn) blanked to pad.
+        at = ids.index(fmt.ids.image)
+        image_only = [*ids[: at + 1], *[fmt.ids.pad] * (len(ids) - at - 1)]
+        return [full, fmt.sample(np.array(image_only), dummy, pair), nothing]
 
     def _guided(self, logits: torch.Tensor) -> torch.Tensor:
         g = self.cfg.guidance
         if len(logits) == 2:
             cond, uncond = logits
             return (uncond + g * (cond - uncond))[None]
-        cond, image, uncond = logits
-        return (uncond + self.cfg.image_guidance * (image - uncond) + g * (cond - image))[None]
+        cond, other, uncond = logits
+        s = self.image_guidance
+        if self.cfg.edit_guidance == "janus4o":
+            return (uncond + g * ((cond + s * other) / (1 + s) - uncond))[None]
+        return (uncond + s * (other - uncond) + g * (cond - other))[None]
 
 
 def sample(cfg: SampleConfig) -> list[dict]:
@@ -178,7 +204,8 @@ def sample(cfg: SampleConfig) -> list[dict]:
     for prompt in read_prompts(cfg.prompts, cfg.seed):
         record = {"id": prompt.id, "task": "edit" if prompt.source else "t2i", "prompt": prompt.text}
         record.update(seed=prompt.seed, source=prompt.source, guidance=cfg.guidance)
-        record.update(image_guidance=cfg.image_guidance if prompt.source else None)
+        edit = {"edit_guidance": cfg.edit_guidance, "image_guidance": sampler.image_guidance}
+        record.update(edit if prompt.source else {"edit_guidance": None, "image_guidance": None})
         record.update(temperature=cfg.temperature, model=str(Path(cfg.model).resolve()), error=None)
         try:
             if prompt.error:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from pixsift.engine.store.kept_rows import ExportRow, export_rows
 from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import EDIT_TASK
-from pixsift.engine.store.selection import kept_rows
+from pixsift.engine.store.selection import kept_rows, selection_group
 from pixsift.engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
 from pixsift.engine.store.unit_store import Unit
 from pixsift.trainer.common.image_prep import FITS, ImageError, ImageFit, SiglipNorm, prepare, vq_input
@@ -45,11 +45,7 @@ from pixsift.trainer.common.prompt_format import prompt_text
 from pixsift.trainer.common.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
 from pixsift.trainer.common.vq import encode_codes, load_vqmodel
 
-# How images become the stored pixels and codes; part of the settings a store is checked against.
-IMAGE_PREP = {
-    "crop": "RGB, short side to image_size (PIL bicubic), center crop; VQ input x/127.5-1",
-    "pad": "RGB, long side to image_size (PIL bicubic), centered on image_mean x 255; VQ input x/127.5-1",
-}
+PAD_RECIPES = {"sharegpt4o"}  # selections tokenized with `pad` by default
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -66,11 +62,12 @@ class TokenizeConfig(ExecutorConfig):
         1024, min=1, max=1 << 20, affects_values=True, help="rows per work unit (one shard of every array)"
     )
     image_fit: str = setting(
-        "crop",
-        choices=FITS,
+        "auto",
+        choices=("auto", *FITS),
         affects_values=True,
         help="how an image becomes the model's square: crop (the short side fills it, center crop) or pad "
-        "(the whole image, padded as Janus's processor does)",
+        "(the whole image, padded as Janus's processor does); auto: pad for a sharegpt4o selection (as "
+        "Janus-4o trained), else crop",
     )
     dtype: str = setting(
         "float32",
@@ -96,11 +93,20 @@ class TokenizeConfig(ExecutorConfig):
 def tokenize(cfg: TokenizeConfig, progress_stream=None) -> UnitJobSummary:
     """Plan the token store (once) and run its unfinished units on the configured executor; the summary
     of this call."""
+    if cfg.image_fit == "auto":
+        cfg = replace(cfg, image_fit=default_fit(cfg.store, cfg.selection))
     with writing(cfg.out, "token store"):
         tokens = planned_store(cfg)
         return run_store_job(
             tokens, TokenizeJob(cfg), cfg, "tokenize", "tokenized", "token store", progress_stream
         )
+
+
+def default_fit(store: str, selection: str) -> str:
+    """`pad` for a selection made by the sharegpt4o recipe (Janus-4o padded every image through Janus's
+    processor), else `crop`."""
+    spec = selection_group(RunStore.open(store, read_only=True), selection).attrs.get("spec", {})
+    return "pad" if PAD_RECIPES & {selection, spec.get("name")} else "crop"
 
 
 def planned_store(cfg: TokenizeConfig) -> TokenStore:
@@ -120,7 +126,7 @@ def planned_store(cfg: TokenizeConfig) -> TokenStore:
         model=model_info(cfg.model),
         source=source,
         unit_rows=cfg.unit_rows,
-        settings={"image_prep": IMAGE_PREP[cfg.image_fit], "dtype": cfg.dtype},
+        settings={"image_prep": FITS[cfg.image_fit], "dtype": cfg.dtype},
     )
     try:
         tokens = TokenStore.open_or_create(cfg.out, **spec)

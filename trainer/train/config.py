@@ -70,7 +70,11 @@ class DataConfig(Config):
 @dataclass(kw_only=True)
 class OptimConfig(Config):
     lr: float = setting(5e-6, min=0.0, help="peak learning rate")
-    weight_decay: float = setting(0.1, min=0.0, help="AdamW weight decay, not on biases and norm weights")
+    weight_decay: float = setting(0.1, min=0.0, help="AdamW weight decay, never on biases")
+    decay_norms: bool = setting(
+        False,
+        help="decay norm weights too (Janus-4o's no-decay names match only biases); false: vectors undecayed",
+    )
     betas: list[float] = setting(factory=lambda: [0.9, 0.999], help="AdamW betas (Janus-4o gives none: HF's)")
     eps: float = setting(1e-8, min=0.0, help="AdamW epsilon")
     grad_clip: float = setting(1.0, min=0.0, help="max global gradient norm; 0 turns clipping off")
@@ -78,6 +82,15 @@ class OptimConfig(Config):
     def check(self) -> None:
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise SettingError("betas", f"must be two numbers in [0, 1), got {self.betas!r}")
+
+
+@dataclass(kw_only=True)
+class LossConfig(Config):
+    first_code: bool = setting(
+        True,
+        help="score the prediction of the first image code from <begin_of_image> (Janus-4o's shifted labels "
+        "never do: false reproduces it)",
+    )
 
 
 @dataclass(kw_only=True)
@@ -139,7 +152,7 @@ class LoggingConfig(Config):
 
 
 # The sections a run's results depend on (the rest say where files go and how often).
-RESULT_SECTIONS = ("model", "data", "optim", "schedule", "parallel")
+RESULT_SECTIONS = ("model", "data", "optim", "loss", "schedule", "parallel")
 OUTPUT_KIND = "training run"  # engine.io.ownership
 # The paths a run is given besides its recipe: key -> (section, key) in the settings ("": top level).
 PATH_KEYS = {"tokens": ("data", "tokens"), "model": ("model", "path"), "out": ("", "out")}
@@ -147,6 +160,7 @@ SECTIONS: dict[str, type[Config]] = {
     "model": ModelConfig,
     "data": DataConfig,
     "optim": OptimConfig,
+    "loss": LossConfig,
     "schedule": ScheduleConfig,
     "parallel": ParallelConfig,
     "checkpoint": CheckpointConfig,
@@ -162,6 +176,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

@@ -1,13 +1,19 @@
 """The trained model as a Hugging Face checkpoint: safetensors weights (frozen ones included, ZeRO-3
 partitions gathered, LoRA adapters merged), the config, generation config and processor, so that
-`JanusForConditionalGeneration.from_pretrained(out)` loads it and generates images."""
+`JanusForConditionalGeneration.from_pretrained(out)` loads it and generates images; and
+`pixsift_training.json`: the recipe and how its images were fitted (crop or pad), which `pixsift sample`
+fits edit sources by."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch.distributed as dist
 
+from pixsift.engine.io.paths import write_whole
+from pixsift.trainer.common.model_folder import TRAINED_WITH
+from pixsift.trainer.common.token_store import TokenStore
 from pixsift.trainer.train.config import TrainConfig
 from pixsift.trainer.train.trainable import add_lora, from_pretrained
 
@@ -42,4 +48,6 @@ def export_hf(engine, cfg: TrainConfig, out: Path) -> Path | None:
     from transformers import JanusProcessor
 
     JanusProcessor.from_pretrained(cfg.model.path, local_files_only=True).save_pretrained(out)
+    fit = TokenStore.open(cfg.data.tokens).image_fit
+    write_whole(out / TRAINED_WITH, json.dumps({"recipe": cfg.recipe, "image_fit": fit}, indent=1) + "\n")
     return out

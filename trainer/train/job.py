@@ -111,7 +111,7 @@ def total_steps(cfg: TrainConfig, sampler: MixedTaskBatchSampler) -> int:
 
 def build_engine(model, cfg: TrainConfig, steps: int, world_size: int):
     deepspeed = require("deepspeed", "pixsift train")
-    groups = param_groups(model, cfg.optim.weight_decay)
+    groups = param_groups(model, cfg.optim.weight_decay, cfg.optim.decay_norms)
     if cfg.parallel.offload_optimizer:
         from deepspeed.ops.adam import DeepSpeedCPUAdam
 
@@ -156,7 +156,9 @@ def _train(cfg: TrainConfig, resume: bool, say) -> TrainResult:
     accumulation = sampler.accumulation_steps
     torch.manual_seed(cfg.data.seed)  # LoRA's initial adapters
     model = ImageGenerationModel(
-        load_janus(cfg.model, cfg.load_dtype), every_module=cfg.parallel.zero_stage == 3
+        load_janus(cfg.model, cfg.load_dtype),
+        every_module=cfg.parallel.zero_stage == 3,
+        first_code=cfg.loss.first_code,
     )
     flops = TrainingFlops.of(
         model.janus.config, cfg.model.trainable, cfg.model.lora_rank, tuple(cfg.model.lora_targets)

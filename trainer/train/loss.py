@@ -4,7 +4,8 @@ Input embeddings: the text embeddings of `input_ids`; SigLIP features (through t
 on the `<image_placeholder>` positions of edit rows; the kept VQ copies of edit sources and the target
 codes c0..c_{T-2} through `prepare_embeddings_for_image_generation`. The generation head reads the hidden
 states from `<begin_of_image>` to the last image position but one and is scored against all T codes, so
-c0 is supervised too (Janus-4o's shifted labels never scored it).
+c0 is supervised too; with `first_code` false the prediction from `<begin_of_image>` is left out and the
+mean is over the T-1 others, as Janus-4o's shifted labels compute it.
 """
 
 from __future__ import annotations
@@ -51,26 +52,31 @@ def input_embeddings(janus, batch: Batch, every_module: bool = False) -> torch.T
     return embeds.index_put(index, code_embeds)
 
 
-def image_generation_loss(janus, batch: Batch, every_module: bool = False) -> torch.Tensor:
-    """Mean cross-entropy (fp32) over the B*T image codes of the batch. No attention mask: the batch is
-    right-padded and attention causal (trainer.train.batch)."""
+def image_generation_loss(
+    janus, batch: Batch, every_module: bool = False, first_code: bool = True
+) -> torch.Tensor:
+    """Mean cross-entropy (fp32) over the B*T image codes of the batch (B*(T-1) without `first_code`). No
+    attention mask: the batch is right-padded and attention causal (trainer.train.batch)."""
     hidden = janus.model.language_model(
         inputs_embeds=input_embeddings(janus, batch, every_module), attention_mask=None, use_cache=False
     ).last_hidden_state
     n = batch.n_image_tokens
     positions = batch.image_start[:, None] + torch.arange(n, device=hidden.device)
     image_hidden = hidden.gather(1, positions[:, :, None].expand(-1, -1, hidden.shape[-1]))
+    codes = batch.image_codes
+    if not first_code:
+        image_hidden, codes = image_hidden[:, 1:], codes[:, 1:]
     logits = janus.model.generation_head(image_hidden).float()
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.image_codes.reshape(-1))
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes.reshape(-1))
 
 
 class ImageGenerationModel(nn.Module):
     """`forward(batch) -> loss` around a `JanusForConditionalGeneration` (kept as `.janus`); `every_module`
-    for ZeRO-3 (see input_embeddings)."""
+    for ZeRO-3 (see input_embeddings), `first_code` as image_generation_loss takes it."""
 
-    def __init__(self, janus, every_module: bool = False):
+    def __init__(self, janus, every_module: bool = False, first_code: bool = True):
         super().__init__()
-        self.janus, self.every_module = janus, every_module
+        self.janus, self.every_module, self.first_code = janus, every_module, first_code
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return image_generation_loss(self.janus, batch, self.every_module)
+        return image_generation_loss(self.janus, batch, self.every_module, self.first_code)

@@ -1,5 +1,6 @@
-"""AdamW parameter groups (no weight decay on biases and norm weights) and the learning-rate schedule:
-linear warmup to the peak, then cosine decay to a floor, as a LambdaLR that DeepSpeed steps."""
+"""AdamW parameter groups (no weight decay on biases, nor on norm weights unless asked) and the
+learning-rate schedule: linear warmup to the peak, then cosine decay to a floor, as a LambdaLR that
+DeepSpeed steps."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from torch import nn
 from pixsift.trainer.train.config import OptimConfig, ScheduleConfig
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """The trainable parameters in two groups: matrices (decayed), and vectors (biases, norm weights)."""
+def param_groups(model: nn.Module, weight_decay: float, decay_norms: bool = False) -> list[dict]:
+    """The trainable parameters in two groups, decayed and not: biases are never decayed; other vectors
+    (norm weights) only with `decay_norms`, as Janus-4o decays everything whose name has no "bias"."""
     decay, no_decay = [], []
-    for param in model.parameters():
+    for name, param in model.named_parameters():
         if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
+            undecayed = "bias" in name if decay_norms else param.ndim < 2
+            (no_decay if undecayed else decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
 

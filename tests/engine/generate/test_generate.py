@@ -135,7 +135,12 @@ def test_edit_pairs_record_source_instruction_and_seed(tmp_path, tiny_ip2p):
         tmp_path / "pairs.jsonl",
         [
             {"source": "sources/a.png", "instruction": "make it blue", "id": "e1", "source_key": "pool/a"},
-            {"source": "sources/b.png", "instruction": "add a hat"},
+            {
+                "source": "sources/b.png",
+                "instruction": "add a hat",
+                "input_caption": "a man",
+                "output_caption": "a man in a hat",
+            },
             {"source": "sources/missing.png", "instruction": "make it red"},
             {"source": "sources/broken.png", "instruction": "make it red"},
         ],
@@ -165,6 +170,8 @@ def test_edit_pairs_record_source_instruction_and_seed(tmp_path, tiny_ip2p):
             f"sources/{hashlib.sha256((sources / 'b.png').read_bytes()).hexdigest()[:32]}.png",
         ),
     ]
+    assert "source_caption" not in records[0] and "target_caption" not in records[0]
+    assert (records[1]["source_caption"], records[1]["target_caption"]) == ("a man", "a man in a hat")
     copied = tmp_path / "out" / records[1]["source_key"]  # the source travels with the shards
     assert copied.read_bytes() == (sources / "b.png").read_bytes()
     assert records[0]["seed"] == image_seed(0, "e1", 0)

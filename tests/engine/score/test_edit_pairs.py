@@ -40,6 +40,8 @@ def planted(folder, side: int = 160):
     chelsea = np.asarray(Image.fromarray(data.chelsea()).resize((side * 3 // 2, side)))
     red = astronaut.copy()
     red[side // 4 : side * 9 // 16, side * 5 // 16 : side * 11 // 16] = [220, 30, 30]
+    red_again = astronaut.copy()  # the same instruction made again: the pair's best of N
+    red_again[side * 5 // 16 : side * 10 // 16, side * 4 // 16 : side * 10 // 16] = [200, 40, 40]
     bright = np.clip(astronaut.astype(int) + 60, 0, 255).astype(np.uint8)
     noise = np.random.default_rng(0).integers(0, 256, astronaut.shape, dtype=np.uint8)
     destroyed = (astronaut // 4 + noise // 4 * 3).astype(np.uint8)
@@ -47,9 +49,11 @@ def planted(folder, side: int = 160):
     edits = [
         ("red.png", png(red), "astronaut.png", "paint a red square on the suit",
          {"target_caption": "an astronaut with a red square"}),
+        ("red_again.png", png(red_again), "astronaut.png", "paint a red square on the suit", {"group": "b"}),
         ("bright.png", png(bright), "astronaut.png", "make it brighter", {}),
         ("copy.jpg", jpeg(astronaut), "astronaut.png", "make it a painting", {}),
-        ("unrelated.png", png(chelsea), "astronaut.png", "add a hat", {}),
+        ("unrelated.png", png(chelsea), "astronaut.png", "add a hat",
+         {"input_caption": "a man in a suit", "edited_caption": "a cat"}),
         ("destroyed.png", png(destroyed), "astronaut.png", "add stars", {}),
         ("orphan.png", png(red), "gone.png", "make it red", {}),
     ]  # fmt: skip
@@ -106,8 +110,10 @@ def test_clip_i_and_direction_equal_cosines_of_open_clip_embeddings(scored, tiny
             "make it brighter",
             "an astronaut",
             "an astronaut with a red square",
+            "a man in a suit",
+            "a cat",
         ]
-        instruction, brighter, source_caption, target = embedder.encode_tokens(
+        instruction, brighter, source_caption, target, man, cat = embedder.encode_tokens(
             embedder.tokenize(texts)[0]).double().numpy()  # fmt: skip
 
     def cos(a, b):
@@ -121,7 +127,11 @@ def test_clip_i_and_direction_equal_cosines_of_open_clip_embeddings(scored, tiny
     assert rows["red.png"]["edit_direction"] == pytest.approx(
         cos(red - source, target - source_caption), abs=2e-2
     )
-    # the brightness row does not: its instruction
+    # the row's own source caption comes before the source candidate's
+    unrelated = rows["unrelated.png"]["image_embedding"].astype(np.float64)
+    expected = cos(unrelated - source, cat - man)
+    assert rows["unrelated.png"]["edit_direction"] == pytest.approx(expected, abs=2e-2)
+    # the brightness row names no target: its instruction
     assert rows["bright.png"]["edit_direction"] == pytest.approx(cos(bright - source, brighter), abs=2e-2)
     del instruction
 
@@ -159,7 +169,10 @@ def test_the_sharegpt4o_recipe_keeps_the_good_edits_and_drops_the_others_saying_
     assert main(["show", store, "--selection", "sharegpt4o", "--format", "jsonl", "--limit", "0"]) == 0
     shown = {row["key"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
     kept = {key for key, row in shown.items() if row["kept"]}
-    assert {"red.png", "bright.png"} <= kept and not {"copy.jpg", "unrelated.png", "destroyed.png"} & kept
+    assert "bright.png" in kept and not {"copy.jpg", "unrelated.png", "destroyed.png"} & kept
+    # the same source and instruction twice (in two groups): the better of the two is kept
+    best, other = sorted(("red.png", "red_again.png"), key=lambda k: -shown[k]["weighted_score"])
+    assert best in kept and shown[other]["reason"] == "best_of_n:edit_pair"
     assert shown["copy.jpg"]["reason"] == "filter:edit:edit_ssim<=0.95"
     assert (
         shown["unrelated.png"]["reason"] == shown["destroyed.png"]["reason"] == "filter:edit:edit_ssim>=0.35"
@@ -169,3 +182,86 @@ def test_the_sharegpt4o_recipe_keeps_the_good_edits_and_drops_the_others_saying_
     assert main(["show", store, "--selection", "sharegpt4o", "--reason", reason, "--limit", "0"]) == 0
     listed = capsys.readouterr().out
     assert "unrelated.png" in listed and "destroyed.png" in listed and "red.png" not in listed
+
+    from pixsift.engine.report.data import gather
+    from pixsift.engine.report.job import write_report
+    from pixsift.engine.store.run_store import RunStore
+
+    data = gather(RunStore.open(store, read_only=True), "sharegpt4o")
+    edit_steps = {step: (dropped, left) for step, dropped, left in data.task_funnel["edit"]}
+    t2i_steps = {step: (dropped, left) for step, dropped, left in data.task_funnel["t2i"]}
+    low = "filter:edit:edit_ssim>=0.35"
+    assert edit_steps[low][0] == 2 and t2i_steps[low][0] == 0
+    assert edit_steps["filter:edit:edit_ssim<=0.95"][0] == 1
+    arrays = RunStore.open(store, read_only=True).arrays
+    task = dict(zip(arrays["key"][:].tolist(), arrays["task"][:].tolist(), strict=True))
+    edit_kept = {k for k in kept if task[k] == "edit"}
+    assert data.task_funnel["edit"][-1][2] == len(edit_kept) == 2
+    assert {str(arrays["key"][r]) for r in data.pairs_kept} == edit_kept
+    page = write_report(store, "sharegpt4o", tmp_path / "report").read_text()
+    assert "Funnel per task" in page and "Editing pairs kept nearest the cut: source -&gt; edit" in page
+    pair_cards = page.split('class="card kept pair"')[1:]
+    assert len(pair_cards) == len(edit_kept)
+    assert all(card.split('class="caption"')[0].count("<img ") == 2 for card in pair_cards)  # source, edit
+    assert "make it brighter" in page and "edit_ssim" in page
+
+
+def tiny_dinov2(folder) -> str:
+    """A random DINOv2 in the published layout of facebook/dinov2-*: Dinov2Model weights and config, and the
+    BitImageProcessor config those checkpoints ship (shortest side 256 bicubic, center crop 224)."""
+    from transformers import BitImageProcessor, Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    config = Dinov2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, patch_size=14
+    )
+    Dinov2Model(config).save_pretrained(folder)
+    BitImageProcessor(
+        size={"shortest_edge": 256}, crop_size={"height": 224, "width": 224}, resample=3,
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(folder)  # fmt: skip
+    return str(folder)
+
+
+def test_edit_dino_is_the_cosine_of_dinov2_cls_embeddings(tmp_path, tiny_config, capsys):
+    from transformers import AutoImageProcessor, Dinov2Model
+
+    files = planted(tmp_path / "pool")
+    dino = tiny_dinov2(tmp_path / "dinov2")
+    score(
+        score_config([str(tmp_path / "pool")], tmp_path / "store", tiny_config, edit_dino=dino), io.StringIO()
+    )
+    got = read_store(tmp_path / "store")
+    rows = {key: row for row, key in enumerate(got["key"].tolist())}
+    processor = AutoImageProcessor.from_pretrained(dino)
+    model = Dinov2Model.from_pretrained(dino).eval()
+
+    def cls(blob: bytes) -> np.ndarray:
+        pixels = processor(images=Image.open(io.BytesIO(blob)).convert("RGB"), return_tensors="pt")
+        with torch.no_grad():
+            return model(**pixels).pooler_output[0].double().numpy()
+
+    source = cls(files["astronaut.png"])
+    for name in ("red.png", "bright.png", "copy.jpg", "unrelated.png", "destroyed.png"):
+        edit = cls(files[name])
+        expected = edit @ source / np.linalg.norm(edit) / np.linalg.norm(source)
+        assert got["edit_dino"][rows[name]] == pytest.approx(expected, abs=2e-3), name
+    assert np.isnan(got["edit_dino"][rows["astronaut.png"]]) and got["status"][rows["orphan.png"]] == "failed"
+    capsys.readouterr()
+    missing = str(tmp_path / "nowhere")
+    args = [
+        "score",
+        "--input",
+        str(tmp_path / "pool"),
+        "--store",
+        str(tmp_path / "other"),
+        "--edit-dino",
+        missing,
+    ]
+    assert main([*args, "--clip-config", str(tiny_config), "--clip-random-init"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"pixsift score: --edit-dino: {missing} is not a local DINOv2 folder (config.json, weights and "
+        "preprocessor_config.json); models load from local folders: hf download facebook/dinov2-base "
+        "--local-dir DIR"
+    )
+    assert not (tmp_path / "other").exists()

@@ -16,11 +16,12 @@ from transformers import AutoTokenizer, JanusForConditionalGeneration
 
 from pixsift.engine.cli import main
 from pixsift.engine.core.settings import SettingsMismatch
+from pixsift.engine.store.run_store import RunStore
 from pixsift.trainer.common.image_prep import prepare, vq_input
 from pixsift.trainer.common.model_folder import model_info
 from pixsift.trainer.common.prompt_format import prompt_text
 from pixsift.trainer.common.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAYS, TokenStore
-from pixsift.trainer.tokenize.job import TokenizeConfig, tokenize
+from pixsift.trainer.tokenize.job import TokenizeConfig, default_fit, tokenize
 from tests.helpers.candidate_pools import photo
 from tests.helpers.cli import user_error
 from tests.helpers.selection_stores import scored_pool, write_selection
@@ -80,7 +81,7 @@ def test_plan_rows_tasks_and_prompts(pool, tiny_janus, clean):
     assert store.arrays["key"][:].tolist() == keys[KEPT].tolist()
     assert store.arrays["task"][:].tolist() == [EDIT if r in EDITS else T2I for r in KEPT]
     for i, row in enumerate(KEPT):
-        caption = pool.store.arrays["caption"][row]
+        caption = str(pool.store.arrays["caption"][row])
         expected = tokenizer(prompt_text(caption, row in EDITS)).input_ids
         assert store.prompt(i).tolist() == expected
         assert expected[0] == tokenizer.bos_token_id
@@ -164,6 +165,13 @@ def test_other_settings_are_refused(pool, tiny_janus, other_janus, clean, tmp_pa
         tokenize(settings(pool, out, tiny_janus, unit_rows=3), io.StringIO())
     with pytest.raises(SettingsMismatch, match=r"model.fingerprint"):
         tokenize(settings(pool, out, other_janus), io.StringIO())
+
+
+def test_a_sharegpt4o_selection_is_padded_by_default_as_janus4o_trained(pool, tmp_path):
+    copy = tmp_path / "store"
+    shutil.copytree(pool.store.url, copy)
+    write_selection(RunStore.open(str(copy), read_only=False), "sharegpt4o", KEPT)
+    assert default_fit(str(copy), "sharegpt4o") == "pad" and default_fit(str(copy), "best") == "crop"
 
 
 def test_overwrite_starts_a_store_of_another_model_over(pool, other_janus, clean, tmp_path, capsys):

@@ -68,8 +68,8 @@ def plain_pytorch_losses(cfg) -> list[float]:
     dataset, sampler = build_data(cfg, rank=0, world_size=1)
     steps, accumulation = total_steps(cfg, sampler), sampler.accumulation_steps
     torch.manual_seed(cfg.data.seed)
-    model = ImageGenerationModel(load_janus(cfg.model, "float32")).train()
-    optimizer = adamw(param_groups(model, cfg.optim.weight_decay), cfg.optim)
+    model = ImageGenerationModel(load_janus(cfg.model, "float32"), first_code=cfg.loss.first_code).train()
+    optimizer = adamw(param_groups(model, cfg.optim.weight_decay, cfg.optim.decay_norms), cfg.optim)
     scheduler = lr_scheduler(optimizer, cfg.schedule, steps)
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:  # ZeRO steps every trainable weight, a weight unused by the step's batches too
@@ -340,6 +340,12 @@ def test_schedule_warms_up_then_decays_to_the_floor_and_norms_get_no_decay():
     decayed, plain = param_groups(model, 0.1)
     assert decayed["weight_decay"] == 0.1 and [p.shape for p in decayed["params"]] == [(4, 4)]
     assert plain["weight_decay"] == 0.0 and len(plain["params"]) == 3  # bias, norm weight and bias
+    decayed, plain = param_groups(model, 0.1, decay_norms=True)  # Janus-4o: everything but biases
+    assert [p.shape for p in decayed["params"]] == [(4, 4), (4,)] and len(plain["params"]) == 2
+    janus4o, plus = load_config("janus4o"), load_config("janus4o-plus")
+    assert (janus4o.optim.decay_norms, janus4o.loss.first_code) == (True, False)
+    assert (plus.optim.decay_norms, plus.loss.first_code) == (False, True)
+    assert plus.optim.lr == janus4o.optim.lr and plus.parallel == janus4o.parallel
 
 
 def test_flops_count_trained_frozen_and_lora_parts():

@@ -48,9 +48,11 @@ def samples(processor, seed=0):
     return raw, formatted
 
 
-def reference_loss(janus, processor, raw) -> torch.Tensor:
+def reference_loss(janus, processor, raw, janus4o: bool = False) -> torch.Tensor:
     """Per sample, the sequence concatenated piece by piece (no padding, no scatter), the language model,
-    the generation head, and cross-entropy as an explicit float64 log-softmax gather."""
+    the generation head, and cross-entropy as an explicit float64 log-softmax gather. `janus4o`: as its
+    train_janus.py computes it, all T codes embedded after <begin_of_image>, the head on their T hidden
+    states and the labels shifted by one (transformers' causal-LM loss), so c0 is never a target."""
     tokenizer, fmt = processor.tokenizer, SampleFormat.of(processor)
     ids, t = fmt.ids, fmt.n_image_tokens
     embed = janus.get_input_embeddings()
@@ -78,11 +80,15 @@ def reference_loss(janus, processor, raw) -> torch.Tensor:
                 text([ids.eoi]),
                 text(tokenizer.encode(r["caption"] + TAIL, add_special_tokens=False)),
             ]
-        sequence = torch.cat([*parts, text([ids.boi]), codes(r["codes"][:-1])])[None]
-        hidden = janus.model.language_model(inputs_embeds=sequence).last_hidden_state[0, -t:]
-        logits = janus.model.generation_head(hidden).double()
-        targets = torch.as_tensor(r["codes"])[:, None]
-        log_probs.append(torch.log_softmax(logits, -1).gather(1, targets))
+        if janus4o:
+            sequence = torch.cat([*parts, text([ids.boi]), codes(r["codes"])])[None]
+            hidden = janus.model.language_model(inputs_embeds=sequence).last_hidden_state[0, -t:]
+            logits, targets = janus.model.generation_head(hidden).double()[:-1], r["codes"][1:]
+        else:
+            sequence = torch.cat([*parts, text([ids.boi]), codes(r["codes"][:-1])])[None]
+            hidden = janus.model.language_model(inputs_embeds=sequence).last_hidden_state[0, -t:]
+            logits, targets = janus.model.generation_head(hidden).double(), r["codes"]
+        log_probs.append(torch.log_softmax(logits, -1).gather(1, torch.as_tensor(targets)[:, None]))
     return -torch.cat(log_probs).mean()
 
 
@@ -94,6 +100,17 @@ def test_loss_equals_an_independent_computation(tiny):
         expected = reference_loss(janus, processor, raw)
     assert loss.dtype == torch.float32
     torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_without_the_first_code_the_loss_is_janus4o_shifted_loss(tiny):
+    janus, processor = tiny
+    raw, formatted = samples(processor, seed=1)
+    with torch.no_grad():
+        loss = ImageGenerationModel(janus, first_code=False)(SampleFormat.of(processor).collate(formatted))
+        expected = reference_loss(janus, processor, raw, janus4o=True)
+        supervised = ImageGenerationModel(janus)(SampleFormat.of(processor).collate(formatted))
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=1e-6)
+    assert abs(float(loss - supervised)) > 1e-6
 
 
 def test_the_first_code_is_supervised(tiny):
