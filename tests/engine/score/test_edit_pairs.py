@@ -265,3 +265,12 @@ def test_edit_dino_is_the_cosine_of_dinov2_cls_embeddings(tmp_path, tiny_config,
         "--local-dir DIR"
     )
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_pairs_resize_alike_on_a_gpu_and_the_cpu():
+    from pixsift.engine.score.edit_pairs import pair_size
+
+    photo = torch.from_numpy(data.astronaut()).permute(2, 0, 1).contiguous()[:, :500, :377]
+    on_cpu, on_gpu = pair_size(photo), pair_size(photo.cuda()).cpu()
+    assert (on_cpu.int() - on_gpu.int()).abs().max() <= 1
