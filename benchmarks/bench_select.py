@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks import harness
-from pixsift.engine.store.run_store import RunStore
+from benchmarks import harness, synthetic_store
+from benchmarks.synthetic_store import statuses
 
 SHARD_ROWS = 1 << 20
 CHUNK_ROWS = 1 << 16
@@ -33,46 +31,29 @@ CATEGORIES, STYLES = 32, 11
 
 
 def build(path: Path, rows: int) -> None:
-    """The synthetic store at `path`, written a shard at a time (skipped when already complete)."""
-    if path.exists() and RunStore.open(str(path), read_only=True).group.attrs.get("bench_complete"):
-        return
-    started = time.perf_counter()
-    store = RunStore.create(
-        str(path),
-        shard_rows=SHARD_ROWS,
-        chunk_rows=CHUNK_ROWS,
-        image_dim=1,
-        text_dim=1,
-        config={"bench": rows},
-    )
-    for array in store.arrays.values():
-        array.resize((rows, *array.shape[1:]))
-    rng = np.random.default_rng(0)
-    status_names = np.array(["ok", "failed"], dtype=object)
-    for start in range(0, rows, SHARD_ROWS):
-        n = min(SHARD_ROWS, rows - start)
-        failed = rng.random(n) < 0.01
-        clip = np.where(failed, np.nan, rng.normal(0.25, 0.08, n)).astype(np.float32)
+    """The synthetic store at `path` (skipped when already complete)."""
+
+    def fill(rng: np.random.Generator, start: int, n: int) -> dict[str, np.ndarray]:
+        status = statuses(rng, n)
+        failed = status == "failed"
         group = (start + np.arange(n)) // 5
-        columns = {
-            "status": status_names[failed.astype(np.int64)],
-            "clip_cosine": clip,
+        return {
+            "status": status,
+            "clip_cosine": np.where(failed, np.nan, rng.normal(0.25, 0.08, n)).astype(np.float32),
             "ssim_roundtrip": np.where(failed, np.nan, rng.beta(5, 2, n)).astype(np.float32),
             "group_id": group * 2654435761 % (1 << 61),  # spread like a hash, adjacent like a pool
             "category_id": rng.integers(0, CATEGORIES, n, dtype=np.int32),
             "style_id": rng.integers(0, STYLES, n, dtype=np.int32),
         }
-        for name, values in columns.items():
-            store.arrays[name][start : start + n] = values
-        print(f"\rbuilding {path.name}: {start + n:,} of {rows:,} rows", end="", file=sys.stderr, flush=True)
+
     vocabularies = {
         "category": [f"c{i}" for i in range(CATEGORIES)],
         "style": [f"s{i}" for i in range(STYLES)],
     }
-    store.group.update_attributes(
-        {"plan_complete": True, "n_rows": rows, "vocabularies": vocabularies, "bench_complete": True}
-    )
-    print(f"\nbuilt in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    synthetic_store.build(
+        path, rows, fill, {"vocabularies": vocabularies}, shard_rows=SHARD_ROWS, chunk_rows=CHUNK_ROWS,
+        image_dim=1, text_dim=1, config={"bench": rows},
+    )  # fmt: skip
 
 
 def spec_table(rows: int) -> dict:
@@ -118,9 +99,9 @@ def main() -> None:
         path = args.cache / f"rows-{rows}.zarr"
         args.cache.mkdir(parents=True, exist_ok=True)
         build(path, rows)
-        child = [sys.executable, "-m", "benchmarks.bench_select", "--rows", str(rows), "--measure", str(path)]
-        out = subprocess.run(child, check=True, capture_output=True, text=True, cwd=harness.REPO).stdout
-        measured = json.loads(out.strip().splitlines()[-1])
+        measured = harness.in_fresh_process(
+            "benchmarks.bench_select", "--rows", str(rows), "--measure", str(path)
+        )
         passes = measured.pop("passes")
         slowest = max(passes, key=passes.get)
         results.append(

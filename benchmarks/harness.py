@@ -15,6 +15,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,6 +142,14 @@ def _matmul_rate(device: torch.device, dtype: torch.dtype, n: int) -> float:
     finally:
         torch.backends.cuda.matmul.allow_tf32 = allow_tf32
     return 2 * n**3 / (ms * 1e-3)
+
+
+def in_fresh_process(module: str, *args: str) -> dict:
+    """Run `python -m module args` in a new process (so its peak RSS is its own) and read the JSON object
+    it prints last."""
+    child = [sys.executable, "-m", module, *args]
+    out = subprocess.run(child, check=True, capture_output=True, text=True, cwd=REPO).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def print_table(title: str, rows: Sequence[dict], columns: Sequence[str]) -> None:

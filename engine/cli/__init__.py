@@ -1,4 +1,5 @@
-"""The `pixsift` command: `pixsift run` (a pipeline file), `generate`, `score`, `inspect`, `show`, `select`,
+"""The `pixsift` command: `pixsift run` (a pipeline file), `generate`, `score`, `inspect`, `show`, `search`,
+`select`,
 `export`, `report`, `demo`, and the commands other packages register (engine.core.commands): `tokenize`,
 `train`, `sample` and `convert-janus` from the trainer.
 
@@ -49,6 +50,11 @@ COMMANDS = (
         "show",
         "print rows of a run store: key, caption, scores, and why each failed or was dropped",
         "pixsift.engine.cli.show:add",
+    ),
+    Command(
+        "search",
+        "find the rows of a run store nearest a text or an image, by their stored CLIP embeddings",
+        "pixsift.engine.cli.search:add",
     ),
     Command(
         "select",

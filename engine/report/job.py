@@ -21,10 +21,10 @@ from pixsift.engine.io.ownership import claim, refuse_overlap
 from pixsift.engine.report.config import OUTPUT_KIND, REPORT, report_folder
 from pixsift.engine.report.data import SIZE_COLUMNS, ReportData, gather
 from pixsift.engine.report.plots import counts_plot, funnel_plot, histogram_plot
-from pixsift.engine.report.thumbnails import is_image, source_thumbnails, thumbnails
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
 from pixsift.engine.store.selection import reason_names, selection_group
+from pixsift.engine.store.thumbnails import is_image, source_thumbnails, thumbnails
 
 _CARD_FIELDS = ("clip_cosine", "ssim_roundtrip")
 _PAIR_FIELDS = ("edit_ssim", "edit_clip_i", "edit_direction")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from pixsift.engine.select.group_norm import GROUP_COLUMN, NORMALIZATIONS, GroupStats
 from pixsift.engine.select.steps.base import SpecError, check_keys, number
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
@@ -31,21 +32,30 @@ DERIVED: dict[str, tuple[tuple[str, ...], Callable]] = {
 
 @dataclass(frozen=True)
 class ScoreTerm:
+    """weight * the column's value, normalised within its group first when `normalize` says so
+    (engine.select.group_norm), then clipped to [min, max]."""
+
     column: str
     weight: float
     min: float | None = None
     max: float | None = None
+    normalize: str | None = None
 
     @classmethod
     def from_value(cls, column: str, value: Any, where: str) -> ScoreTerm:
         table = value if isinstance(value, dict) else {"weight": value}
-        check_keys(table, {"weight", "min", "max"}, f"{where} {column}")
+        check_keys(table, {"weight", "min", "max", "normalize"}, f"{where} {column}")
         if "weight" not in table:
             raise SpecError(f"{where} {column}: needs a 'weight'")
-        numbers = {k: float(number(table, k, f"{where} {column}")) for k in table}
+        normalize = table.get("normalize")
+        if normalize is not None and normalize not in NORMALIZATIONS:
+            raise SpecError(
+                f"{where} {column}: normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}"
+            )
+        numbers = {k: float(number(table, k, f"{where} {column}")) for k in table if k != "normalize"}
         if numbers.get("min", -math.inf) > numbers.get("max", math.inf):
             raise SpecError(f"{where} {column}: min {numbers['min']} is above max {numbers['max']}")
-        return cls(column, **numbers)
+        return cls(column, **numbers, normalize=normalize)
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         values = values.astype(np.float32)
@@ -65,8 +75,17 @@ def columns_of_kind(store: RunStore, kind: str) -> list[str]:
     return sorted(stored) + ([] if kind == "integer" else [*DERIVED, WEIGHTED_SCORE])
 
 
-def weighted_score(terms: tuple[ScoreTerm, ...], values: dict[str, np.ndarray]) -> np.ndarray:
-    return sum((term(values[term.column]) for term in terms), np.float32(0.0)).astype(np.float32)
+def weighted_score(
+    terms: tuple[ScoreTerm, ...], values: dict[str, np.ndarray], groups: dict[str, GroupStats] | None = None
+) -> np.ndarray:
+    """The weighted score of a block of rows; `groups` holds the statistics of each normalised column."""
+
+    def term_values(term: ScoreTerm) -> np.ndarray:
+        if term.normalize is None:
+            return values[term.column]
+        return groups[term.column].normalize(term.normalize, values[GROUP_COLUMN], values[term.column])
+
+    return sum((term(term_values(term)) for term in terms), np.float32(0.0)).astype(np.float32)
 
 
 def read_columns(

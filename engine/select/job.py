@@ -16,6 +16,7 @@ import numpy as np
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.prefetch import prefetch
 from pixsift.engine.select.columns import columns_of_kind, read_columns, weighted_score
+from pixsift.engine.select.group_norm import GROUP_COLUMN, GroupStats
 from pixsift.engine.select.ranking import MAX_ROWS
 from pixsift.engine.select.spec import SelectSpec
 from pixsift.engine.select.steps.base import SpecError, Step
@@ -72,7 +73,9 @@ class SelectionRun:
         """(start, stop, values) per block, read ahead on a thread; the first pass also scores."""
         scoring = not self._scored
         terms = tuple(t.column for t in self.terms) if scoring else ()
-        wanted = tuple(dict.fromkeys((*columns, *terms)))
+        normalized = sorted({t.column for t in self.terms if t.normalize}) if scoring else []
+        groups = self._group_stats(normalized)
+        wanted = tuple(dict.fromkeys((*columns, *terms, *([GROUP_COLUMN] if normalized else []))))
 
         def read() -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
             for rows in self.blocks():
@@ -80,13 +83,26 @@ class SelectionRun:
                     self.store, tuple(c for c in wanted if c != WEIGHTED_SCORE), rows, self.score
                 )
                 if scoring:
-                    self.score[rows] = weighted_score(self.terms, values)
+                    self.score[rows] = weighted_score(self.terms, values, groups)
                 if WEIGHTED_SCORE in wanted:
                     values[WEIGHTED_SCORE] = self.score[rows]
                 yield rows.start, rows.stop, values
 
         yield from prefetch(read(), 2, "pixsift-select-read")
         self._scored = True
+
+    def _group_stats(self, columns: list[str]) -> dict[str, GroupStats]:
+        """Per-group statistics of the normalised score columns, from one pass over the store."""
+        stats = {column: GroupStats() for column in columns}
+        if not columns:
+            return stats
+        for rows in self.blocks():
+            values = read_columns(self.store, (GROUP_COLUMN, *columns), rows, self.score)
+            for column in columns:
+                stats[column].add(values[GROUP_COLUMN], values[column])
+        for column in columns:
+            stats[column].finish()
+        return stats
 
     def blocks(self) -> Iterator[slice]:
         """Row ranges of whole shards, about BLOCK_ROWS rows each: small shards are read several at a time."""

@@ -76,17 +76,34 @@ def show_rows(cfg: ShowConfig) -> Iterator[dict[str, Any]]:
             rows = rows[: cfg.limit - shown]
         if not len(rows):
             continue
-        values = {name: store.arrays[name].oindex[rows].tolist() for name in (*_TEXT, *scores)}
-        if chosen is not None:
-            codes = chosen["reason_code"].oindex[rows]
-            values[WEIGHTED_SCORE] = chosen[WEIGHTED_SCORE].oindex[rows].tolist()
-            values["kept"] = chosen["kept"].oindex[rows].tolist()
-            values["reason"] = reasons[codes].tolist()
-        for i, row in enumerate(rows.tolist()):
-            yield json_safe({"row": row, **{name: column[i] for name, column in values.items()}})
+        yield from row_records(store, rows, chosen)
         shown += len(rows)
         if cfg.limit and shown >= cfg.limit:
             return
+
+
+def row_records(
+    store: RunStore, rows: np.ndarray, chosen=None, first: dict[str, list] | None = None
+) -> list[dict[str, Any]]:
+    """The records of `rows` (store rows, any order): row, the `first` columns given (one value per row),
+    text fields, score columns, then the selection's fields when `chosen` (a selection group) is given."""
+    scores = [c.name for c in store.score_columns if c.dtype == "float32"]
+    ascending = np.sort(rows)
+    back = np.searchsorted(ascending, rows)  # read in store order, give in the order asked
+
+    def read(array) -> np.ndarray:
+        return np.asarray(array.oindex[ascending])[back]
+
+    values = dict(first or {})
+    values |= {name: read(store.arrays[name]).tolist() for name in (*_TEXT, *scores)}
+    if chosen is not None:
+        values[WEIGHTED_SCORE] = read(chosen[WEIGHTED_SCORE]).tolist()
+        values["kept"] = read(chosen["kept"]).tolist()
+        values["reason"] = reason_names(chosen)[read(chosen["reason_code"])].tolist()
+    return [
+        json_safe({"row": row, **{name: column[i] for name, column in values.items()}})
+        for i, row in enumerate(rows.tolist())
+    ]
 
 
 def _matching(cfg: ShowConfig, store: RunStore, chosen, reasons) -> Iterator[np.ndarray]:

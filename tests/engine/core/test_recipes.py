@@ -28,7 +28,8 @@ def test_a_base_is_read_first_and_tables_merge_key_by_key(tmp_path):
 
 
 def test_unknown_recipes_and_cycles_are_named(tmp_path):
-    with pytest.raises(NotFound, match=r"no such training recipe: .* the shipped ones are janus4o, tiny"):
+    shipped = r"no such training recipe: .* the shipped ones are janus4o, janus4o-plus, tiny"
+    with pytest.raises(NotFound, match=shipped):
         load_recipe(TRAIN_RECIPES, "nope", "training recipe")
     loop = tmp_path / "loop.toml"
     loop.write_text(f'base = "{loop}"\n')
