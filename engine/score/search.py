@@ -77,7 +77,10 @@ def nearest(store: RunStore, query: torch.Tensor, k: int, chosen=None) -> Found:
         rows = np.flatnonzero(usable)
         if not len(rows):
             continue
-        keys = torch.from_numpy(np.asarray(embeddings[span][rows], np.float32)).to(query.device)
+        keys = torch.from_numpy(np.asarray(embeddings[span])).to(query.device)  # float16 until there
+        if len(rows) < len(usable):
+            keys = keys[torch.from_numpy(rows).to(query.device)]
+        keys = keys.to(query.dtype)
         values, index = topk_cosine(query, keys, min(k, len(rows)))
         best_rows = np.concatenate([best_rows, rows[index[0].cpu().numpy()] + unit.start])
         best_values = np.concatenate([best_values, values[0].float().cpu().numpy()])
