@@ -61,7 +61,11 @@ class BatchScorer:
                 fidelity = ssim_roundtrip(inputs.images, *self.fidelity)
             scores["ssim_roundtrip"] = fidelity.to(image_emb.device)
             for extra in self.extra:
-                scores[extra.name] = extra(image_emb, text_emb)
+                if getattr(extra, "model_inputs", False):
+                    model = inputs.models[extra.name]
+                    scores[extra.name] = extra(model.pixels, model.tokens, inputs.rows).to(image_emb.device)
+                else:
+                    scores[extra.name] = extra(image_emb, text_emb)
             scores |= self._edit_columns(inputs.edits, image_emb, text_all, inputs.rows)
         return {"image_embedding": image_emb, "text_embedding": text_emb, **scores}
 

@@ -50,7 +50,15 @@ class ScoreConfig(ExecutorConfig):
         affects_values=True,
         flag="--scorer",
         metavar="NAME=FILE",
-        help="an extra MLP scorer on the embeddings, stored as column NAME (repeatable)",
+        help="an extra scorer, stored as column NAME (repeatable): an MLP head on the CLIP embeddings "
+        "(.safetensors, .pth), or a PickScore folder (a transformers CLIPModel)",
+    )
+    scorer_kinds: dict[str, str] = setting(
+        factory=dict,
+        affects_values=True,
+        flag="--scorer-kind",
+        metavar="NAME=KIND",
+        help="the kind of scorer NAME (a module of engine/score/scorers: mlp, pickscore), not its path's",
     )
     edit_dino: str | None = setting(
         None,
@@ -131,6 +139,8 @@ class ScoreConfig(ExecutorConfig):
     prefetch_batches: int = setting(2, min=1, max=64, help="batches read and decoded ahead of the model")
 
     def check(self) -> None:
+        if unknown := sorted(self.scorer_kinds.keys() - self.scorers.keys()):
+            raise SettingError("scorer_kinds", f"{', '.join(unknown)}: no --scorer of that name")
         if taken := sorted(name for name in self.scorers if name.startswith(PAIR_PREFIX)):
             raise SettingError(
                 "scorers", f"{', '.join(taken)}: names starting {PAIR_PREFIX} are the edit columns'"

@@ -34,6 +34,18 @@ class EditInputs:
 
 
 @dataclass
+class ModelInputs:
+    """An extra model scorer's own inputs (engine.score.scorers, `model_inputs`): its model input of each
+    image, and its tokens of the distinct captions, rows in the order of ScoreInputs.tokens."""
+
+    pixels: torch.Tensor  # n x ...
+    tokens: dict[str, torch.Tensor]  # name -> D x length
+
+    def subset(self, index: torch.Tensor, used: torch.Tensor) -> ModelInputs:
+        return ModelInputs(self.pixels[index], {name: t[used] for name, t in self.tokens.items()})
+
+
+@dataclass
 class ScoreInputs:
     tokens: torch.Tensor  # D x length, each distinct caption once (engine.score.embed.ClipEmbedder.tokenize)
     rows: torch.Tensor  # n: the row of `tokens` holding each image's caption
@@ -42,6 +54,7 @@ class ScoreInputs:
     images: list[torch.Tensor] | None = None  # n uint8 3 x h x w images on the device, to prepare there
     ready: Callable[[], None] | None = None  # makes the device wait until `images` are uploaded
     edits: EditInputs | None = None  # None when no image of the batch is an edit with its source
+    models: dict[str, ModelInputs] = field(default_factory=dict)  # scorer name -> its own inputs
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -65,4 +78,5 @@ class ScoreInputs:
             None if self.images is None else [self.images[i] for i in indices],
             self.ready,
             None if self.edits is None else self.edits.subset(index, remap),
+            {name: model.subset(index, used) for name, model in self.models.items()},
         )

@@ -155,7 +155,8 @@ class ScoreJob(StoreUnitJob[RunStore]):
         cfg = self.cfg
         device = worker_device(cfg.device)
         embedder = self._embedder or load_embedder(cfg, str(device))
-        scorers = [load_scorer(path, name, device) for name, path in cfg.scorers.items()]
+        kinds = cfg.scorer_kinds
+        scorers = [load_scorer(path, name, device, kinds.get(name)) for name, path in cfg.scorers.items()]
         threads = cfg.cpu_threads()
         decoder = make_decoder(
             cfg.decoder, device, limits=cfg.image_limits, threads=threads, batch_size=cfg.batch_size
@@ -165,7 +166,10 @@ class ScoreJob(StoreUnitJob[RunStore]):
         dino = DinoPairs(cfg.edit_dino, device) if cfg.edit_dino else None
         scorer = BatchScorer(embedder, scorers, *fidelity, dino=dino is not None)
         sources = SourceReader(store, decoder)
-        preparer = Preparer(decoder, embedder, fidelity, device, threads, sources, scorer.sources, dino)
+        models = [s for s in scorers if getattr(s, "model_inputs", False)]
+        preparer = Preparer(
+            decoder, embedder, fidelity, device, threads, sources, scorer.sources, dino, models
+        )
         return _Loaded(device, preparer, scorer)
 
     def release(self, loaded: _Loaded) -> None:

@@ -36,7 +36,7 @@ from pixsift.engine.score.edit_pairs import (
     pair_pixels,
 )
 from pixsift.engine.score.embed import ClipEmbedder
-from pixsift.engine.score.inputs import EditInputs, ScoreInputs
+from pixsift.engine.score.inputs import EditInputs, ModelInputs, ScoreInputs
 from pixsift.engine.score.preprocess import clip_pixels
 from pixsift.engine.store.unit_job import Batch
 from pixsift.kernels.ssim import roundtrip_ssim
@@ -63,9 +63,11 @@ class Preparer:
         sources: SourceReader | None = None,
         embedded: SourceEmbeddings | None = None,
         dino: DinoPairs | None = None,
+        models: list | None = None,
     ):
         self.decoder, self.embedder, self.fidelity, self.device = decoder, embedder, fidelity, device
         self.sources, self.embedded, self.dino = sources, embedded, dino
+        self.models = models or []  # extra model scorers (engine.score.scorers), each with its own inputs
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="pixsift-prepare")
         self._uploader = None
         if device.type == "cuda" and decoder.device.type == "cpu":
@@ -83,6 +85,7 @@ class Preparer:
             hashes = list(self._pool.map(lambda c: content_hash(c.data) if c.data else None, candidates))
             sources, pairs, failed = self._pairs(good, candidates, decoded)
             good = [i for i in good if i not in failed]
+            model_pixels = self._model_pixels(good, decoded)  # before the CPU preparation frees the images
             if self.device.type == "cpu":
                 good, prepared, failed_here = self._prepared_on_cpu(good, decoded)
                 failed |= failed_here
@@ -94,11 +97,30 @@ class Preparer:
                 edits = [i for i in good if i in sources]
                 known = [pair_captions(candidates[i], sources[i]) for i in edits]
                 extra = [source for source, _ in known] + [target for _, target in known]
-                tokens, rows = self.embedder.tokenize(captions + [c for c in extra if c])
+                texts = captions + [c for c in extra if c]
+                tokens, rows = self.embedder.tokenize(texts)
                 inputs = ScoreInputs(tokens, rows[: len(good)], **prepared)
+                inputs.models = self._model_inputs(model_pixels, good, list(dict.fromkeys(texts)))
                 if edits:
                     inputs.edits = self._edit_inputs(good, edits, sources, pairs, rows[len(good) :], extra)
         return Prepared(first, dict(times.seconds), candidates, decoded, hashes, good, inputs, failed)
+
+    def _model_pixels(
+        self, good: list[int], decoded: dict[int, DecodeResult]
+    ) -> dict[int, list[torch.Tensor]]:
+        """Batch index -> each model scorer's input of its image (prepared on the CPU)."""
+        if not self.models:
+            return {}
+        images = [decoded[i].image.cpu() for i in good]
+        per_model = [model.pixels(images) for model in self.models]
+        return {i: [pixels[n] for pixels in per_model] for n, i in enumerate(good)}
+
+    def _model_inputs(self, model_pixels, good: list[int], texts: list[str]) -> dict[str, ModelInputs]:
+        """Each model scorer's inputs for the images `good` and the distinct captions `texts`."""
+        return {
+            model.name: ModelInputs(torch.stack([model_pixels[i][m] for i in good]), model.tokens(texts))
+            for m, model in enumerate(self.models)
+        }
 
     def _pairs(
         self, good: list[int], candidates: list[Candidate], decoded: dict[int, DecodeResult]

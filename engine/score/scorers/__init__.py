@@ -1,6 +1,7 @@
-"""Extra scorers: one module per kind, each with the file suffixes it loads (`SUFFIXES`) and a `Scorer`
-class built as `Scorer(path, name, device)` (engine.score.scorers.base); `--scorer NAME=FILE` loads FILE
-with the kind that claims its suffix. Adding a kind of scorer is adding a module here."""
+"""Extra scorers: one module per kind, each with the file suffixes it loads (`SUFFIXES`), or a
+`claims(folder)` test, and a `Scorer` class built as `Scorer(path, name, device)` (engine.score.scorers.base);
+`--scorer NAME=PATH` loads PATH with the kind that claims it, `--scorer-kind NAME=KIND` names the kind.
+Adding a kind of scorer is adding a module here."""
 
 from __future__ import annotations
 
@@ -21,15 +22,25 @@ def kinds() -> dict[str, ModuleType]:
     return {name: importlib.import_module(f"{__name__}.{name}") for name in names}
 
 
-def load_scorer(path: str | Path, name: str, device: torch.device | str) -> EmbeddingScorer:
-    """The scorer in the file `path`, by the kind that loads its suffix, as the column `name`."""
-    suffix = Path(path).suffix
-    for module in kinds().values():
-        if suffix in module.SUFFIXES:
+def load_scorer(
+    path: str | Path, name: str, device: torch.device | str, kind: str | None = None
+) -> EmbeddingScorer:
+    """The scorer at `path` as the column `name`: by `kind` when given, else by the kind that claims the
+    folder (its `claims(path)`) or loads the file's suffix (its SUFFIXES)."""
+    path = Path(path)
+    modules = kinds()
+    if kind is not None:
+        if kind not in modules:
+            raise BadInput(f"--scorer-kind {name}={kind}", f"no kind {kind!r}; kinds: {', '.join(modules)}")
+        return modules[kind].Scorer(path, name, device)
+    for module in modules.values():
+        if path.suffix in module.SUFFIXES or (
+            hasattr(module, "claims") and path.is_dir() and module.claims(path)
+        ):
             return module.Scorer(path, name, device)
-    known = sorted(s for module in kinds().values() for s in module.SUFFIXES)
+    known = sorted(s for module in modules.values() for s in module.SUFFIXES)
     raise BadInput(
         f"scorer {name}={path}",
-        f"no kind of scorer loads {suffix or 'a file without a suffix'}",
-        f"the scorers load {', '.join(known)}",
+        f"no kind of scorer loads {path.suffix or 'a file without a suffix'}",
+        f"the scorers load {', '.join(known)}, and folders: a transformers CLIPModel (pickscore)",
     )

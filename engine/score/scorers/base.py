@@ -1,12 +1,35 @@
-"""What an extra scorer is: a score per candidate from its CLIP embeddings (an aesthetic or NSFW head,
-say), stored as a float32 column named after it. A kind of scorer is a module of engine.score.scorers
-with SUFFIXES and a Scorer class (path, name, device) -> EmbeddingScorer."""
+"""What an extra scorer is: a score per candidate, stored as a float32 column named after it, either from
+the main CLIP's embeddings (an aesthetic or NSFW head: EmbeddingScorer) or from a model of its own run on
+its own inputs (PickScore: ModelScorer, `model_inputs = True`). A kind of scorer is a module of
+engine.score.scorers with SUFFIXES (or `claims(folder)`) and a Scorer class (path, name, device)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 import torch
+
+
+class ModelScorer(Protocol):
+    """A scorer with a model of its own: the read thread prepares its inputs (engine.score.prepare), the
+    model step calls it with them."""
+
+    name: str
+    model_inputs: bool  # True
+
+    def pixels(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """Its model input of uint8 3 x H x W CPU images."""
+        ...
+
+    def tokens(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        """Its tokens of the captions, a row each."""
+        ...
+
+    def __call__(
+        self, pixels: torch.Tensor, tokens: dict[str, torch.Tensor], rows: torch.Tensor
+    ) -> torch.Tensor:
+        """float32 (N,): each image's score for its caption (`rows`: its row of `tokens`)."""
+        ...
 
 
 class EmbeddingScorer(Protocol):
