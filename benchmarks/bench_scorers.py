@@ -1,0 +1,97 @@
+"""What an extra scorer adds to `pixsift score`, per image: the same pool scored with the main CLIP alone,
+then with each scorer beside it, at the scorer's real size with random weights (the cost is the same).
+
+    python -m benchmarks.bench_scorers                 # PickScore (a CLIP ViT-H/14), 32 mixed JPEGs
+    python -m benchmarks.bench_scorers --candidates 64 --model ViT-L-14
+
+PickScore's folder is a transformers CLIPModel of PickScore_v1's shape (ViT-H/14: vision 1280 wide, 32
+layers, patch 14 at 224; text 1024 wide, 24 layers; projection 1024), built once into the cache with a
+character-level tokenizer (captions come out longer than with CLIP's BPE, so its text tower does a little
+more work than the real one). `added_s_per_image` is (wall with the scorer - wall without) / images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from benchmarks import harness
+from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
+
+PICKSCORE_SHAPE = dict(
+    vision=dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
+                image_size=224, patch_size=14),
+    text=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+              max_position_embeddings=77, vocab_size=49408),
+    projection_dim=1024,
+)  # fmt: skip
+
+
+def pickscore_folder(cache: Path) -> str:
+    """A random CLIPModel of PickScore_v1's shape with a CLIP processor, saved once into `cache`."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from tests.fixtures.tiny_diffusers import char_tokenizer
+
+    folder = cache / "pickscore-shape"
+    if (folder / "config.json").exists():
+        return str(folder)
+    tokenizer = char_tokenizer()
+    special = {
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": 1,
+    }
+    config = CLIPConfig(
+        text_config={**PICKSCORE_SHAPE["text"], **special},
+        vision_config=PICKSCORE_SHAPE["vision"],
+        projection_dim=PICKSCORE_SHAPE["projection_dim"],
+    )
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(folder)
+    CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer).save_pretrained(folder)
+    return str(folder)
+
+
+def main() -> None:
+    parser = harness.parser(__doc__)
+    parser.add_argument("--candidates", type=int, default=32)
+    parser.add_argument("--model", default="ViT-B-32", help="the main CLIP")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pixsift" / "bench_scorers")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    manifest = make_pool(POOL_DIR / "mixed", args.candidates, distinct=min(args.candidates, 512), size=None)
+    settings = dict(clip_model=args.model, device=device.type, batch_size=args.batch_size, shard_rows=4096)
+    runs = {"none": {}, "pickscore": {"scorers": {"pickscore": pickscore_folder(args.cache)}}}
+    walls = {}
+    for scorer, extra in runs.items():
+        walls[scorer] = score_pool(manifest, **settings, **extra).wall_seconds
+    rows = [
+        dict(
+            benchmark="scorers",
+            scorer=scorer,
+            main_model=args.model,
+            candidates=args.candidates,
+            wall_s=wall,
+            images_per_s=args.candidates / wall,
+            added_s_per_image=(wall - walls["none"]) / args.candidates,
+        )
+        for scorer, wall in walls.items()
+    ]
+    env, hardware = (
+        harness.environment(device, ("open_clip_torch", "transformers")),
+        harness.measure_hardware(device),
+    )
+    harness.print_table(
+        f"pixsift score with extra scorers ({env['device']})",
+        rows,
+        ("scorer", "main_model", "candidates", "wall_s", "images_per_s", "added_s_per_image"),
+    )
+    print(harness.append_results("bench_scorers", rows, env, hardware, args.results))
+
+
+if __name__ == "__main__":
+    main()
