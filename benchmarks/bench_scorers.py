@@ -1,13 +1,15 @@
 """What an extra scorer adds to `pixsift score`, per image: the same pool scored with the main CLIP alone,
 then with each scorer beside it, at the scorer's real size with random weights (the cost is the same).
 
-    python -m benchmarks.bench_scorers                 # PickScore (a CLIP ViT-H/14), 32 mixed JPEGs
+    python -m benchmarks.bench_scorers                 # PickScore and HPSv2 (CLIP ViT-H/14s), 32 mixed JPEGs
     python -m benchmarks.bench_scorers --candidates 64 --model ViT-L-14
 
 PickScore's folder is a transformers CLIPModel of PickScore_v1's shape (ViT-H/14: vision 1280 wide, 32
 layers, patch 14 at 224; text 1024 wide, 24 layers; projection 1024), built once into the cache with a
 character-level tokenizer (captions come out longer than with CLIP's BPE, so its text tower does a little
-more work than the real one). `added_s_per_image` is (wall with the scorer - wall without) / images.
+more work than the real one). HPSv2's checkpoint is open_clip's ViT-H-14 with random weights under
+"state_dict", as HPS_v2.1_compressed.pt holds them. `added_s_per_image` is (wall with the scorer - wall
+without) / images, the scorer's loading included.
 """
 
 from __future__ import annotations
@@ -54,6 +56,17 @@ def pickscore_folder(cache: Path) -> str:
     return str(folder)
 
 
+def hpsv2_checkpoint(cache: Path) -> str:
+    """A random open_clip ViT-H-14 saved as HPSv2's checkpoint is, once into `cache`."""
+    import open_clip
+
+    path = cache / "hpsv2-shape.pt"
+    if not path.exists():
+        torch.manual_seed(0)
+        torch.save({"state_dict": open_clip.create_model("ViT-H-14", pretrained=None).state_dict()}, path)
+    return str(path)
+
+
 def main() -> None:
     parser = harness.parser(__doc__)
     parser.add_argument("--candidates", type=int, default=32)
@@ -65,7 +78,11 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     manifest = make_pool(POOL_DIR / "mixed", args.candidates, distinct=min(args.candidates, 512), size=None)
     settings = dict(clip_model=args.model, device=device.type, batch_size=args.batch_size, shard_rows=4096)
-    runs = {"none": {}, "pickscore": {"scorers": {"pickscore": pickscore_folder(args.cache)}}}
+    runs = {
+        "none": {},
+        "pickscore": {"scorers": {"pickscore": pickscore_folder(args.cache)}},
+        "hpsv2": {"scorers": {"hps": hpsv2_checkpoint(args.cache)}},
+    }
     walls = {}
     for scorer, extra in runs.items():
         walls[scorer] = score_pool(manifest, **settings, **extra).wall_seconds

@@ -34,13 +34,12 @@ def load_scorer(
             raise BadInput(f"--scorer-kind {name}={kind}", f"no kind {kind!r}; kinds: {', '.join(modules)}")
         return modules[kind].Scorer(path, name, device)
     for module in modules.values():
-        if path.suffix in module.SUFFIXES or (
-            hasattr(module, "claims") and path.is_dir() and module.claims(path)
-        ):
+        if path.suffix in module.SUFFIXES or (hasattr(module, "claims") and module.claims(path)):
             return module.Scorer(path, name, device)
     known = sorted(s for module in modules.values() for s in module.SUFFIXES)
     raise BadInput(
         f"scorer {name}={path}",
         f"no kind of scorer loads {path.suffix or 'a file without a suffix'}",
-        f"the scorers load {', '.join(known)}, and folders: a transformers CLIPModel (pickscore)",
+        f"the scorers load {', '.join(known)}, an open_clip CLIP checkpoint (hpsv2) and a transformers "
+        "CLIPModel folder (pickscore)",
     )
