@@ -1,15 +1,16 @@
 """What an extra scorer adds to `pixsift score`, per image: the same pool scored with the main CLIP alone,
 then with each scorer beside it, at the scorer's real size with random weights (the cost is the same).
 
-    python -m benchmarks.bench_scorers                 # PickScore and HPSv2 (CLIP ViT-H/14s), 32 mixed JPEGs
+    python -m benchmarks.bench_scorers                 # PickScore, HPSv2, aesthetic v2.5; 32 mixed JPEGs
     python -m benchmarks.bench_scorers --candidates 64 --model ViT-L-14
 
 PickScore's folder is a transformers CLIPModel of PickScore_v1's shape (ViT-H/14: vision 1280 wide, 32
 layers, patch 14 at 224; text 1024 wide, 24 layers; projection 1024), built once into the cache with a
 character-level tokenizer (captions come out longer than with CLIP's BPE, so its text tower does a little
 more work than the real one). HPSv2's checkpoint is open_clip's ViT-H-14 with random weights under
-"state_dict", as HPS_v2.1_compressed.pt holds them. `added_s_per_image` is (wall with the scorer - wall
-without) / images, the scorer's loading included.
+"state_dict", as HPS_v2.1_compressed.pt holds them. The aesthetic predictor's folder is a random SigLIP
+so400m-patch14-384 vision tower (1152 wide, 27 layers, 384 px) with a random v2.5 head.
+`added_s_per_image` is (wall with the scorer - wall without) / images, the scorer's loading included.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import torch
 from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
 
+SO400M = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
+              image_size=384, patch_size=14)  # fmt: skip
 PICKSCORE_SHAPE = dict(
     vision=dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
                 image_size=224, patch_size=14),
@@ -67,6 +70,30 @@ def hpsv2_checkpoint(cache: Path) -> str:
     return str(path)
 
 
+def aesthetic_folder(cache: Path) -> str:
+    """A random SigLIP so400m-patch14-384 vision tower and a v2.5 head, saved as the predictor's folder is."""
+    from collections import OrderedDict
+
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    from pixsift.engine.score.scorers.aesthetic_v25 import HEAD
+
+    folder = cache / "aesthetic-v25-shape"
+    if (folder / HEAD).exists():
+        return str(folder)
+    torch.manual_seed(0)
+    config = SiglipVisionConfig(**SO400M)
+    SiglipVisionModel(config).save_pretrained(folder)
+    SiglipImageProcessor(size={"height": 384, "width": 384}).save_pretrained(folder)
+    sizes = [SO400M["hidden_size"], 1024, 128, 64, 16, 1]
+    head = OrderedDict()
+    for n, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        head[f"scoring_head.{2 * n}.weight"] = torch.randn(fan_out, fan_in) / fan_in**0.5
+        head[f"scoring_head.{2 * n}.bias"] = torch.zeros(fan_out)
+    torch.save(head, folder / HEAD)
+    return str(folder)
+
+
 def main() -> None:
     parser = harness.parser(__doc__)
     parser.add_argument("--candidates", type=int, default=32)
@@ -82,6 +109,7 @@ def main() -> None:
         "none": {},
         "pickscore": {"scorers": {"pickscore": pickscore_folder(args.cache)}},
         "hpsv2": {"scorers": {"hps": hpsv2_checkpoint(args.cache)}},
+        "aesthetic_v25": {"scorers": {"aesthetic": aesthetic_folder(args.cache)}},
     }
     walls = {}
     for scorer, extra in runs.items():

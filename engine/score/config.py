@@ -51,14 +51,14 @@ class ScoreConfig(ExecutorConfig):
         flag="--scorer",
         metavar="NAME=FILE",
         help="an extra scorer, stored as column NAME (repeatable): an MLP head on the CLIP embeddings "
-        "(.safetensors, .pth), an HPSv2 checkpoint, or a PickScore folder (a transformers CLIPModel)",
+        "(.safetensors, .pth), an HPSv2 checkpoint, a PickScore folder, an aesthetic v2.5 folder",
     )
     scorer_kinds: dict[str, str] = setting(
         factory=dict,
         affects_values=True,
         flag="--scorer-kind",
         metavar="NAME=KIND",
-        help="the kind of scorer NAME (engine/score/scorers: hpsv2, mlp, pickscore), not its path's",
+        help="the kind of scorer NAME (engine/score/scorers: aesthetic_v25, hpsv2, mlp, pickscore)",
     )
     edit_dino: str | None = setting(
         None,
