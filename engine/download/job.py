@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,7 +67,7 @@ def download(cfg: DownloadConfig) -> DownloadSummary:
     refuse_overlap(cfg.to, cfg.inputs, "the URL list")
     with _environment_kept():
         img2dataset = _img2dataset()
-        with writing(cfg.to, OUTPUT_KIND):
+        with _worker_scratch(), writing(cfg.to, OUTPUT_KIND):
             _claim(cfg)
             img2dataset.download(
                 url_list=cfg.inputs,
@@ -144,6 +146,20 @@ def _environment_kept() -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(before)
+
+
+@contextlib.contextmanager
+def _worker_scratch() -> Iterator[None]:
+    """img2dataset's worker processes (spawned) import wandb, whose module-level TemporaryDirectory
+    objects are never removed when a worker ends: two empty folders in the temp folder per worker. Their
+    TMPDIR is a folder of pixsift's own, removed after the download (the environment is restored by
+    _environment_kept). This process imported wandb before, so its own go at its exit, as usual."""
+    scratch = tempfile.mkdtemp(prefix="pixsift-download-")
+    os.environ["TMPDIR"] = scratch
+    try:
+        yield
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _img2dataset():

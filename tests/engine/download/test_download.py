@@ -4,6 +4,7 @@ folder gives every URL exactly one row: the images scored, each failure with img
 import contextlib
 import io
 import json
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,9 +44,14 @@ def downloaded(tmp_path_factory):
         out = tmp / "images"
         argv = ["download", "--input", str(table), "--to", str(out), "--threads", "4", "--timeout", "2"]
         printed = io.StringIO()
+        before = set(Path(tempfile.gettempdir()).glob("*wandb*"))
         with contextlib.redirect_stdout(printed):
             assert main([*argv, "--retries", "0", "--shard-size", "6"]) == 0
     assert "downloaded 6 of 10 URLs into 2 shards" in printed.getvalue()
+    # img2dataset's workers import wandb, whose temporary folders outlive them: none is left behind (this
+    # process's own were made when the module's importorskip imported img2dataset, and go at its exit)
+    left = set(Path(tempfile.gettempdir()).glob("*wandb*")) - before
+    assert not left and not list(Path(tempfile.gettempdir()).glob("pixsift-download-*"))
     return tmp, urls, out
 
 
