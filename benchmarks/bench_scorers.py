@@ -21,6 +21,7 @@ import torch
 
 from benchmarks import harness
 from benchmarks.photo_pool import POOL_DIR, make_pool, score_pool
+from tests.fixtures import scorer_models
 
 SO400M = dict(hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16,
               image_size=384, patch_size=14)  # fmt: skip
@@ -35,63 +36,25 @@ PICKSCORE_SHAPE = dict(
 
 def pickscore_folder(cache: Path) -> str:
     """A random CLIPModel of PickScore_v1's shape with a CLIP processor, saved once into `cache`."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
-
-    from tests.fixtures.tiny_diffusers import char_tokenizer
-
     folder = cache / "pickscore-shape"
-    if (folder / "config.json").exists():
-        return str(folder)
-    tokenizer = char_tokenizer()
-    special = {
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": 1,
-    }
-    config = CLIPConfig(
-        text_config={**PICKSCORE_SHAPE["text"], **special},
-        vision_config=PICKSCORE_SHAPE["vision"],
-        projection_dim=PICKSCORE_SHAPE["projection_dim"],
-    )
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(folder)
-    CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer).save_pretrained(folder)
+    if not (folder / "config.json").exists():
+        shape = PICKSCORE_SHAPE
+        scorer_models.save_pickscore(folder, shape["text"], shape["vision"], shape["projection_dim"])
     return str(folder)
 
 
 def hpsv2_checkpoint(cache: Path) -> str:
     """A random open_clip ViT-H-14 saved as HPSv2's checkpoint is, once into `cache`."""
-    import open_clip
-
     path = cache / "hpsv2-shape.pt"
-    if not path.exists():
-        torch.manual_seed(0)
-        torch.save({"state_dict": open_clip.create_model("ViT-H-14", pretrained=None).state_dict()}, path)
-    return str(path)
+    return str(path) if path.exists() else scorer_models.save_hpsv2(path, "ViT-H-14")
 
 
 def aesthetic_folder(cache: Path) -> str:
     """A random SigLIP so400m-patch14-384 vision tower and a v2.5 head, saved as the predictor's folder is."""
-    from collections import OrderedDict
-
-    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
-
     from pixsift.engine.score.scorers.aesthetic_v25 import HEAD
 
     folder = cache / "aesthetic-v25-shape"
-    if (folder / HEAD).exists():
-        return str(folder)
-    torch.manual_seed(0)
-    config = SiglipVisionConfig(**SO400M)
-    SiglipVisionModel(config).save_pretrained(folder)
-    SiglipImageProcessor(size={"height": 384, "width": 384}).save_pretrained(folder)
-    sizes = [SO400M["hidden_size"], 1024, 128, 64, 16, 1]
-    head = OrderedDict()
-    for n, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
-        head[f"scoring_head.{2 * n}.weight"] = torch.randn(fan_out, fan_in) / fan_in**0.5
-        head[f"scoring_head.{2 * n}.bias"] = torch.zeros(fan_out)
-    torch.save(head, folder / HEAD)
-    return str(folder)
+    return str(folder) if (folder / HEAD).exists() else scorer_models.save_aesthetic_v25(folder, SO400M, HEAD)
 
 
 def main() -> None:

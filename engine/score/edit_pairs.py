@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from pixsift.engine.core.candidates import Candidate, failure
 from pixsift.engine.decode.result import Decoder
@@ -40,6 +39,7 @@ from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import EDIT_COLUMNS, EDIT_DINO, EDIT_TASK
 from pixsift.kernels.similarity import cosine_pairs
 from pixsift.kernels.ssim import ssim
+from pixsift.kernels.ssim.resize import resize_float
 
 PAIR_SIZE = 256
 SOURCES_KEPT = 64  # decoded sources kept: a source shared by many edits is decoded once
@@ -99,14 +99,12 @@ def pair_captions(candidate: Candidate, source: Source) -> tuple[str, str]:
 
 
 def pair_size(image: torch.Tensor) -> torch.Tensor:
-    """A uint8 3 x H x W image as 1 x 3 x PAIR_SIZE x PAIR_SIZE, bilinear and antialiased (within one level
-    of PIL's bilinear resize): uint8 on the CPU (torch's vectorized path, ~30x PIL-exact resize_8bit's
-    speed), float rounded back on a GPU (no uint8 resize there)."""
-    size = (PAIR_SIZE, PAIR_SIZE)
+    """A uint8 3 x H x W image as 1 x 3 x PAIR_SIZE x PAIR_SIZE, through kernels.ssim's antialiased
+    bilinear resize (within one level of PIL's): on uint8 on the CPU (torch's vectorized path, ~30x
+    PIL-exact resize_8bit's speed), on float rounded back on a GPU (no uint8 resize there)."""
     if image.device.type == "cpu":
-        return F.interpolate(image[None], size=size, mode="bilinear", antialias=True)
-    small = F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)
-    return small.round_().clamp_(0, 255).to(torch.uint8)
+        return resize_float(image[None], PAIR_SIZE)
+    return resize_float(image[None].float(), PAIR_SIZE).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def pair_pixels(edits: list[torch.Tensor], sources: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

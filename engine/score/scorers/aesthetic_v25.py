@@ -12,14 +12,12 @@ predictor's processor gives them; captions play no part.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from pixsift.engine.core.errors import BadInput
+from pixsift.engine.score.scorers.base import model_type, pil_images
 
 SUFFIXES: tuple[str, ...] = ()  # a folder: `claims`
 HEAD = "aesthetic_predictor_v2_5.pth"
@@ -27,11 +25,7 @@ _HEAD_LAYERS = (0, 2, 4, 6, 8)  # the Linear layers of its nn.Sequential (Dropou
 
 
 def claims(path: Path) -> bool:
-    try:
-        model_type = json.loads((path / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return model_type in ("siglip", "siglip_vision_model") and (path / HEAD).is_file()
+    return model_type(path) in ("siglip", "siglip_vision_model") and (path / HEAD).is_file()
 
 
 class AestheticV25:
@@ -62,8 +56,7 @@ class AestheticV25:
 
     def pixels(self, images: list[torch.Tensor]) -> torch.Tensor:
         """The SigLIP input of uint8 3 x H x W CPU images (the processor on PIL images)."""
-        pil = [Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy())) for image in images]
-        return self.processor(images=pil, return_tensors="pt").pixel_values
+        return self.processor(images=pil_images(images), return_tensors="pt").pixel_values
 
     def tokens(self, captions: list[str]) -> dict[str, torch.Tensor]:
         return {}  # no text

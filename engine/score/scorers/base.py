@@ -5,9 +5,26 @@ engine.score.scorers with SUFFIXES (or `claims(folder)`) and a Scorer class (pat
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
+from PIL import Image
+
+
+def pil_images(images: list[torch.Tensor]) -> list[Image.Image]:
+    """uint8 3 x H x W CPU images as PIL images: what the models' own processors are given upstream."""
+    return [Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy())) for image in images]
+
+
+def model_type(folder: Path) -> str | None:
+    """The `model_type` of a transformers checkpoint folder's config.json; None when it has none."""
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 class ModelScorer(Protocol):

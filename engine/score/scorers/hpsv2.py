@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision.transforms.functional as TF
-from PIL import Image
 from torchvision.transforms import InterpolationMode
 
 from pixsift.engine.core.errors import BadInput
+from pixsift.engine.score.scorers.base import pil_images
 
 SUFFIXES: tuple[str, ...] = ()  # its .pt files are told from an MLP head's by their keys: `claims`
 MODEL = "ViT-H-14"  # the architecture of every HPSv2 release
@@ -57,7 +56,8 @@ class HPSv2:
         return torch.stack([self._pixels(image) for image in images])
 
     def _pixels(self, image: torch.Tensor) -> torch.Tensor:
-        x = TF.to_tensor(Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy())))
+        [pil] = pil_images([image])
+        x = TF.to_tensor(pil)
         height, width = x.shape[1:]
         scale = self.size / max(height, width)
         if scale != 1.0:

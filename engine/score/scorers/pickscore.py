@@ -16,23 +16,18 @@ tokenized once.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from pixsift.engine.core.errors import BadInput
+from pixsift.engine.score.scorers.base import model_type, pil_images
 
 SUFFIXES: tuple[str, ...] = ()  # a folder, not a file: `claims`
 
 
 def claims(path: Path) -> bool:
-    try:
-        return json.loads((path / "config.json").read_text()).get("model_type") == "clip"
-    except (OSError, ValueError, AttributeError):
-        return False
+    return model_type(path) == "clip"
 
 
 class PickScore:
@@ -52,8 +47,7 @@ class PickScore:
 
     def pixels(self, images: list[torch.Tensor]) -> torch.Tensor:
         """The model input of uint8 3 x H x W CPU images."""
-        pil = [Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy())) for image in images]
-        return self.processor(images=pil, return_tensors="pt").pixel_values
+        return self.processor(images=pil_images(images), return_tensors="pt").pixel_values
 
     def tokens(self, captions: list[str]) -> dict[str, torch.Tensor]:
         """input_ids and attention_mask of the captions, padded to the longest, cut at 77 tokens."""

@@ -5,42 +5,22 @@ written out: the processor on PIL images, SiglipVisionModel's pooled output norm
 from __future__ import annotations
 
 import io
-from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.score.job import score
 from pixsift.engine.score.scorers import aesthetic_v25, load_scorer
+from tests.fixtures.scorer_models import save_aesthetic_v25, scoring_head
 from tests.helpers.scoring import encoded, good_pool, read_store, score_config
 
 
-def scoring_head(hidden: int) -> nn.Sequential:
-    """AestheticPredictorV2_5Head's layers."""
-    return nn.Sequential(
-        nn.Linear(hidden, 1024), nn.Dropout(0.5), nn.Linear(1024, 128), nn.Dropout(0.5), nn.Linear(128, 64),
-        nn.Dropout(0.5), nn.Linear(64, 16), nn.Dropout(0.2), nn.Linear(16, 1),
-    )  # fmt: skip
-
-
 def tiny_predictor(folder) -> str:
-    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
-
-    torch.manual_seed(0)
     sizes = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2}
-    config = SiglipVisionConfig(**sizes, image_size=56, patch_size=14)
-    SiglipVisionModel(config).save_pretrained(folder)
-    SiglipImageProcessor(size={"height": 56, "width": 56}).save_pretrained(folder)
-    head = scoring_head(32)
-    torch.save(
-        OrderedDict((f"scoring_head.{k}", v) for k, v in head.state_dict().items()),
-        folder / aesthetic_v25.HEAD,
-    )
-    return str(folder)
+    return save_aesthetic_v25(folder, {**sizes, "image_size": 56, "patch_size": 14}, aesthetic_v25.HEAD)
 
 
 def predictor_scores(folder: str, images: list[Image.Image]) -> np.ndarray:

@@ -15,15 +15,13 @@ from torchvision import transforms
 
 from pixsift.engine.score.job import score
 from pixsift.engine.score.scorers import hpsv2, load_scorer
+from tests.fixtures.scorer_models import save_hpsv2
 from tests.helpers.scoring import encoded, good_pool, read_store, score_config
 
 
 def tiny_hps(path, tiny_config) -> str:
     open_clip.add_model_config(tiny_config)
-    torch.manual_seed(0)
-    model = open_clip.create_model(tiny_config.stem, pretrained=None)
-    torch.save({"state_dict": model.state_dict()}, path)
-    return str(path)
+    return save_hpsv2(path, tiny_config.stem)
 
 
 def img_score(checkpoint: str, model_name: str, images: list[Image.Image], prompts: list[str]) -> np.ndarray:

@@ -14,32 +14,16 @@ from PIL import Image
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.score.job import score
 from pixsift.engine.score.scorers import load_scorer
+from tests.fixtures.scorer_models import save_pickscore
 from tests.fixtures.tiny_diffusers import char_tokenizer
 from tests.helpers.scoring import encoded, good_pool, read_store, score_config
 
 
 def tiny_pickscore(folder) -> str:
-    """A random CLIPModel with the processor of laion/CLIP-ViT-H-14 (shortest side 224 bicubic, center crop
-    224, OpenAI's mean and std: CLIPImageProcessor's defaults) and a character tokenizer."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
-
-    tokenizer = char_tokenizer()
-    special = {
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": 1,
-    }
-    config = CLIPConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, **special),
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=224, patch_size=32),
-        projection_dim=16,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(folder)
-    CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer).save_pretrained(folder)
-    return str(folder)
+    """A tiny random CLIPModel folder in PickScore_v1's layout."""
+    sizes = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 2}
+    text = {**sizes, "vocab_size": len(char_tokenizer()), "max_position_embeddings": 77}
+    return save_pickscore(folder, text, {**sizes, "image_size": 224, "patch_size": 32}, projection_dim=16)
 
 
 def readme_scores(folder: str, images: list[Image.Image], prompts: list[str]) -> np.ndarray:
