@@ -67,3 +67,8 @@ def test_the_kind_comes_from_the_folder_or_is_named(tmp_path):
         load_scorer(tmp_path / "other", "pick", "cpu", "pickscore")
     with pytest.raises(BadInput, match="no kind 'hps'; kinds: aesthetic_v25, hpsv2, mlp, pickscore"):
         load_scorer(folder, "pick", "cpu", "hps")
+
+
+def test_a_kind_named_for_no_scorer_is_refused(tmp_path, tiny_config):
+    with pytest.raises(ValueError, match=r"scorer_kinds.*pick: no --scorer of that name"):
+        score_config(["x"], tmp_path / "store", tiny_config, scorer_kinds={"pick": "pickscore"})
