@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ./dev.sh sample  - install into .venv (once), then `pixsift run samples/pipeline.toml`: generate -> score ->
-#                    select -> export -> report -> tokenize -> train (a short fine-tune of a tiny random
-#                    Janus-Pro) -> sample on the samples; arguments go to `pixsift run` (--dry-run, --limit N)
+#                    caption -> judge -> select -> export -> report -> tokenize -> train (a short fine-tune
+#                    of a tiny random Janus-Pro) -> sample on the samples; arguments go to `pixsift run`
+#                    (--dry-run, --limit N)
 # ./dev.sh test    - install into .venv (once) and run the test suite; arguments go to pytest
 # ./dev.sh lock    - regenerate requirements.lock from pyproject.toml's ranges and constraints.txt
 # ./dev.sh canary  - a separate .venv-canary with the newest releases the ranges allow (no lock): collect the
@@ -75,6 +76,7 @@ case "${1:-}" in
         # Random weights, built offline: no model can be downloaded here (see README, Synthesis).
         [ -d runs/tiny-ip2p ] || "$VENV/bin/python" -m tests.fixtures.tiny_diffusers runs/tiny-ip2p --edit
         [ -d runs/tiny-janus ] || "$VENV/bin/python" -m tests.fixtures.tiny_janus runs/tiny-janus
+        [ -d runs/tiny-qwen25vl ] || "$VENV/bin/python" -m tests.fixtures.tiny_vlm runs/tiny-qwen25vl
         exec "$VENV/bin/pixsift" run samples/pipeline.toml "$@"
         ;;
     test)

@@ -17,6 +17,7 @@ setup(
     package_dir={f"pixsift.{folder}": folder for folder in FOLDERS},
     package_data={
         "pixsift.engine.select.recipes": ["*.toml"],
+        "pixsift.engine.vlm.rubrics": ["*.toml"],
         "pixsift.trainer.train.recipes": ["*.toml"],
         "pixsift.trainer.train.configs": ["*.json"],
     },

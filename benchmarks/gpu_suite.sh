@@ -8,8 +8,9 @@
 # GPU and its clocks, then runs the steps in order of value, each with its own timeout, all within
 # SUITE_SECONDS (450): the probe (int64 offsets, determinism, host syncs, decode and embedding ceilings),
 # the sm_90 register table, the GPU tests, bench_ssim, bench_similarity, bench_score, bench_peers,
-# bench_train (the 1B shape, and a 2-layer 7B-width slice with the Janus-4o projection) and bench_score
-# --edits (an edit row's cost beside a text-to-image row's). A step that fails
+# bench_train (the 1B shape, and a 2-layer 7B-width slice with the Janus-4o projection), bench_score
+# --edits (an edit row's cost beside a text-to-image row's) and bench_vlm (caption and judge with a
+# Qwen2.5-VL-3B-shaped model). A step that fails
 # or runs out of time is recorded and the next one runs. Everything lands in $OUT, in at most 5 files:
 # suite.log, env.json, steps.jsonl, results.jsonl (every row, tagged with its benchmark) and summary.txt,
 # which also prints last. After a GPU run, `python -m benchmarks.gpu.suite_results file OUT/results.jsonl`
@@ -100,6 +101,7 @@ if [ "$SMOKE" = 1 ]; then
     step bench_peers 90 "$PY" -m benchmarks.bench_peers --candidates 8 --size 128 --batch-size 4 \
         --contenders pixsift peer "${R[@]}"
     step bench_train 90 "$PY" -m benchmarks.bench_train --tiny "${R[@]}"
+    step bench_vlm 90 "$PY" -m benchmarks.bench_vlm --shape tiny --images 4 --max-new-tokens 8 "${R[@]}"
 else
     step probe 90 "$PY" -m benchmarks.gpu.gpu_probe "${R[@]}"
     step compile_sm90 60 bash -c "'$PY' -m benchmarks.gpu.compile_sm90 --json > '$ROWS/compile_sm90.jsonl'"
@@ -112,6 +114,8 @@ else
     step bench_train_1b 60 "$PY" -m benchmarks.bench_train --shape 1b --steps 5 --warmup 2 "${R[@]}"
     step bench_train_7b 60 "$PY" -m benchmarks.bench_train --shape 7b --layers 2 --steps 4 --warmup 2 "${R[@]}"
     step bench_score_edits 45 "$PY" -m benchmarks.bench_score --edits --models ViT-L-14 --candidates 2048 "${R[@]}"
+    step bench_vlm 90 "$PY" -m benchmarks.bench_vlm --shape 3b --images 128 --batch-size 16 --max-new-tokens 128 \
+        "${R[@]}"
 fi
 
 "$PY" -m benchmarks.gpu.suite_results merge "$ROWS" "$OUT/results.jsonl" >>"$LOG" 2>&1

@@ -51,3 +51,11 @@ def tiny_ip2p(tmp_path_factory) -> Path:
     from tests.fixtures.tiny_diffusers import save_tiny_instruct_pix2pix
 
     return save_tiny_instruct_pix2pix(tmp_path_factory.mktemp("pipelines") / "tiny-ip2p")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen25vl(tmp_path_factory) -> Path:
+    """A tiny random Qwen2.5-VL folder in the published layout (tests/fixtures/tiny_vlm.py)."""
+    from tests.fixtures.tiny_vlm import save_tiny_qwen25vl
+
+    return save_tiny_qwen25vl(tmp_path_factory.mktemp("vlm") / "tiny-qwen25vl")

@@ -1,7 +1,6 @@
 """The `pixsift` command: `pixsift run` (a pipeline file), `generate`, `score`, `inspect`, `show`, `search`,
-`select`,
-`export`, `report`, `demo`, and the commands other packages register (engine.core.commands): `tokenize`,
-`train`, `sample` and `convert-janus` from the trainer.
+`caption`, `judge`, `select`, `export`, `report`, `demo`, and the commands other packages register
+(engine.core.commands): `tokenize`, `train`, `sample` and `convert-janus` from the trainer.
 
 Only the command that runs is loaded, so `pixsift --help` and `pixsift --version` import none of the heavy
 libraries (torch, transformers, ...) and start at once.
@@ -55,6 +54,17 @@ COMMANDS = (
         "search",
         "find the rows of a run store nearest a text or an image, by their stored CLIP embeddings",
         "pixsift.engine.cli.search:add",
+    ),
+    Command(
+        "caption",
+        "write a detailed caption per row of a run store with a local vision-language model (resumable)",
+        "pixsift.engine.cli.caption:STAGE.add",
+    ),
+    Command(
+        "judge",
+        "score rows of a run store by a rubric with a local vision-language model's token probabilities "
+        "(resumable)",
+        "pixsift.engine.cli.judge:STAGE.add",
     ),
     Command(
         "select",

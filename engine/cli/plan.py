@@ -65,11 +65,10 @@ class Pipeline:
 
 def registered_stages() -> dict[str, Stage]:
     """The engine's stages and those registered in the `pixsift.stages` entry-point group."""
-    from pixsift.engine.cli import download, export, generate, report, score, select
+    from pixsift.engine.cli import caption, download, export, generate, judge, report, score, select
 
-    stages = {
-        module.STAGE.name: module.STAGE for module in (download, generate, score, select, export, report)
-    }
+    modules = (download, generate, score, caption, judge, select, export, report)
+    stages = {module.STAGE.name: module.STAGE for module in modules}
     for entry in entry_points(group=STAGE_ENTRY_POINTS):
         stage = entry.load()
         stages[stage.name] = stage

@@ -32,7 +32,7 @@ def _complete(cfg: SelectConfig) -> bool:
 
 STAGE = Stage(
     "select",
-    after=("score",),
+    after=("score", "caption", "judge"),
     config=SelectConfig,
     description="Run a selection spec (a TOML file, a shipped recipe, or the flags below) over a run "
     "store: status ok, filters, the weighted score, best-of-N, top-k and quotas, in spec order. "

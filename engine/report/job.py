@@ -23,7 +23,13 @@ from pixsift.engine.report.data import SIZE_COLUMNS, ReportData, gather
 from pixsift.engine.report.plots import counts_plot, funnel_plot, histogram_plot
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
-from pixsift.engine.store.selection import reason_names, selection_group
+from pixsift.engine.store.selection import (
+    CAPTION,
+    caption_column,
+    reason_names,
+    selection_group,
+    with_captions,
+)
 from pixsift.engine.store.thumbnails import is_image, source_thumbnails, thumbnails
 
 _CARD_FIELDS = ("clip_cosine", "ssim_roundtrip")
@@ -212,6 +218,9 @@ class _Cards:
         columns |= {name: chosen[name] for name in ("reason_code", WEIGHTED_SCORE)}
         read = {name: array.oindex[rows].tolist() if rows else [] for name, array in columns.items()}
         read["reason"] = reason_names(chosen)[read.pop("reason_code")].tolist()
+        if (captions := caption_column(chosen)) != CAPTION and rows:
+            tasks, replaced = store.arrays["task"].oindex[rows], store.arrays[captions].oindex[rows]
+            read[CAPTION] = with_captions(read[CAPTION], tasks, replaced).tolist()
         self._fields = {row: {name: read[name][i] for name in read} for i, row in enumerate(rows)}
 
     def grid(self, rows: list[int]) -> str:

@@ -13,6 +13,7 @@ from pixsift.engine.select.group_norm import GROUP_COLUMN, NORMALIZATIONS, Group
 from pixsift.engine.select.steps.base import SpecError, check_keys, number
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.selection import CAPTION, with_captions
 
 
 def _sides(values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -89,14 +90,18 @@ def weighted_score(
 
 
 def read_columns(
-    store: RunStore, names: tuple[str, ...], rows: slice, score: np.ndarray
+    store: RunStore, names: tuple[str, ...], rows: slice, score: np.ndarray, caption_column: str = CAPTION
 ) -> dict[str, np.ndarray]:
     """`names` for `rows`: stored columns from the store, derived ones computed, the weighted score from
-    `score`."""
+    `score`; the caption of text-to-image rows from `caption_column` (engine.store.selection)."""
     stored = {n for n in names if n in store.arrays} | {
         c for n in names if n in DERIVED for c in DERIVED[n][0]
     }
+    replaced = CAPTION in names and caption_column != CAPTION
+    stored |= {"task", caption_column} if replaced else set()
     values = {n: store.arrays[n][rows] for n in sorted(stored)}
+    if replaced:
+        values[CAPTION] = with_captions(values[CAPTION], values["task"], values[caption_column])
     for name in names:
         if name in DERIVED:
             values[name] = DERIVED[name][1](values)

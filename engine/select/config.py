@@ -36,6 +36,11 @@ class SelectConfig(Config):
     top_fraction: float | None = setting(
         None, min=0.0, max=1.0, help="keep the best fraction (replaces the spec's top_k size)"
     )
+    caption_column: str | None = setting(
+        None,
+        help="take text-to-image rows' captions from this column (a `pixsift caption` column, e.g. "
+        "caption_vlm) in every step, the export and tokenize; replaces the spec's caption_column",
+    )
     overrides: list[str] = setting(
         factory=list,
         flag="--set",
@@ -83,6 +88,8 @@ class SelectConfig(Config):
             table, where = {"name": self.name, "steps": steps}, "command line"
         if self.weight:
             table["score"] = dict(self.weight)
+        if self.caption_column:
+            table["caption_column"] = self.caption_column
         if self.overrides:
             table, where = _overridden(table, self.overrides), f"{where} and --set"
         return SelectSpec.from_table(table, where)

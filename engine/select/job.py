@@ -20,11 +20,10 @@ from pixsift.engine.select.group_norm import GROUP_COLUMN, GroupStats
 from pixsift.engine.select.ranking import MAX_ROWS
 from pixsift.engine.select.spec import SelectSpec
 from pixsift.engine.select.steps.base import SpecError, Step
-from pixsift.engine.select.steps.status import StatusOk
 from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import VOCABULARY_COLUMNS, WEIGHTED_SCORE
-from pixsift.engine.store.selection import SelectionWriter, check_writable
+from pixsift.engine.store.selection import CAPTION, SelectionWriter, check_writable
 
 BLOCK_ROWS = 1 << 20
 
@@ -63,7 +62,7 @@ class SelectionRun:
     def __init__(self, store: RunStore, spec: SelectSpec):
         if store.n_rows >= MAX_ROWS:
             raise BadInput(store.url, f"{store.n_rows:,} rows; selection supports fewer than {MAX_ROWS:,}")
-        self.store, self.terms = store, spec.score
+        self.store, self.terms, self.caption_column = store, spec.score, spec.caption_column
         self.reason = np.zeros(store.n_rows, np.uint8)
         self.score = np.full(store.n_rows, np.nan, np.float32)
         self.dup_group: np.ndarray | None = None
@@ -80,7 +79,11 @@ class SelectionRun:
         def read() -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
             for rows in self.blocks():
                 values = read_columns(
-                    self.store, tuple(c for c in wanted if c != WEIGHTED_SCORE), rows, self.score
+                    self.store,
+                    tuple(c for c in wanted if c != WEIGHTED_SCORE),
+                    rows,
+                    self.score,
+                    self.caption_column,
                 )
                 if scoring:
                     self.score[rows] = weighted_score(self.terms, values, groups)
@@ -97,7 +100,7 @@ class SelectionRun:
         if not columns:
             return stats
         for rows in self.blocks():
-            values = read_columns(self.store, (GROUP_COLUMN, *columns), rows, self.score)
+            values = read_columns(self.store, (GROUP_COLUMN, *columns), rows, self.score, self.caption_column)
             for column in columns:
                 stats[column].add(values[GROUP_COLUMN], values[column])
         for column in columns:
@@ -122,11 +125,15 @@ class SelectionRun:
         for unit in self.store.units():
             local = rows[bounds[unit.index] : bounds[unit.index + 1]] - unit.start
             if len(local):
-                values = read_columns(self.store, columns, slice(unit.start, unit.stop), self.score)
+                values = read_columns(
+                    self.store, columns, slice(unit.start, unit.stop), self.score, self.caption_column
+                )
                 for column in columns:
                     parts[column].append(values[column][local])
         empty = {
-            c: read_columns(self.store, (c,), slice(0, 0), self.score)[c] for c in columns if not parts[c]
+            c: read_columns(self.store, (c,), slice(0, 0), self.score, self.caption_column)[c]
+            for c in columns
+            if not parts[c]
         }
         return {c: np.concatenate(p) if p else empty[c] for c, p in parts.items()}
 
@@ -161,7 +168,7 @@ def _select(
 ) -> SelectionResult:
     check_writable(store, name, overwrite)
     store.require_scored(allow_partial)
-    steps: list[Step] = [StatusOk(), *spec.steps]
+    steps: list[Step] = list(spec.all_steps)
     check_columns(store, spec)
     run = SelectionRun(store, spec)
     seconds = {}
@@ -195,6 +202,9 @@ def check_columns(store: RunStore, spec: SelectSpec) -> None:
             (f"step {step.reason}", column, kind, columns_of_kind(store, kind))
             for column, kind in step.column_kinds()
         ]
+    if spec.caption_column != CAPTION:
+        text = [n for n, a in store.arrays.items() if a.ndim == 1 and a.dtype.kind in "OTU"]
+        wanted.append(("caption_column", spec.caption_column, "text", text))
     for what, column, kind, known in wanted:
         if column not in known:
             raise SpecError(

@@ -16,6 +16,7 @@ import numpy as np
 
 from pixsift.engine.core.candidates import error_kind
 from pixsift.engine.core.config import Config, setting
+from pixsift.engine.store.annotations import annotation_arrays, annotation_sets
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.selection import list_selections, selection_group
 
@@ -63,6 +64,7 @@ def summarize(store: RunStore) -> StoreSummary:
     units = store.units()
     summary = StoreSummary(store.n_rows, store.planned, len(units), len(store.done_units()))
     float_columns = [c.name for c in store.score_columns if c.dtype == "float32"] if store.planned else []
+    float_columns += [n for n, a in annotation_arrays(store.group).items() if a.dtype == np.float32]
     summary.scores = [ScoreStats(name) for name in float_columns]
     summary.decoders.update(r.get("decoder", "unrecorded") for r in store.unit_reports().values())
     for unit in units:
@@ -130,9 +132,25 @@ def inspect(url: str) -> str:
             ],
         ),
         "",
+        *_annotation_lines(store),
         *_selection_lines(store),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _annotation_lines(store: RunStore) -> list[str]:
+    """Each annotation set (pixsift caption, judge): how it was made, its units and its rows by status."""
+    sets = annotation_sets(store.url, store.group)
+    lines = ["annotation sets:" if sets else "annotation sets: none"]
+    for found in sets:
+        attrs = found.group.attrs
+        settings = attrs["settings"]
+        made = ", ".join(f"{k} {settings[k]}" for k in ("model", "selection") if settings.get(k))
+        statuses, _ = found.totals()
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(statuses.items()))
+        done = f"{len(found.done_units()):,} of {len(found.units()):,} units"
+        lines.append(f"  {found.name}: {attrs['stage']} ({made}); {done}; {counts or 'no rows yet'}")
+    return lines
 
 
 def _selection_lines(store: RunStore) -> list[str]:

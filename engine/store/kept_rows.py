@@ -19,7 +19,7 @@ from pixsift.engine.core.candidates import PlanEntry, content_hash, failure
 from pixsift.engine.io.sources import read_candidates
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import WEIGHTED_SCORE
-from pixsift.engine.store.selection import selection_group
+from pixsift.engine.store.selection import CAPTION, caption_column, selection_group, with_captions
 
 # What every export carries per sample besides the image, in this order.
 PLAN_FIELDS = ("key", "caption", "group", "task", "category", "style", "source_key", "seed", "meta")
@@ -64,6 +64,7 @@ def export_rows(store: RunStore, selection: str, rows: np.ndarray) -> Iterator[E
     """The kept `rows` (sorted) of `selection`, as they are read."""
     fields = record_fields(store)
     chosen = selection_group(store, selection)
+    captions = caption_column(chosen)
     index = 0
     for unit in store.units():
         lo, hi = np.searchsorted(rows, [unit.start, unit.stop])
@@ -74,6 +75,9 @@ def export_rows(store: RunStore, selection: str, rows: np.ndarray) -> Iterator[E
         for name in (*fields, *_LOCATION):
             array = chosen[name] if name in SELECTION_FIELDS else store.arrays[name]
             values[name] = array[unit.start : unit.stop][local].tolist()
+        if captions != CAPTION:
+            replaced = store.arrays[captions][unit.start : unit.stop][local]
+            values[CAPTION] = with_captions(values[CAPTION], values["task"], replaced).tolist()
         records = [
             dict(zip(fields, row, strict=True)) for row in zip(*(values[f] for f in fields), strict=True)
         ]
@@ -86,12 +90,12 @@ def export_rows(store: RunStore, selection: str, rows: np.ndarray) -> Iterator[E
         for row, record, candidate, scored in zip(
             rows[lo:hi].tolist(), records, read_candidates(entries), values["content_hash"], strict=True
         ):
-            error = candidate.error or _changed(candidate, scored)
+            error = candidate.error or changed_since_scored(candidate, scored)
             yield ExportRow(index, row, json_safe(record), b"" if error else candidate.data, error)
             index += 1
 
 
-def _changed(candidate, scored: int) -> str:
+def changed_since_scored(candidate, scored: int) -> str:
     """An error when the bytes read are not those the row was scored with (0: never read, not checked)."""
     if scored and content_hash(candidate.data) != scored:
         return failure(

@@ -13,6 +13,7 @@ Layout (N rows, S = `shard_rows`, C = inner chunk rows, a divisor of S; columns 
     <store>/<column>         one array per column: shape (N,) or (N, D), shards of S rows,
                              inner chunks of C rows, zstd; attributes {"doc", "part": "plan"|"score"}
     <store>/selections/<name>  a named selection (engine.store.selection)
+    <store>/annotations/<name> columns added by caption and judge (engine.store.annotations)
     <store>/progress/unit-000012
                              an empty group per finished work unit (engine.store.unit_store)
 
@@ -36,6 +37,8 @@ from pixsift.engine.core.candidates import PlanEntry, content_hash, error_kind
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.settings import as_json
 from pixsift.engine.io.paths import absolute
+from pixsift.engine.store.annotations import FOLDER as ANNOTATIONS
+from pixsift.engine.store.annotations import annotation_arrays
 from pixsift.engine.store.schema import (
     PLAN_COLUMNS,
     SCORE_COLUMNS,
@@ -66,6 +69,7 @@ class RunStore(UnitStore):
         super().__init__(url, group)
         found = dict(group.arrays())
         self.arrays: dict[str, zarr.Array] = {c.name: found[c.name] for c in self.columns}
+        self.arrays.update(annotation_arrays(group))
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -290,7 +294,7 @@ def _layout(
             f"shard_rows ({shard_rows}) must be a positive multiple of chunk_rows ({chunk_rows})"
         )
     extra_columns = list(extra_columns)
-    taken = {c.name for c in (*PLAN_COLUMNS, *SCORE_COLUMNS)} | {"progress", "selections"}
+    taken = {c.name for c in (*PLAN_COLUMNS, *SCORE_COLUMNS)} | {"progress", "selections", ANNOTATIONS}
     if taken.intersection(extra_columns) or len(set(extra_columns)) != len(extra_columns):
         raise ValueError(f"extra score columns {extra_columns} must be distinct and not reuse a store name")
     return {

@@ -24,7 +24,7 @@ import zarr
 
 from pixsift.engine.core.errors import BadInput, Exists, Missing
 from pixsift.engine.store.run_store import RunStore
-from pixsift.engine.store.schema import WEIGHTED_SCORE
+from pixsift.engine.store.schema import EDIT_TASK, WEIGHTED_SCORE
 
 SELECTIONS = "selections"
 SELECTION_VERSION = 1
@@ -115,6 +115,20 @@ def selection_group(store: RunStore, name: str) -> zarr.Group:
             store.url, f"no selection {name!r}", f"selections: {', '.join(list_selections(store)) or 'none'}"
         )
     return store.group[SELECTIONS][name]
+
+
+CAPTION = "caption"
+
+
+def caption_column(group: zarr.Group) -> str:
+    """The column the selection takes its text-to-image rows' captions from (its spec's caption_column:
+    a `pixsift caption` column), or "caption"."""
+    return group.attrs.get("spec", {}).get("caption_column", CAPTION)
+
+
+def with_captions(captions: np.ndarray, tasks: np.ndarray, replacements: np.ndarray) -> np.ndarray:
+    """`captions` with each text-to-image row's replaced: an edit keeps its instruction."""
+    return np.where(np.asarray(tasks) == EDIT_TASK, np.asarray(captions), np.asarray(replacements))
 
 
 def reason_names(group: zarr.Group) -> np.ndarray:

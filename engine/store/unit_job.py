@@ -156,14 +156,14 @@ class UnitJobSummary:
         )
 
     def report(self, url: str) -> None:
-        """Print the summary; then a store in which every row failed is a failed job (BadInput: the CLI's
-        one line, exit 2)."""
+        """Print the summary; then a store in which every row it worked on failed is a failed job
+        (BadInput: the CLI's one line, exit 2). Rows an annotation set skipped are not worked on."""
         print(self.text())
-        total = sum(self.statuses.values())
-        if total and not self.statuses.get("ok"):
+        failed = self.statuses.get("failed", 0)
+        if failed and not self.statuses.get("ok"):
             kinds = ", ".join(f"{k} {v:,}" for k, v in self.errors.most_common(3))
             raise BadInput(
-                url, f"every one of its {total:,} rows failed ({kinds})", "the errors by kind above say why"
+                url, f"every one of its {failed:,} rows failed ({kinds})", "the errors by kind above say why"
             )
 
     def text(self) -> str:

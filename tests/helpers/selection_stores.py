@@ -163,3 +163,35 @@ def read_selection(store: RunStore, name: str) -> dict[str, Any]:
     group = selection_group(store, name)
     arrays = {array: group[array][:] for array in group.array_keys()}
     return {**arrays, "reason": reason_names(group)[arrays["reason_code"]], "attrs": dict(group.attrs)}
+
+
+def write_captions(store: RunStore, column: str, captions: Mapping[int, str]) -> None:
+    """An annotation set `column` as `pixsift caption` makes it (engine.store.annotations), with `captions`
+    by row; the other rows skipped, as rows outside a selection are."""
+    from pixsift.engine.store.annotations import AnnotationStore
+    from pixsift.engine.store.schema import Column
+
+    columns = [Column(column, "str", "", "caption")]
+    annotation = AnnotationStore.prepared(store, column, "caption", columns, {"test": "selection_stores"})
+    for unit in annotation.units():
+        rows = range(unit.start, unit.stop)
+        annotation.write_unit(unit, {
+            column: np.array([captions.get(r, "") for r in rows], dtype=object),
+            "status": np.array(["ok" if r in captions else "skipped" for r in rows], dtype=object),
+            "error": np.array(["" if r in captions else "not_selected: test" for r in rows], dtype=object),
+        })  # fmt: skip
+
+
+def grow_pool(pool: Pool, rows: int) -> None:
+    """Plan `rows` more candidates (loose copies of the pool's first photograph) after the store's rows, as
+    a new input would, and score them."""
+    store = pool.store
+    first = store.n_rows
+    path = pool.tmp / "more.jpg"
+    path.write_bytes(pool.images["loose/astronaut-40"])
+    entries = [PlanEntry(f"more/{i}", f"another photo {i}", str(path), task="t2i") for i in range(rows)]
+    store.extend(entries, lambda: [*store.inputs, {"path": str(path), "rows": [first, first + rows]}])
+    blob = path.read_bytes()
+    for index in store.pending_units():
+        unit = store.work_unit(index)
+        store.write_unit(unit, _scores(store, unit, [blob] * unit.rows))

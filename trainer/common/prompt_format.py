@@ -19,6 +19,24 @@ USER, ASSISTANT = "<|User|>", "<|Assistant|>"
 IMAGE, BOI, EOI = "<image_placeholder>", "<begin_of_image>", "<end_of_image>"
 # The tokenizer attributes transformers' JanusProcessor reads these tokens from.
 TOKENIZER_ATTRIBUTES = {"image_token": IMAGE, "boi_token": BOI, "eoi_token": EOI}
+# The chat template of Janus-Pro's transformers-format folders (deepseek-community/Janus-Pro-*, whose
+# processor also puts DeepSeek's default system prompt first: use_default_system_prompt), for the model's
+# understanding path (`pixsift caption`, `pixsift judge`); pixsift's own folders carry it too.
+CHAT_TEMPLATE = (
+    "{%set seps=['\n\n','<\uff5cend\u2581of\u2581sentence\uff5c>']%}{%set i=0%}{%for message in messages%}"
+    "{%if message['role']|lower=='user'%}<|User|>: {%elif message['role']|lower=='assistant'%}<|Assistant|>:"
+    "{%if not (loop.last and not add_generation_prompt and message['content'][0]['type']=='text' and "
+    "message['content'][0]['text']=='')%} {%endif%}{%else%}{{message['role'].capitalize()}}: {%endif%}"
+    "{%for content in message['content']%}{%if content['type']=='image'%}"
+    "{%if not loop.first%}{{'\n'}}{%endif%}<image_placeholder>{%if not loop.last%}{{'\n'}}{%endif%}"
+    "{%elif content['type']=='text'%}"
+    "{%set text=content['text']%}{%if loop.first%}{%set text=text.lstrip()%}{%endif%}"
+    "{%if loop.last%}{%set text=text.rstrip()%}{%endif%}"
+    "{%if not loop.first and message['content'][loop.index0-1]['type']=='text'%}{{' '+text}}{%else%}{{text}}"
+    "{%endif%}{%endif%}{%endfor%}{%if not loop.last or add_generation_prompt%}"
+    "{%if message['role']|lower=='user'%}{{seps[0]}}{%else%}{{seps[1]}}{%endif%}{%endif%}{%endfor%}"
+    "{%if add_generation_prompt%}<|Assistant|>:{%endif%}"
+)
 
 
 def sft_prompt(user_text: str) -> str:

@@ -26,7 +26,7 @@ from pixsift.engine.core.errors import BadInput, NotFound
 from pixsift.engine.io.ownership import claim, refuse_overlap, remove
 from pixsift.trainer.common.model_checks import first_line, first_names
 from pixsift.trainer.common.model_folder import ORIGINAL_FORMAT, janus_generation_config, load_janus_model
-from pixsift.trainer.common.prompt_format import IMAGE, TOKENIZER_ATTRIBUTES
+from pixsift.trainer.common.prompt_format import CHAT_TEMPLATE, IMAGE, TOKENIZER_ATTRIBUTES
 
 OUTPUT_KIND = "converted model"  # engine.io.ownership
 
@@ -362,6 +362,8 @@ def convert_janus(src: str, dst: str) -> Path:
         image_processor=original_image_processor(source),
         tokenizer=tokenizer,
         num_image_tokens=config.vision_config.num_image_tokens,
+        chat_template=CHAT_TEMPLATE,
+        use_default_system_prompt=True,
     )
     claim(str(partial), OUTPUT_KIND, {"source": str(source.resolve())})
     print(f"convert-janus: writing {partial}", file=sys.stderr)

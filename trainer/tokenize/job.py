@@ -36,7 +36,7 @@ from pixsift.engine.store.kept_rows import ExportRow, export_rows
 from pixsift.engine.store.lock import writing
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import EDIT_TASK
-from pixsift.engine.store.selection import kept_rows, selection_group
+from pixsift.engine.store.selection import CAPTION, caption_column, kept_rows, selection_group, with_captions
 from pixsift.engine.store.unit_job import Batch, StoreUnitJob, UnitJobSummary, run_store_job
 from pixsift.engine.store.unit_store import Unit
 from pixsift.trainer.common.image_prep import FITS, ImageError, ImageFit, SiglipNorm, prepare, vq_input
@@ -139,7 +139,7 @@ def planned_store(cfg: TokenizeConfig) -> TokenStore:
         tokens = TokenStore.open_or_create(cfg.out, **spec)
     if not tokens.planned:
         tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-        keys, tasks, captions = _plan_fields(run, rows)
+        keys, tasks, captions = _plan_fields(run, rows, caption_column(selection_group(run, cfg.selection)))
         edit = tasks == EDIT
         tokens.plan(rows, keys, tasks, encode_prompts(tokenizer, captions, edit))
     return tokens
@@ -152,8 +152,11 @@ def encode_prompts(tokenizer, captions: list[str], edit: np.ndarray) -> list[lis
     return [[tokenizer.bos_token_id, *i] for i in ids]
 
 
-def _plan_fields(run: RunStore, rows: np.ndarray) -> tuple[list[str], np.ndarray, list[str]]:
-    """key, task code and caption of the kept `rows`, read a shard at a time."""
+def _plan_fields(
+    run: RunStore, rows: np.ndarray, captions_from: str
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """key, task code and caption of the kept `rows` (a text-to-image row's from `captions_from`), read a
+    shard at a time."""
     keys, tasks, captions = [], [], []
     for unit in run.units():
         lo, hi = np.searchsorted(rows, [unit.start, unit.stop])
@@ -161,8 +164,12 @@ def _plan_fields(run: RunStore, rows: np.ndarray) -> tuple[list[str], np.ndarray
         if not len(local):
             continue
         keys += run.arrays["key"][unit.start : unit.stop][local].tolist()
-        captions += run.arrays["caption"][unit.start : unit.stop][local].tolist()
-        tasks += run.arrays["task"][unit.start : unit.stop][local].tolist()
+        task = run.arrays["task"][unit.start : unit.stop][local]
+        caption = run.arrays["caption"][unit.start : unit.stop][local]
+        if captions_from != CAPTION:
+            caption = with_captions(caption, task, run.arrays[captions_from][unit.start : unit.stop][local])
+        captions += caption.tolist()
+        tasks += task.tolist()
     codes = np.array([EDIT if t == EDIT_TASK else T2I for t in tasks], np.uint8)
     return keys, codes, captions
 

@@ -24,7 +24,7 @@ from pixsift.trainer.common.token_store import EDIT, FAILED, OK, T2I, UNIT_ARRAY
 from pixsift.trainer.tokenize.job import TokenizeConfig, default_fit, tokenize
 from tests.helpers.candidate_pools import photo
 from tests.helpers.cli import user_error
-from tests.helpers.selection_stores import scored_pool, write_selection
+from tests.helpers.selection_stores import scored_pool, write_captions, write_selection
 from tests.helpers.vq_reference import reference_codes
 
 KEPT = [0, 1, 2, 3, 5, 6, 7, 9, 10]  # 9 rows: units of 4, 4 and 1
@@ -85,6 +85,33 @@ def test_plan_rows_tasks_and_prompts(pool, tiny_janus, clean):
         expected = tokenizer(prompt_text(caption, row in EDITS)).input_ids
         assert store.prompt(i).tolist() == expected
         assert expected[0] == tokenizer.bos_token_id
+
+
+def test_text_to_image_prompts_come_from_the_selection_caption_column(tmp_path, tiny_janus):
+    pool = scored_pool(tmp_path / "pool", edits={1: "loose/astronaut-40"})
+    write_captions(pool.store, "caption_vlm", {r: f"a detailed caption of row {r}" for r in range(6)})
+    select = [
+        "select",
+        pool.store.url,
+        "--name",
+        "vlm",
+        "--min",
+        "clip_cosine=0",
+        "--caption-column",
+        "caption_vlm",
+    ]
+    assert main(select) == 0
+    cfg = TokenizeConfig(
+        store=pool.store.url, selection="vlm", out=str(tmp_path / "t"), model=str(tiny_janus)
+    )
+    tokenize(cfg, io.StringIO())
+    store = TokenStore.open(str(tmp_path / "t"))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_janus)
+    np.testing.assert_array_equal(store.arrays["row"][:], range(6))  # rows 6-11 have no caption
+    instruction = str(pool.store.arrays["caption"][:][1])
+    for row in range(6):
+        caption, edit = (instruction, True) if row == 1 else (f"a detailed caption of row {row}", False)
+        assert store.prompt(row).tolist() == tokenizer(prompt_text(caption, edit)).input_ids
 
 
 def test_codes_and_source_pixels_equal_an_independent_computation(pool, tiny_janus, clean):
