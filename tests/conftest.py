@@ -59,3 +59,20 @@ def tiny_qwen25vl(tmp_path_factory) -> Path:
     from tests.fixtures.tiny_vlm import save_tiny_qwen25vl
 
     return save_tiny_qwen25vl(tmp_path_factory.mktemp("vlm") / "tiny-qwen25vl")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on 127.0.0.1 for the session (tests/helpers/s3_server.py)."""
+    from tests.helpers.s3_server import s3_server
+
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def bucket(s3_endpoint) -> str:
+    """An empty bucket of its own for the test: its s3:// URL."""
+    from tests.helpers.s3_server import new_bucket
+
+    return new_bucket()

@@ -75,7 +75,7 @@ class WorkerCounts:
     units: int = 0
     rows: int = 0
     failed: int = 0  # rows that got a failed status
-    lost_units: int = 0  # units it was running when it was lost; they were retried elsewhere
+    lost_units: list[int] = field(default_factory=list)  # units it was running when lost; retried elsewhere
 
 
 def worker_lines(workers: dict[str, WorkerCounts]) -> list[str]:
@@ -84,7 +84,11 @@ def worker_lines(workers: dict[str, WorkerCounts]) -> list[str]:
         return []
     return ["per worker:"] + [
         f"  {name}: {w.units} units, {w.rows:,} rows, {w.failed:,} failed"
-        + (f", lost while running {w.lost_units} (retried elsewhere)" if w.lost_units else "")
+        + (
+            f", lost while running unit {', '.join(map(str, w.lost_units))} (retried elsewhere)"
+            if w.lost_units
+            else ""
+        )
         for name, w in sorted(workers.items())
     ]
 
@@ -118,7 +122,7 @@ class ReportCollector:
         self.progress.update(report.rows, report.failed)
 
     def lost(self, worker: str, unit: int, detail: str) -> None:
-        self.workers.setdefault(worker, WorkerCounts()).lost_units += 1
+        self.workers.setdefault(worker, WorkerCounts()).lost_units.append(unit)
         self.progress.retry(f"{worker} was lost while running work unit {unit} ({detail}); retrying the unit")
 
     def result(self) -> RunResult:

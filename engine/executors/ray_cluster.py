@@ -3,8 +3,10 @@ one at a time, a lost actor's unit retried on another.
 
 The driver keeps a queue of pending unit indices and gives each actor one unit at a time, the next as
 soon as it reports, so a slow worker holds only its own unit. When an actor dies or becomes
-unreachable (its process or node was lost) the driver kills it for good, starts a replacement and puts
-the unit back at the head of the queue, up to `max_attempts` tries per unit. An exception raised by
+unreachable (its process or node was lost) the driver kills it for good and puts the unit back at the
+head of the queue, up to `max_attempts` tries per unit: the next actor that is free takes it. It also
+starts a replacement, which takes units once the cluster has room to place it (after a lost node it may
+have none; the other actors then finish the job). An exception raised by
 the job itself is not retried: it is a property of the unit, not of the worker, and is raised naming
 the unit.
 
@@ -30,6 +32,7 @@ unreachable actor may still be writing when its unit starts elsewhere):
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from dataclasses import replace
@@ -49,11 +52,14 @@ class UnitWorker:
         self.job = job
         self.number = number
 
+    def ready(self) -> None:
+        """Returns once the actor is placed and built (a replacement may wait for room on the cluster)."""
+
     def run_unit(self, unit: int) -> UnitReport:
         import ray
 
-        report = run_unit(self.job, unit, self.number)
-        return replace(report, worker=f"actor {self.number} on {ray.util.get_node_ip_address()}")
+        node = f"{ray.util.get_node_ip_address()} (node {ray.get_runtime_context().get_node_id()[:8]})"
+        return replace(run_unit(self.job, unit, self.number), worker=f"actor {self.number} on {node}")
 
 
 def run_ray(
@@ -126,11 +132,20 @@ class _Scheduler:
             running[actor.run_unit.remote(unit)] = (actor, unit)
 
         idle = [self._new_actor() for _ in range(actors)]
+        starting: dict[object, object] = {}  # ready ref -> a replacement actor not placed yet
         try:
             while pending or running:
                 while pending and idle:
                     give(idle.pop())
-                [ref], _ = ray.wait(list(running), num_returns=1)
+                if not (running or starting):
+                    raise RuntimeError(f"every worker was lost; {len(pending)} work units were not run")
+                [ref], _ = ray.wait([*running, *starting], num_returns=1)
+                if ref in starting:  # a replacement is placed: it takes units from now on
+                    actor = starting.pop(ref)
+                    with contextlib.suppress(ray.exceptions.RayActorError):
+                        ray.get(ref)
+                        idle.append(actor)
+                    continue
                 actor, unit = running.pop(ref)
                 try:
                     report = ray.get(ref)
@@ -142,8 +157,11 @@ class _Scheduler:
                             f"work unit {unit} was lost with its worker {attempts[unit]} times; "
                             f"giving up (last: {e})"
                         ) from e
-                    pending.appendleft(unit)
-                    idle.append(self._new_actor())
+                    pending.appendleft(unit)  # the next actor free takes it: a live one, or the replacement
+                    replacement = (
+                        self._new_actor()
+                    )  # once the cluster has room for it (a lost node: maybe never)
+                    starting[replacement.ready.remote()] = replacement
                     continue
                 except ray.exceptions.RayTaskError as e:
                     if isinstance(e.cause, UserError):  # the user's to fix: one line, as from the driver

@@ -15,6 +15,11 @@ from fsspec.core import url_to_fs
 
 from pixsift.engine.core.errors import BadInput, NotFound
 
+# A store on object storage is written by other processes (workers, Ray actors, another driver) while this
+# one reads it: a cached listing would hide their markers and objects. Settings a user gave win.
+for _protocol in ("s3", "gcs"):
+    fsspec.config.conf.setdefault(_protocol, {}).setdefault("use_listings_cache", False)
+
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 

@@ -56,13 +56,13 @@ def score(cfg: ScoreConfig, progress_stream=None) -> UnitJobSummary:
     """Plan the job (once) and run its unfinished units on the configured executor; the summary of
     this call."""
     paths = expand_inputs(cfg.inputs)  # a missing input is named before any model loads or store is made
-    with writing(cfg.store, "run store"):
+    with writing(cfg.store, "run store") as fence:
         in_process = cfg.runs_in_process()
         # In-process runs keep the driver's model; other workers load their own on their device.
         embedder = load_embedder(cfg, cfg.resolved_device() if in_process else "cpu")
         store = planned_store(cfg, embedder, paths)
         job = ScoreJob(cfg, embedder if in_process else None)
-        return run_store_job(store, job, cfg, "score", "scored", "store", progress_stream)
+        return run_store_job(store, job, cfg, "score", "scored", "store", progress_stream, fence)
 
 
 def planned_store(cfg: ScoreConfig, embedder: ClipEmbedder, paths: list[str] | None = None) -> RunStore:

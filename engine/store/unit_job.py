@@ -23,6 +23,7 @@ from pixsift.engine.core.prefetch import prefetch
 from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, stage_line
 from pixsift.engine.executors.base import RunResult, UnitProgress, WorkerCounts, worker_lines
 from pixsift.engine.executors.config import ExecutorConfig
+from pixsift.engine.store.lease import Fence
 from pixsift.engine.store.unit_store import Unit, UnitStore
 
 Store = TypeVar("Store", bound=UnitStore)
@@ -44,6 +45,7 @@ class StoreUnitJob(Generic[Store]):
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
+        self.fence: Fence | None = None  # checked before each commit (engine.store.lease)
         self._loaded: Any = None
 
     def __getstate__(self):
@@ -107,7 +109,10 @@ class StoreUnitJob(Generic[Store]):
                 self.fill(loaded, columns, batch, times)
                 continue
             with times.stage("write", host=True):
-                store.write_unit(unit, columns, self.unit_info(loaded))
+                info, fence = self.unit_info(loaded), self.fence
+                if fence is not None:  # a job that lost its store's lease commits nothing more
+                    info = {**info, "lease": fence.token}
+                store.write_unit(unit, columns, info, fence.check if fence is not None else lambda: None)
             progress.finished(unit.rows, store.failed(columns), dict(times.seconds))
             columns, times, progress = None, StageTimes(self.stage_device(loaded)), None
 
@@ -188,8 +193,11 @@ def run_store_job(
     verb: str,
     store_name: str,
     progress_stream=None,
+    fence: Fence | None = None,
 ) -> UnitJobSummary:
-    """Run `job`'s pending units of `store` on `executor`, with progress lines labelled `label`."""
+    """Run `job`'s pending units of `store` on `executor`, with progress lines labelled `label`; each
+    commit first checks `fence`, the lease the driver holds (None: a local lock)."""
+    job.fence = fence
     progress = Progress(label, store.pending_rows(), stream=progress_stream or sys.stderr)
     result = executor.run(job, progress)
     return UnitJobSummary.of(verb, store_name, result, store)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -226,15 +226,21 @@ class UnitStore:
     # -- writing units ---------------------------------------------------------------------------
 
     def write_unit(
-        self, unit: Unit, columns: Mapping[str, np.ndarray], info: Mapping[str, Any] | None = None
+        self,
+        unit: Unit,
+        columns: Mapping[str, np.ndarray],
+        info: Mapping[str, Any] | None = None,
+        check: Callable[[], None] = lambda: None,
     ) -> None:
         """Write every unit array for all rows of `unit` (each one whole shard), then its marker, which also
-        records `info` (how the unit was made). A store removed while the job ran is not written again
-        piece by piece: the job stops, saying so."""
+        records `info` (how the unit was made); `check` runs before each (it raises to stop the commit: a
+        lost lease). A store removed while the job ran is not written again piece by piece: the job stops,
+        saying so."""
         fs, root = url_to_fs(self.url)
         if not fs.exists(f"{root.rstrip('/')}/zarr.json"):
             raise NotFound(self.url, f"the {self.KIND} was removed while the job ran", "run the job again")
         checked = self._checked(unit, columns)
+        check()
         for name, values in checked.items():
             self.group[name][unit.start : unit.stop] = values
         status = Counter(self.STATUS[s] for s in checked["status"].tolist())
@@ -244,6 +250,7 @@ class UnitStore:
             before = self.marker(unit.index)
             status.update(before["status"])
             errors.update(before["errors"])
+        check()
         self.write_marker(unit.index, {"start": start, "stop": unit.stop, "status": dict(status),
                                        "errors": dict(errors), **(info or {})})  # fmt: skip
 

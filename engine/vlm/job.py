@@ -51,7 +51,7 @@ class Annotator(Protocol):
 
 def annotate(cfg: VlmConfig, annotator: Annotator, progress_stream=None) -> UnitJobSummary:
     """Make or check the annotation set, then run its unfinished units; the summary of this call."""
-    with writing(cfg.store, "run store"):
+    with writing(cfg.store, "run store") as fence:
         run = RunStore.open(cfg.store)
         run.require_scored(allow_partial=False)  # a row scored later would stay skipped in a done unit
         store = AnnotationStore.prepared(
@@ -59,7 +59,7 @@ def annotate(cfg: VlmConfig, annotator: Annotator, progress_stream=None) -> Unit
         )
         job = AnnotationJob(cfg, annotator, store.url)
         return run_store_job(
-            store, job, cfg, annotator.stage, annotator.verb, f"{annotator.name}", progress_stream
+            store, job, cfg, annotator.stage, annotator.verb, annotator.name, progress_stream, fence
         )
 
 

@@ -95,10 +95,10 @@ def tokenize(cfg: TokenizeConfig, progress_stream=None) -> UnitJobSummary:
     of this call."""
     if cfg.image_fit == "auto":
         cfg = replace(cfg, image_fit=default_fit(cfg.store, cfg.selection))
-    with writing(cfg.out, "token store"):
+    with writing(cfg.out, "token store") as fence:
         tokens = planned_store(cfg)
         return run_store_job(
-            tokens, TokenizeJob(cfg), cfg, "tokenize", "tokenized", "token store", progress_stream
+            tokens, TokenizeJob(cfg), cfg, "tokenize", "tokenized", "token store", progress_stream, fence
         )
 
 

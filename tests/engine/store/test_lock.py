@@ -13,7 +13,6 @@ import time
 import fsspec
 import pytest
 
-from pixsift.engine.store import lock
 from pixsift.engine.store.lock import Busy, writing
 from tests.helpers.cli import user_error
 from tests.helpers.processes import kill_when
@@ -50,7 +49,7 @@ def test_the_lock_of_a_killed_job_is_taken_over(tmp_path):
         assert json.loads(lock_file.read_text())["pid"] == os.getpid()
 
 
-def test_an_fsspec_store_takes_a_lease_with_a_heartbeat(monkeypatch):
+def test_a_store_without_conditional_writes_takes_a_best_effort_lease_and_says_so(monkeypatch, capsys):
     url = f"memory://leases/{time.time_ns()}/pool.zarr"
     fs = fsspec.filesystem("memory")
     lease = url.removeprefix("memory://") + ".pixsift-lease"
@@ -60,7 +59,11 @@ def test_an_fsspec_store_takes_a_lease_with_a_heartbeat(monkeypatch):
             with writing(url, "run store"):
                 pass
     assert not fs.exists(lease)
+    assert capsys.readouterr().err.startswith(
+        f"pixsift: warning: {url}: this filesystem has no conditional writes, so the one-writer lease is "
+        "best effort (two jobs started in the same instant could both write); safe: local paths, s3://\n"
+    )
     fs.pipe_file(lease, b'{"pid": 1, "host": "gone", "since": "then", "command": "x", "heartbeat": 0}')
-    monkeypatch.setattr(lock, "LEASE_SECONDS", 5.0)
+    monkeypatch.setenv("PIXSIFT_LEASE_SECONDS", "5")
     with writing(url, "run store"):  # a lease whose heartbeat stopped long ago is taken over
         pass

@@ -1,0 +1,81 @@
+"""`pixsift score --executor ray` on a Ray cluster of three nodes on this machine (ray.cluster_utils.Cluster:
+three raylets, one CPU actor each): the units spread over the nodes and the store equals a one-node run;
+a node removed in the middle of the job (its raylet and its actor killed) costs only the unit its actor
+was running, which another node finishes; the summary names that unit and the lost node."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from pixsift.engine.score.job import score
+from tests.engine.executors.test_ray_executor import assert_equal_stores, one_thread
+from tests.helpers.scoring import good_pool, markers, read_store, score_command, score_config
+
+ray = pytest.importorskip("ray")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A head and two worker nodes of one CPU each; (the cluster, its worker nodes)."""
+    paths = [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]
+    with mock.patch.dict(os.environ, {"PYTHONPATH": os.pathsep.join(filter(None, paths))}):
+        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
+        nodes.wait_for_nodes()
+        yield nodes, workers
+        nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory, tiny_config):
+    """40 candidates in 20 units of 2, and the store one process on one thread makes of them."""
+    folder = tmp_path_factory.mktemp("nodes")
+    inputs = good_pool(folder / "pool", copies=8)
+    with one_thread():
+        score(score_config(inputs, folder / "local", tiny_config, shard_rows=2, batch_size=2), io.StringIO())
+    return inputs, read_store(folder / "local")
+
+
+def driver(inputs, store, tiny_config, address: str) -> list[str]:
+    return [*score_command(inputs, store, tiny_config), "--shard-rows", "2", "--executor", "ray",
+            "--ray-address", address, "--workers", "3", "--ray-cpus-per-worker", "1"]  # fmt: skip
+
+
+def test_the_units_spread_over_the_nodes_and_a_lost_node_costs_only_its_unit(
+    cluster, pool, tmp_path, tiny_config
+):
+    nodes, workers = cluster
+    inputs, local = pool
+    store = tmp_path / "store"
+    log = tmp_path / "driver.log"
+    with log.open("w") as out:
+        job = subprocess.Popen(
+            driver(inputs, store, tiny_config, nodes.address), stdout=out, stderr=subprocess.STDOUT
+        )
+        deadline = time.time() + 180
+        while markers(store) < 3:  # every actor is busy: each takes its next unit as it reports
+            assert job.poll() is None and time.time() < deadline, log.read_text()
+            time.sleep(0.02)
+        lost = workers[0]
+        nodes.remove_node(lost)
+        assert job.wait(300) == 0, log.read_text()
+    text = log.read_text()
+    assert "store: ok 40" in text and "20 of 20 work units run now" in text
+    assert f"(node {lost.node_id[:8]})" in text  # the lost node, named in the summary
+    lost_line = next(line for line in text.splitlines() if "lost while running unit" in line)
+    assert f"(node {lost.node_id[:8]})" in lost_line and "(retried elsewhere)" in lost_line
+    assert (
+        len(
+            {line.split(" on ")[1].split(":")[0] for line in text.splitlines() if line.startswith("  actor ")}
+        )
+        >= 3
+    )
+    assert_equal_stores(read_store(store), local)
