@@ -131,8 +131,13 @@ class _Scheduler:
             attempts[unit] += 1
             running[actor.run_unit.remote(unit)] = (actor, unit)
 
-        idle = [self._new_actor() for _ in range(actors)]
-        starting: dict[object, object] = {}  # ready ref -> a replacement actor not placed yet
+        idle: list[object] = []  # placed actors without a unit
+        # ready ref -> an actor not placed yet, which takes units once it is (one may never be: more actors
+        # asked for than the cluster holds, or a replacement after a lost node)
+        starting: dict[object, object] = {}
+        for _ in range(actors):
+            actor = self._new_actor()
+            starting[actor.ready.remote()] = actor
         try:
             while pending or running:
                 while pending and idle:
@@ -140,7 +145,7 @@ class _Scheduler:
                 if not (running or starting):
                     raise RuntimeError(f"every worker was lost; {len(pending)} work units were not run")
                 [ref], _ = ray.wait([*running, *starting], num_returns=1)
-                if ref in starting:  # a replacement is placed: it takes units from now on
+                if ref in starting:  # placed: it takes units from now on
                     actor = starting.pop(ref)
                     with contextlib.suppress(ray.exceptions.RayActorError):
                         ray.get(ref)
@@ -157,10 +162,10 @@ class _Scheduler:
                             f"work unit {unit} was lost with its worker {attempts[unit]} times; "
                             f"giving up (last: {e})"
                         ) from e
-                    pending.appendleft(unit)  # the next actor free takes it: a live one, or the replacement
+                    pending.appendleft(unit)  # the next free actor takes it: a live one, or the replacement
                     replacement = (
                         self._new_actor()
-                    )  # once the cluster has room for it (a lost node: maybe never)
+                    )  # placed once the cluster has room (a lost node: maybe never)
                     starting[replacement.ready.remote()] = replacement
                     continue
                 except ray.exceptions.RayTaskError as e:

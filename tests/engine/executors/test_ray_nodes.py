@@ -1,5 +1,6 @@
 """`pixsift score --executor ray` on a Ray cluster of three nodes on this machine (ray.cluster_utils.Cluster:
-three raylets, one CPU actor each): the units spread over the nodes and the store equals a one-node run;
+three raylets, one CPU actor each): score's and tokenize's units spread over the nodes and the stores equal
+one-process runs;
 a node removed in the middle of the job (its raylet and its actor killed) costs only the unit its actor
 was running, which another node finishes; the summary names that unit and the lost node."""
 
@@ -8,15 +9,20 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
 
+from pixsift.engine.cli import main
 from pixsift.engine.score.job import score
+from pixsift.trainer.common.token_store import TokenStore
 from tests.engine.executors.test_ray_executor import assert_equal_stores, one_thread
 from tests.helpers.scoring import good_pool, markers, read_store, score_command, score_config
+from tests.helpers.selection_stores import scored_pool, write_selection
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -44,9 +50,55 @@ def pool(tmp_path_factory, tiny_config):
     return inputs, read_store(folder / "local")
 
 
+def nodes_of(summary: str) -> set[str]:
+    """The nodes a summary's per-worker lines name."""
+    return {line.split("(node ")[1][:8] for line in summary.splitlines() if line.startswith("  actor ")}
+
+
+def test_tokenize_spreads_over_the_nodes_and_equals_a_one_process_run(cluster, tmp_path, tiny_janus):
+    nodes, _ = cluster
+    pool = scored_pool(tmp_path / "pool")
+    write_selection(pool.store, "all", list(range(12)))
+    base = ["tokenize", pool.store.url, "--selection", "all", "--model", str(tiny_janus), "--unit-rows", "2"]
+    with one_thread():
+        assert main([*base, "--out", str(tmp_path / "local.zarr")]) == 0
+    ray_args = [
+        "--executor",
+        "ray",
+        "--ray-address",
+        nodes.address,
+        "--workers",
+        "3",
+        "--ray-cpus-per-worker",
+        "1",
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "pixsift.engine.cli", *base, "--out", str(tmp_path / "ray.zarr"), *ray_args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(nodes_of(out.stdout)) == 3
+    local, spread = (TokenStore.open(str(tmp_path / f"{n}.zarr")) for n in ("local", "ray"))
+    for name in ("row", "prompt_ids", "status", "image_codes"):
+        np.testing.assert_array_equal(spread.arrays[name][:], local.arrays[name][:], err_msg=name)
+
+
 def driver(inputs, store, tiny_config, address: str) -> list[str]:
-    return [*score_command(inputs, store, tiny_config), "--shard-rows", "2", "--executor", "ray",
-            "--ray-address", address, "--workers", "3", "--ray-cpus-per-worker", "1"]  # fmt: skip
+    return [
+        *score_command(inputs, store, tiny_config),
+        "--shard-rows",
+        "2",
+        "--executor",
+        "ray",
+        "--ray-address",
+        address,
+        "--workers",
+        "3",
+        "--ray-cpus-per-worker",
+        "1",
+    ]
 
 
 def test_the_units_spread_over_the_nodes_and_a_lost_node_costs_only_its_unit(
