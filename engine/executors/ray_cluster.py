@@ -52,14 +52,15 @@ class UnitWorker:
         self.job = job
         self.number = number
 
-    def ready(self) -> None:
-        """Returns once the actor is placed and built (a replacement may wait for room on the cluster)."""
-
-    def run_unit(self, unit: int) -> UnitReport:
+    def ready(self) -> str:
+        """Its name, with its node, once it is placed and built (a replacement may wait for room)."""
         import ray
 
         node = f"{ray.util.get_node_ip_address()} (node {ray.get_runtime_context().get_node_id()[:8]})"
-        return replace(run_unit(self.job, unit, self.number), worker=f"actor {self.number} on {node}")
+        return f"actor {self.number} on {node}"
+
+    def run_unit(self, unit: int) -> UnitReport:
+        return replace(run_unit(self.job, unit, self.number), worker=self.ready())
 
 
 def run_ray(
@@ -148,7 +149,7 @@ class _Scheduler:
                 if ref in starting:  # placed: it takes units from now on
                     actor = starting.pop(ref)
                     with contextlib.suppress(ray.exceptions.RayActorError):
-                        ray.get(ref)
+                        self.labels[actor] = ray.get(ref)
                         idle.append(actor)
                     continue
                 actor, unit = running.pop(ref)

@@ -120,10 +120,10 @@ def test_the_units_spread_over_the_nodes_and_a_lost_node_costs_only_its_unit(
         nodes.remove_node(lost)
         assert job.wait(300) == 0, log.read_text()
     text = log.read_text()
-    assert "store: ok 40" in text and "20 of 20 work units run now" in text
-    assert f"(node {lost.node_id[:8]})" in text  # the lost node, named in the summary
-    lost_line = next(line for line in text.splitlines() if "lost while running unit" in line)
-    assert f"(node {lost.node_id[:8]})" in lost_line and "(retried elsewhere)" in lost_line
+    assert "store: ok 40" in text and "20 of 20 work units run now" in text, text
+    lost_lines = [line for line in text.splitlines() if "lost while running unit" in line]
+    assert len(lost_lines) == 1, text  # the lost node's actor, named with its node and its unit
+    assert f"(node {lost.node_id[:8]})" in lost_lines[0] and "(retried elsewhere)" in lost_lines[0], text
     assert (
         len(
             {line.split(" on ")[1].split(":")[0] for line in text.splitlines() if line.startswith("  actor ")}

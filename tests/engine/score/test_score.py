@@ -380,7 +380,7 @@ def test_a_store_removed_while_the_job_runs_stops_it_with_one_line(
     real_write = RunStore.write_unit
     written = []
 
-    def removed_after_the_first_unit(self, unit, columns, info=None):
+    def removed_after_the_first_unit(self, unit, columns, info=None, check=None):
         if written:
             shutil.rmtree(store)
         written.append(unit.index)
