@@ -62,6 +62,14 @@ def tiny_qwen25vl(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_llava_onevision(tmp_path_factory) -> Path:
+    """A tiny random LLaVA-OneVision folder in the published layout (tests/fixtures/tiny_vlm.py)."""
+    from tests.fixtures.tiny_vlm import save_tiny_llava_onevision
+
+    return save_tiny_llava_onevision(tmp_path_factory.mktemp("vlm") / "tiny-llava-onevision")
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """moto's S3 server on 127.0.0.1 for the session (tests/helpers/s3_server.py)."""
     from tests.helpers.s3_server import s3_server

@@ -51,7 +51,7 @@ def reference_caption(folder, blob: bytes, max_new_tokens: int) -> str:
     return processor.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
-@pytest.mark.parametrize("model", ["tiny_qwen25vl", "tiny_janus"])  # Janus-Pro: its understanding path
+@pytest.mark.parametrize("model", ["tiny_qwen25vl", "tiny_llava_onevision", "tiny_janus"])
 def test_each_caption_is_greedy_generate_on_the_image_alone(tmp_path, model, request):
     folder = request.getfixturevalue(model)
     pool = scored_pool(tmp_path / "pool")

@@ -72,22 +72,29 @@ def photo(blob: bytes) -> Image.Image:
     return Image.open(io.BytesIO(blob)).convert("RGB")
 
 
-@pytest.fixture(scope="module")
-def judged_by_janus(tmp_path_factory, tiny_janus):
-    """The same pool judged through Janus-Pro's understanding path (its chat template, DeepSeek's system
-    prompt), a tokenizer that writes "Yes" as several tokens."""
-    pool = scored_pool(tmp_path_factory.mktemp("janus"), edits=EDITS)
+@pytest.fixture(scope="module", params=["tiny_janus", "tiny_llava_onevision"])
+def judged_by_other(request, tmp_path_factory):
+    """The same pool judged by the other published layouts: Janus-Pro's understanding path (its chat
+    template, DeepSeek's system prompt, "Yes" as several tokens) and LLaVA-OneVision (any-resolution tiles);
+    (the model folder, the pool, its store)."""
+    folder = request.getfixturevalue(request.param)
+    pool = scored_pool(tmp_path_factory.mktemp("other"), edits=EDITS)
     assert (
-        main(["judge", pool.store.url, "--model", str(tiny_janus), "--rubric", "t2i", "--batch-size", "3"])
-        == 0
+        main(["judge", pool.store.url, "--model", str(folder), "--rubric", "t2i", "--batch-size", "3"]) == 0
     )
-    return pool, RunStore.open(pool.store.url, read_only=True)
+    return folder, pool, RunStore.open(pool.store.url, read_only=True)
 
 
-@pytest.mark.parametrize("model", ["qwen25vl", "janus"])
-def test_t2i_scores_equal_the_computation_written_out(model, request):
-    pool, store = request.getfixturevalue("judged" if model == "qwen25vl" else "judged_by_janus")
-    ref = Reference(request.getfixturevalue(f"tiny_{model}"))
+def test_t2i_scores_equal_the_computation_written_out(judged, tiny_qwen25vl):
+    assert_t2i_scores_written_out(tiny_qwen25vl, *judged)
+
+
+def test_other_published_layouts_give_the_computation_written_out(judged_by_other):
+    assert_t2i_scores_written_out(*judged_by_other)
+
+
+def assert_t2i_scores_written_out(folder, pool, store) -> None:
+    ref = Reference(folder)
     rubric = Rubric.load("t2i")
     keys, captions = store.arrays["key"][:], store.arrays["caption"][:]
     for row in (0, 2, 7, 11):
