@@ -84,10 +84,17 @@ class PilDecoder:
 
 
 def decode_with_pil(blob: bytes, found: ImageProbe, device: torch.device) -> DecodeResult:
-    if found.error:
-        return failed(blob, found, found.error)
-    try:
-        pixels = pil_rgb(blob, found)
-    except DECODE_ERRORS as exc:
-        return failed(blob, found, failure_reason(found.format, exc, in_header=False))
+    pixels, error = rgb_or_reason(blob, found)
+    if error:
+        return failed(blob, found, error)
     return decoded(blob, found, torch.from_numpy(pixels).to(device).permute(2, 0, 1))
+
+
+def rgb_or_reason(blob: bytes, found: ImageProbe) -> tuple[np.ndarray | None, str]:
+    """H x W x 3 uint8 of a blob `probe` looked at, or (None, why it cannot be decoded)."""
+    if found.error:
+        return None, found.error
+    try:
+        return pil_rgb(blob, found), ""
+    except DECODE_ERRORS as exc:
+        return None, failure_reason(found.format, exc, in_header=False)

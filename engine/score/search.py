@@ -18,7 +18,7 @@ import torch
 
 from pixsift.engine.core.device import worker_device
 from pixsift.engine.core.errors import BadInput, Exists, Missing
-from pixsift.engine.decode.pil import DECODE_ERRORS, pil_rgb
+from pixsift.engine.decode.pil import rgb_or_reason
 from pixsift.engine.decode.probe import probe
 from pixsift.engine.io.paths import write_whole
 from pixsift.engine.score.embed import ClipEmbedder
@@ -138,12 +138,8 @@ def _query(cfg: SearchConfig, embedder: ClipEmbedder) -> torch.Tensor:
         data = Path(cfg.image).read_bytes()
     except OSError as e:
         raise BadInput(f"--image {cfg.image}", f"cannot be read ({e.strerror or e})") from None
-    found = probe(data)
-    if found.error:
-        raise BadInput(f"--image {cfg.image}", found.error)
-    try:
-        rgb = pil_rgb(data, found)
-    except DECODE_ERRORS as e:
-        raise BadInput(f"--image {cfg.image}", f"cannot be decoded ({e})") from None
+    rgb, error = rgb_or_reason(data, probe(data))
+    if error:
+        raise BadInput(f"--image {cfg.image}", error)
     pixels = clip_pixels(torch.from_numpy(rgb).permute(2, 0, 1).contiguous(), embedder.preprocess)
     return embedder.encode_images(pixels[None])

@@ -145,25 +145,28 @@ STATUS_COLUMNS = (
 
 def annotation_sets(store_url: str, group: zarr.Group) -> list[AnnotationStore]:
     """The finished annotation sets of the run store at `store_url` (its Zarr `group`), by name."""
-    sets = group[FOLDER] if FOLDER in group else None
-    found = sorted(sets.groups()) if sets is not None else []
-    return [AnnotationStore(AnnotationStore.url_of(store_url, name), g) for name, g in found
-            if g.attrs.get("plan_complete")]  # fmt: skip
+    return [
+        AnnotationStore(AnnotationStore.url_of(store_url, name), found) for name, found in _finished(group)
+    ]
 
 
 def annotation_arrays(group: zarr.Group) -> dict[str, zarr.Array]:
     """The columns of every finished annotation set in a run store's `group`, by name: a set's status and
     error as `<set>_status` and `<set>_error`."""
-    try:
-        sets = group[FOLDER]
-    except KeyError:
-        return {}
-    arrays = {}
-    for name, annotation in sorted(sets.groups()):
-        if annotation.attrs.get("plan_complete"):
-            for column, array in annotation.arrays():
-                arrays[_public_name(name, column)] = array
-    return arrays
+    return {
+        _public_name(name, column): array
+        for name, found in _finished(group)
+        for column, array in found.arrays()
+    }
+
+
+def _finished(group: zarr.Group) -> list[tuple[str, zarr.Group]]:
+    """(name, group) of each annotation set of a run store's `group` whose making finished, by name."""
+    if FOLDER not in group:
+        return []
+    return [
+        (name, found) for name, found in sorted(group[FOLDER].groups()) if found.attrs.get("plan_complete")
+    ]
 
 
 def _public_name(name: str, column: str) -> str:

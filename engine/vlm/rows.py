@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from pixsift.engine.core.candidates import failure
-from pixsift.engine.decode.pil import DECODE_ERRORS, pil_rgb
+from pixsift.engine.decode.pil import rgb_or_reason
 from pixsift.engine.decode.probe import probe
 from pixsift.engine.io.sources import read_candidates
 from pixsift.engine.store.edit_sources import EditSources
@@ -30,6 +30,7 @@ from pixsift.engine.store.unit_job import Batch
 from pixsift.engine.store.unit_store import Unit
 
 WINDOW_BATCHES = 8
+_SCORED = ("status", "error", "width", "height", "content_hash")  # what a unit's rows are read and sorted by
 
 
 @dataclass
@@ -55,16 +56,18 @@ class UnitRows:
     def batches(self, unit: Unit) -> Iterator[RowBatch]:
         """The unit's first batch says which rows are skipped; then the rows to annotate in batches."""
         started = time.perf_counter()
-        wanted, skipped = self._eligible(unit)
+        rows = slice(unit.start, unit.stop)
+        plan = self.run.read_plan(unit)
+        scored = {name: self.run.arrays[name][rows] for name in _SCORED}
+        wanted, skipped = self._eligible(unit, plan, scored)
         yield RowBatch(0, {"read": time.perf_counter() - started}, skipped=skipped)
         done = len(skipped)
-        plan = self.run.read_plan(unit)
-        pixels = self._pixels(unit)
+        pixels = scored["width"].astype(np.int64) * scored["height"]
         window = self.batch_size * WINDOW_BATCHES
         for lo in range(0, len(wanted), window):
             started = time.perf_counter()
             chosen = wanted[lo : lo + window]
-            read = self._read(unit, [plan[i] for i in chosen], chosen)
+            read = self._read([plan[i] for i in chosen], chosen, scored["content_hash"])
             seconds = (time.perf_counter() - started) / max(1, len(chosen))
             by_size = sorted(read, key=lambda row: pixels[row[0]])
             for start in range(0, len(by_size), self.batch_size):
@@ -80,20 +83,16 @@ class UnitRows:
                 done += len(part)
                 yield batch
 
-    def _eligible(self, unit: Unit) -> tuple[list[int], dict[int, str]]:
-        rows = slice(unit.start, unit.stop)
-        status = self.run.arrays["status"][rows]
-        errors = self.run.arrays["error"][rows]
-        tasks = self.run.arrays["task"][rows]
+    def _eligible(self, unit: Unit, plan, scored) -> tuple[list[int], dict[int, str]]:
         kept = self._kept(unit)
         wanted, skipped = [], {}
-        for i in range(unit.rows):
-            if status[i] != "ok":
-                skipped[i] = failure("not_scored", errors[i] or "the row is not scored")
+        for i, entry in enumerate(plan):
+            if scored["status"][i] != "ok":
+                skipped[i] = failure("not_scored", scored["error"][i] or "the row is not scored")
             elif not kept[i]:
                 skipped[i] = failure("not_selected", f"not kept by selection {self.selection!r}")
-            elif self.task is not None and (tasks[i] == EDIT_TASK) != (self.task == EDIT_TASK):
-                skipped[i] = failure("other_task", f"task {tasks[i]!r}; the rubric judges {self.task} rows")
+            elif self.task is not None and (entry.task == EDIT_TASK) != (self.task == EDIT_TASK):
+                skipped[i] = failure("other_task", f"task {entry.task!r}; the rubric judges {self.task} rows")
             else:
                 wanted.append(i)
         return wanted, skipped
@@ -107,15 +106,8 @@ class UnitRows:
             found[: stop - unit.start] = self.kept[unit.start : stop]
         return found
 
-    def _pixels(self, unit: Unit) -> np.ndarray:
-        rows = slice(unit.start, unit.stop)
-        return self.run.arrays["width"][rows].astype(np.int64) * self.run.arrays["height"][rows]
-
-    def _read(self, unit: Unit, entries, positions: list[int]):
+    def _read(self, entries, positions: list[int], hashes: np.ndarray):
         """(position, caption, images, error) per row."""
-        rows = slice(unit.start, unit.stop)
-        hashes = self.run.arrays["content_hash"][rows]
-        keys = self.run.arrays["source_key"][rows]
         read = []
         for position, candidate in zip(positions, read_candidates(entries, self.max_bytes), strict=True):
             error = candidate.error or changed_since_scored(candidate, int(hashes[position]))
@@ -123,7 +115,7 @@ class UnitRows:
             if not error:
                 images["image"], error = decoded(candidate.data)
             if not error and self.sources is not None:
-                images["source"], error = self._source(keys[position])
+                images["source"], error = self._source(candidate.source_key)
             read.append((position, candidate.caption, images, error))
         return read
 
@@ -143,10 +135,5 @@ class UnitRows:
 
 def decoded(data: bytes) -> tuple[Image.Image | None, str]:
     """The image as 8-bit RGB (engine.decode.pil's rules), or why it cannot be decoded."""
-    found = probe(data)
-    if found.error:
-        return None, failure("decode", found.error)
-    try:
-        return Image.fromarray(pil_rgb(data, found)), ""
-    except DECODE_ERRORS as e:
-        return None, failure("decode", f"{type(e).__name__}: {e}")
+    rgb, error = rgb_or_reason(data, probe(data))
+    return (None, failure("decode", error)) if error else (Image.fromarray(rgb), "")

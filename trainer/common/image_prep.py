@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pixsift.engine.decode.pil import DECODE_ERRORS, pil_rgb
-from pixsift.engine.decode.probe import failure_reason, probe
+from pixsift.engine.decode.pil import rgb_or_reason
+from pixsift.engine.decode.probe import probe
 
 
 class ImageError(ValueError):
@@ -48,13 +48,9 @@ def prepare(data: bytes, size: int, name: str, fit: ImageFit = ImageFit()) -> np
     """The encoded image `data` as uint8 [size, size, 3] RGB, decoded under pixsift's rules
     (engine.decode.pil: EXIF orientation, alpha on white, ...) and fitted to the square by `fit`;
     ImageError naming `name` if it is bad."""
-    found = probe(data)
-    if found.error:
-        raise ImageError(f"{name}: {found.error}")
-    try:
-        rgb = pil_rgb(data, found)
-    except DECODE_ERRORS as e:
-        raise ImageError(f"{name}: {failure_reason(found.format, e, in_header=False)}") from e
+    rgb, error = rgb_or_reason(data, probe(data))
+    if error:
+        raise ImageError(f"{name}: {error}")
     return fit(Image.fromarray(rgb), size)
 
 

@@ -7,12 +7,9 @@ was running, which another node finishes; the summary names that unit and the lo
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -30,14 +27,13 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A head and two worker nodes of one CPU each; (the cluster, its worker nodes)."""
-    paths = [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]
-    with mock.patch.dict(os.environ, {"PYTHONPATH": os.pathsep.join(filter(None, paths))}):
-        nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-        workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
-        nodes.wait_for_nodes()
-        yield nodes, workers
-        nodes.shutdown()
+    """A head and two worker nodes of one CPU each; (the cluster, its worker nodes). The jobs its actors
+    unpickle are pixsift's own, so no test module needs to be on their path."""
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
+    nodes.wait_for_nodes()
+    yield nodes, workers
+    nodes.shutdown()
 
 
 @pytest.fixture(scope="module")
