@@ -18,7 +18,7 @@ cd "$(dirname "$0")"
 VENV=.venv
 CANARY=.venv-canary
 LOCK=requirements.lock
-EXTRAS=(dali train dist download cloud dev)
+EXTRAS=(dali train dist download cloud prompts dev)
 PIP=(-m pip install --disable-pip-version-check -q)
 
 digest() { cat "$@" | sha256sum | cut -d' ' -f1; }

@@ -12,6 +12,8 @@ EXTRAS = {
     "peft": "train",
     "ray": "dist",
     "img2dataset": "download",
+    "datasketch": "prompts",
+    "emoji": "prompts",
     # fsspec's file systems for s3://, gs:// and http(s):// inputs and stores
     "s3fs": "cloud",
     "gcsfs": "cloud",

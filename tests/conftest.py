@@ -46,6 +46,21 @@ def tiny_sd(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_sd(tiny_sd, tmp_path_factory) -> Path:
+    """A second tiny text-to-image pipeline: tiny_sd with other denoiser weights."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd)
+    with torch.no_grad():
+        for p in pipe.unet.parameters():
+            p.add_(0.05)
+    folder = tmp_path_factory.mktemp("pipelines") / "other-sd"
+    pipe.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_ip2p(tmp_path_factory) -> Path:
     """A tiny random InstructPix2Pix pipeline folder."""
     from tests.fixtures.tiny_diffusers import save_tiny_instruct_pix2pix
@@ -59,6 +74,14 @@ def tiny_qwen25vl(tmp_path_factory) -> Path:
     from tests.fixtures.tiny_vlm import save_tiny_qwen25vl
 
     return save_tiny_qwen25vl(tmp_path_factory.mktemp("vlm") / "tiny-qwen25vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A tiny random causal LM in Qwen2.5-Instruct's published layout (tests/fixtures/tiny_lm.py)."""
+    from tests.fixtures.tiny_lm import save_tiny_qwen25
+
+    return save_tiny_qwen25(tmp_path_factory.mktemp("lm") / "tiny-qwen25")
 
 
 @pytest.fixture(scope="session")

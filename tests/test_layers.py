@@ -4,7 +4,7 @@ each other, nothing imports the trainer but itself, and no module imports anothe
 
     kernels -> engine.core -> engine.io | engine.decode | engine.executors -> engine.store
             -> engine.download | engine.generate | engine.score | engine.select | engine.export
-             | engine.report | engine.vlm
+             | engine.report | engine.vlm | engine.prompts
             -> trainer.common -> trainer.tokenize | trainer.train | trainer.convert -> trainer.sample
             -> trainer (its command registration) -> engine.cli
 
@@ -36,6 +36,7 @@ LAYERS = {
     "pixsift.engine.export": 4,
     "pixsift.engine.report": 4,
     "pixsift.engine.vlm": 4,
+    "pixsift.engine.prompts": 4,
     "pixsift.trainer.common": 5,
     "pixsift.trainer.tokenize": 6,
     "pixsift.trainer.train": 6,

@@ -1,5 +1,5 @@
-"""The `pixsift` command: `pixsift run` (a pipeline file), `generate`, `score`, `inspect`, `show`, `search`,
-`caption`, `judge`, `select`, `export`, `report`, `demo`, and the commands other packages register
+"""The `pixsift` command: `pixsift run` (a pipeline file), `prompts`, `generate`, `score`, `inspect`, `show`,
+`search`, `caption`, `judge`, `select`, `export`, `report`, `demo`, and the commands other packages register
 (engine.core.commands): `tokenize`, `train`, `sample` and `convert-janus` from the trainer.
 
 Only the command that runs is loaded, so `pixsift --help` and `pixsift --version` import none of the heavy
@@ -23,14 +23,19 @@ from pixsift.engine.core.errors import UserError, machine_error, missing_package
 COMMANDS = (
     Command(
         "run",
-        "run a pipeline file: download, generate, score, select, export, report, tokenize, train, sample "
-        "(resumable)",
+        "run a pipeline file: download, prompts, generate, score, select, export, report, tokenize, train, "
+        "sample (resumable)",
         "pixsift.engine.cli.run:add",
     ),
     Command(
         "download",
         "download a URL list with img2dataset into WebDataset shards that score reads (resumable)",
         "pixsift.engine.cli.download:STAGE.add",
+    ),
+    Command(
+        "prompts",
+        "write a balanced pool of prompts from a taxonomy with local LLMs, filtered (resumable)",
+        "pixsift.engine.cli.prompts:STAGE.add",
     ),
     Command(
         "generate",

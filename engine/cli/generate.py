@@ -31,7 +31,8 @@ STAGE = Stage(
     run=run_generate,
     outputs=lambda cfg: [cfg.out],
     settings=lambda cfg: cfg.value_settings(),
+    takes={"inputs": "captions"},  # a prompts stage's pool
     limit_key="limit",
     kind=OUTPUT_KIND,
-    inputs=lambda cfg: [cfg.inputs, cfg.pipeline],
+    inputs=lambda cfg: [cfg.inputs, *cfg.generators().values()],
 )

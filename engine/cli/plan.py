@@ -65,9 +65,9 @@ class Pipeline:
 
 def registered_stages() -> dict[str, Stage]:
     """The engine's stages and those registered in the `pixsift.stages` entry-point group."""
-    from pixsift.engine.cli import caption, download, export, generate, judge, report, score, select
+    from pixsift.engine.cli import caption, download, export, generate, judge, prompts, report, score, select
 
-    modules = (download, generate, score, caption, judge, select, export, report)
+    modules = (download, prompts, generate, score, caption, judge, select, export, report)
     stages = {module.STAGE.name: module.STAGE for module in modules}
     for entry in entry_points(group=STAGE_ENTRY_POINTS):
         stage = entry.load()

@@ -22,8 +22,8 @@ from pixsift.engine.core.commands import add_command, config_from
 
 STAGE_ENTRY_POINTS = "pixsift.stages"
 # The order stages run in, whatever the order of the tables; each reads the output of those before it.
-ORDER = ("download", "generate", "score", "caption", "judge", "select", "export", "report", "tokenize",
-         "train", "sample")  # fmt: skip
+ORDER = ("download", "prompts", "generate", "score", "caption", "judge", "select", "export", "report",
+         "tokenize", "train", "sample")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

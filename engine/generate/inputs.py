@@ -1,7 +1,9 @@
 """The prompts of a generate job: caption pools (t2i) and (source image, instruction) pairs (edit).
 
 Rows come from JSONL, Parquet or CSV (engine.io.rows). t2i rows: `caption` (or `text`, `prompt`), optional
-`id` (or `key`), `category`, `style`. edit rows: `source` (or `image`: a path, relative to the file's
+`id` (or `key`), `category` (or `prompt_category`), `style`, and from a `pixsift prompts` pool its
+provenance: `task`, `enhanced_prompt`, `enhancer`, `prompt_generator` (engine.generate.assign picks each
+prompt's generator, size and text). edit rows: `source` (or `image`: a path, relative to the file's
 folder or absolute), `instruction` (or the caption fields), optional `id`/`key`, `source_key` (default: a
 copy of the source in the output's `sources/` folder), `category`, `style`, and the pair's captions:
 `source_caption` (or `input_caption`) and `target_caption` (or `output_caption`, `edited_caption`), which
@@ -19,12 +21,13 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
 from pixsift.engine.core.batches import batched
+from pixsift.engine.generate.assign import Assigner
 from pixsift.engine.io.records import (
     CAPTION_FIELDS,
     SOURCE_CAPTION_FIELDS,
@@ -47,6 +50,16 @@ class Prompt:
     source_key: str = ""
     source_caption: str = ""  # edit: the source's caption, when the pair gives one
     target_caption: str = ""  # edit: the edited image's caption, when the pair gives one
+    # Provenance, with Fine-T2I's names where it has them (engine.generate.job writes them to each sample).
+    task: str = ""  # the row's own task (a pool's task combination); "" for the job's
+    prompt: str = ""  # the pool's prompt and its rewrite, when the row came from a pool
+    enhanced_prompt: str = ""
+    enhancer: str = ""
+    prompt_generator: str = ""
+    image_generator: str = ""
+    with_enhanced: bool = False  # the caption is the enhanced prompt
+    width: int | None = None  # None: the pipeline's (edit: the source's)
+    height: int | None = None
 
     def json_line(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False)
@@ -100,14 +113,20 @@ def image_seed(base_seed: int, prompt_id: str, image_index: int) -> int:
     return int.from_bytes(digest, "little") & (2**53 - 1)
 
 
-def read_prompts(path: str, task: str, checker: PromptChecker) -> Iterator[Prompt | Reject]:
-    """Every row of `path` in order, as an accepted prompt or a reject."""
+def read_prompts(
+    path: str, task: str, checkers: dict[str, PromptChecker], assign: Assigner
+) -> Iterator[Prompt | Reject]:
+    """Every row of `path` in order, as an accepted prompt (its generator, size and text assigned, checked
+    against that generator's text encoders) or a reject."""
     accepted = 0
     folder = Path(path).resolve().parent
-    for row in read_rows(path, text=(*CAPTION_FIELDS, "instruction")):
+    for row in read_rows(path, text=(*CAPTION_FIELDS, "instruction", *_POOL_TEXT)):
         error = row.error
         if not error:
-            prompt, error = _prompt(row.record, task, row.number, Path(path).name, folder, checker, accepted)
+            prompt, error = _prompt(row.record, task, row.number, Path(path).name, folder, accepted)
+        if not error:
+            prompt = _assigned(prompt, assign)
+            error = checkers[prompt.image_generator].problem(prompt.caption)
         if error:
             yield Reject(row.number, row.record or {"text": row.text}, error)
         else:
@@ -129,19 +148,22 @@ def work_units(prompts: Iterable[Prompt], captions_per_shard: int) -> Iterator[t
 
 
 def _prompt(
-    record: dict, task: str, row: int, file_name: str, folder: Path, checker: PromptChecker, index: int
+    record: dict, task: str, row: int, file_name: str, folder: Path, index: int
 ) -> tuple[Prompt | None, str]:
     text = record.get("instruction") if task == "edit" else None
     text = caption_of(record) if text is None else text
     if text is not None and not isinstance(text, str):
         return None, f"bad_caption: caption is a {type(text).__name__}, not text"
-    if problem := checker.problem(text or ""):
-        return None, problem
+    if not (text or "").strip():
+        return None, "empty_caption: the caption is empty"
     prompt_id = next((str(record[k]) for k in ("id", "key") if record.get(k) not in (None, "")), "")
-    meta = {k: "" if record.get(k) is None else str(record[k]) for k in ("category", "style")}
+    meta = {k: _text(record, *names) for k, names in _META.items()}
     prompt = Prompt(index, prompt_id or f"{file_name}#{row}", text, **meta)
     if task == "t2i":
-        return prompt, ""
+        pool = {k: _text(record, k) for k in _POOL_FIELDS}
+        if pool["enhanced_prompt"] or pool["prompt_generator"]:  # a pool's row: its prompt is the caption
+            pool["prompt"] = text
+        return replace(prompt, **pool), ""
     source = record.get("source", record.get("image"))
     if not isinstance(source, str) or not source:
         return None, "missing_source: the row has no source image path (source or image)"
@@ -156,6 +178,26 @@ def _prompt(
         "target_caption": first_text(record, TARGET_CAPTION_FIELDS),
     }
     return Prompt(index, prompt.id, text, **meta, source=path, source_key=source_key, **captions), ""
+
+
+def _assigned(prompt: Prompt, assign: Assigner) -> Prompt:
+    chosen = assign(prompt.id, prompt.category, bool(prompt.enhanced_prompt))
+    caption = prompt.enhanced_prompt if chosen.enhanced else prompt.caption
+    return replace(
+        prompt, caption=caption, image_generator=chosen.generator, with_enhanced=chosen.enhanced,
+        width=chosen.width, height=chosen.height,
+    )  # fmt: skip
+
+
+def _text(record: dict, *names: str) -> str:
+    value = next((record[n] for n in names if record.get(n) is not None), None)
+    return "" if value is None else str(value)
+
+
+# Prompt field -> the record fields it is read from, first present wins.
+_META = {"category": ("category", "prompt_category"), "style": ("style",)}
+_POOL_FIELDS = ("task", "enhanced_prompt", "enhancer", "prompt_generator")
+_POOL_TEXT = ("enhanced_prompt",)
 
 
 def _unreadable_image(path: str) -> str:

@@ -13,8 +13,10 @@ the missing shards.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from itertools import groupby, islice
 from pathlib import Path
@@ -25,6 +27,7 @@ from pixsift.engine.core.batches import batched
 from pixsift.engine.core.device import worker_device
 from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, stage_line
 from pixsift.engine.executors.base import UnitProgress
+from pixsift.engine.generate.assign import Assigner
 from pixsift.engine.generate.config import GenerateConfig
 from pixsift.engine.generate.inputs import (
     Prompt,
@@ -78,12 +81,12 @@ class GenerateSummary:
 def generate(cfg: GenerateConfig, progress_stream=None) -> GenerateSummary:
     """Plan the job, write the rejects, and generate the shards not written yet; the summary of this call."""
     # A wrong --pipeline is named before the output folder is claimed with these settings.
-    checker = PromptChecker(load_tokenizers(cfg.pipeline))
+    checkers = {name: PromptChecker(load_tokenizers(where)) for name, where in cfg.generators().items()}
     with writing(cfg.out, "output folder"):
         out = Path(cfg.out)
         cfg.claim_output()
         remove_partials(out)
-        accepted, rejects = _plan(cfg, out, checker)
+        accepted, rejects = _plan(cfg, out, checkers)
         per_shard = cfg.captions_per_shard
         units = -(-accepted // per_shard)
         todo = sum(
@@ -106,21 +109,32 @@ def generate(cfg: GenerateConfig, progress_stream=None) -> GenerateSummary:
         )
 
 
-def _plan(cfg: GenerateConfig, out: Path, checker: PromptChecker) -> tuple[int, int]:
-    """Write the plan (accepted prompts) and the rejects, each atomically; (accepted, rejected)."""
+def _plan(cfg: GenerateConfig, out: Path, checkers: dict[str, PromptChecker]) -> tuple[int, int]:
+    """Write the plan (accepted prompts, one generator's after another's so that a unit loads one
+    pipeline, each in input order) and the rejects, each atomically; (accepted, rejected)."""
     accepted = rejected = 0
-    plan_partial, rejects_partial = (out / f".{name}.partial" for name in (PLAN_FILE, REJECTS_FILE))
-    with (
-        plan_partial.open("w", encoding="utf-8") as plan,
-        rejects_partial.open("w", encoding="utf-8") as rejects,
-    ):
-        for item in islice(read_prompts(cfg.inputs, cfg.task, checker), cfg.limit):
+    names = list(checkers)
+    partials = {name: out / f".{PLAN_FILE}.{i}.partial" for i, name in enumerate(names)}
+    rejects_partial = out / f".{REJECTS_FILE}.partial"
+    with ExitStack() as files:
+        plans = {
+            name: files.enter_context(path.open("w", encoding="utf-8")) for name, path in partials.items()
+        }
+        rejects = files.enter_context(rejects_partial.open("w", encoding="utf-8"))
+        items = read_prompts(cfg.inputs, cfg.task, checkers, Assigner(cfg))
+        for item in islice(items, cfg.limit):
             if isinstance(item, Reject):
                 rejected += 1
                 rejects.write(item.json_line() + "\n")
             else:
+                plans[item.image_generator].write(_with_own_source(item, out).json_line() + "\n")
+    plan_partial = out / f".{PLAN_FILE}.partial"
+    with plan_partial.open("w", encoding="utf-8") as plan:
+        for name in names:
+            for prompt in read_plan(partials[name]):
+                plan.write(replace(prompt, index=accepted).json_line() + "\n")
                 accepted += 1
-                plan.write(_with_own_source(item, out).json_line() + "\n")
+            partials[name].unlink()
     os.replace(plan_partial, out / PLAN_FILE)
     os.replace(rejects_partial, out / REJECTS_FILE)
     return accepted, rejected
@@ -147,7 +161,7 @@ class GenerateJob:
     def __init__(self, cfg: GenerateConfig, units: int):
         self.cfg = cfg
         self.units = units
-        self._generator: Generator | None = None
+        self._generator: Generator | None = None  # one pipeline loaded at a time
         self._times = StageTimes()
 
     def __getstate__(self):
@@ -165,7 +179,7 @@ class GenerateJob:
         for unit, prompts in work_units(read_plan(Path(cfg.out) / PLAN_FILE), cfg.captions_per_shard):
             if unit not in wanted:
                 continue
-            generator, times = self._load(), self._times
+            times = self._times
             before = dict(times.seconds)
             images = [
                 _Image(p, i, image_seed(cfg.seed, p.id, i))
@@ -174,7 +188,7 @@ class GenerateJob:
             ]
             progress, samples = UnitProgress(emit, rank, unit), []
             for batch in self._batches(images):
-                samples += self._generate(generator, batch)
+                samples += self._generate(self._load(batch[0][0].prompt.image_generator), batch)
                 progress.done_so_far(len(samples))
             with times.stage("write"):
                 write_shard(shard_path(Path(cfg.out), unit), samples)
@@ -183,16 +197,17 @@ class GenerateJob:
     def close(self) -> None:
         self._generator = None
 
-    def _load(self) -> Generator:
-        if self._generator is None:
-            self._generator = Generator(self.cfg, worker_device(self.cfg.device), self._times)
+    def _load(self, name: str) -> Generator:
+        if self._generator is None or self._generator.name != name:
+            self._generator = None  # the last pipeline goes before the next loads
+            self._generator = Generator(self.cfg, worker_device(self.cfg.device), self._times, name=name)
         return self._generator
 
     def _batches(self, images: list[_Image]) -> Iterator[list[tuple[_Image, Image.Image | None]]]:
-        """Batches of at most batch_size images; editing batches hold sources of one size only."""
+        """Batches of at most batch_size images of one generator and one size (editing: of the source)."""
         with_sources = ((image, self._source(image.prompt)) for image in images)
-        for _, same_size in groupby(with_sources, key=_source_size):
-            yield from batched(same_size, self.cfg.batch_size)
+        for _, alike in groupby(with_sources, key=_batch_key):
+            yield from batched(alike, self.cfg.batch_size)
 
     def _source(self, prompt: Prompt) -> Image.Image | None:
         if self.cfg.task != "edit":
@@ -205,29 +220,47 @@ class GenerateJob:
     def _generate(self, generator: Generator, batch: list[tuple[_Image, Image.Image | None]]):
         cfg = self.cfg
         sources = [source for _, source in batch] if cfg.task == "edit" else None
-        pictures = generator([i.prompt.caption for i, _ in batch], [i.seed for i, _ in batch], sources)
+        first = batch[0][0].prompt
+        size = (first.width, first.height) if cfg.task == "t2i" and first.width and first.height else None
+        pictures = generator([i.prompt.caption for i, _ in batch], [i.seed for i, _ in batch], sources, size)
         for (image, _), picture in zip(batch, pictures, strict=True):
             with generator.times.stage("write"):
                 data = encode_image(picture, cfg.image_format)
-            yield sample_key(image.prompt.index, image.index), data, cfg.image_format, _record(cfg, image)
+            record = _record(cfg, image, picture.size)
+            yield sample_key(image.prompt.index, image.index), data, cfg.image_format, record
 
 
-def _source_size(pair: tuple[_Image, Image.Image | None]) -> tuple[int, int] | None:
-    return pair[1].size if pair[1] is not None else None
+def _batch_key(pair: tuple[_Image, Image.Image | None]) -> tuple:
+    prompt = pair[0].prompt
+    return prompt.image_generator, pair[1].size if pair[1] is not None else None, prompt.width, prompt.height
 
 
-def _record(cfg: GenerateConfig, image: _Image) -> dict:
+def _record(cfg: GenerateConfig, image: _Image, size: tuple[int, int]) -> dict:
+    """The sample's .json: the caption it was made from, its seed and group, and its provenance with
+    Fine-T2I's names (prompt_category, style, task, prompt, enhanced_prompt, enhancer, prompt_generator,
+    image_generator, image_generated_with_enhanced_prompt, image_aspect_ratio)."""
     prompt = image.prompt
+    divisor = math.gcd(*size)
     record = {
         "caption": prompt.caption,
         "seed": image.seed,
         "group": prompt.id,
-        "task": cfg.task,
+        "task": prompt.task or cfg.task,
         "source_key": prompt.source_key,
-        "category": prompt.category,
+        "prompt_category": prompt.category,
         "style": prompt.style,
         "image_index": image.index,
+        "image_generator": prompt.image_generator,
+        "image_aspect_ratio": f"{size[0] // divisor}:{size[1] // divisor}",
     }
+    if prompt.prompt:  # a pool's row
+        record.update(
+            prompt=prompt.prompt,
+            enhanced_prompt=prompt.enhanced_prompt,
+            enhancer=prompt.enhancer,
+            prompt_generator=prompt.prompt_generator,
+            image_generated_with_enhanced_prompt=prompt.with_enhanced,
+        )
     if cfg.task == "edit":
         record["instruction"] = prompt.caption
         pair = {"source_caption": prompt.source_caption, "target_caption": prompt.target_caption}

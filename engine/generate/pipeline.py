@@ -57,15 +57,21 @@ def load_tokenizers(pipeline: str) -> dict:
 class Generator:
     """Batches of prompts (and source images) to PIL images, one torch.Generator per image."""
 
-    def __init__(self, cfg: GenerateConfig, device: torch.device, times: StageTimes, pipe=None):
-        """Load `cfg.pipeline`, or take `pipe`, a pipeline built in memory (benchmarks)."""
+    def __init__(
+        self, cfg: GenerateConfig, device: torch.device, times: StageTimes, pipe=None, name: str | None = None
+    ):
+        """Load generator `name` of `cfg.generators()` (default: the first), or take `pipe`, a pipeline built
+        in memory (benchmarks)."""
+        generators = cfg.generators()
+        self.name = name or next(iter(generators))
+        self.where = generators[self.name]
         self.cfg = cfg
         self.device = device
         self.times = times
         if pipe is None:
             dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
             pipe = DiffusionPipeline.from_pretrained(
-                str(pipeline_folder(cfg.pipeline)), dtype=dtype, local_files_only=True
+                str(pipeline_folder(self.where)), dtype=dtype, local_files_only=True
             )
         if cfg.task == "edit" and "image" not in _call_parameters(pipe):
             pipe = AutoPipelineForImage2Image.from_pipe(pipe)
@@ -87,23 +93,32 @@ class Generator:
         self._fixed = self._run_parameters()
         self._time_components()
 
-    def __call__(self, captions: list[str], seeds: list[int], images: list[Image.Image] | None = None):
-        """One image per caption and seed. The seed fixes the initial noise on every device and in every
-        batch, but a batched matrix product may round differently from a single one (CPU GEMM blocking
-        follows the batch size): an image can differ by one 8-bit level with its batch, unless
-        `batch_invariant`, which runs the pipeline one image at a time."""
+    def __call__(
+        self,
+        captions: list[str],
+        seeds: list[int],
+        images: list[Image.Image] | None = None,
+        size: tuple[int, int] | None = None,
+    ):
+        """One image per caption and seed (t2i: of `size`, width and height, when given). The seed fixes
+        the initial noise on every device and in every batch, but a batched matrix product may round
+        differently from a single one (CPU GEMM blocking follows the batch size): an image can differ by
+        one 8-bit level with its batch, unless `batch_invariant`, which runs the pipeline one image at a
+        time."""
         if self.cfg.batch_invariant and len(captions) > 1:
-            return [
-                picture
+            one = [
+                (captions[i : i + 1], seeds[i : i + 1], images and images[i : i + 1])
                 for i in range(len(captions))
-                for picture in self(captions[i : i + 1], seeds[i : i + 1], images and images[i : i + 1])
             ]
+            return [picture for caption, seed, image in one for picture in self(caption, seed, image, size)]
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         kwargs = dict(self._fixed, prompt=captions, generator=generators, output_type="pil")
         if self.cfg.negative_prompt is not None:
             kwargs["negative_prompt"] = [self.cfg.negative_prompt] * len(captions)
         if images is not None:
             kwargs["image"] = images
+        if size is not None:
+            kwargs["width"], kwargs["height"] = size
         with torch.inference_mode():
             return self.pipe(**kwargs).images
 
@@ -120,7 +135,7 @@ class Generator:
         accepted = _call_parameters(self.pipe)
         given = {k: v for k, v in wanted.items() if v is not None}
         if unknown := sorted(given.keys() - accepted):
-            pipeline = f"pipeline {self.cfg.pipeline} ({type(self.pipe).__name__})"
+            pipeline = f"pipeline {self.where} ({type(self.pipe).__name__})"
             raise BadInput(pipeline, f"does not take {', '.join(unknown)}")
         given.pop("negative_prompt", None)  # repeated per prompt at each call
         return given

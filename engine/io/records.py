@@ -1,11 +1,12 @@
 """A caption record (a manifest row, a WebDataset .json member) to a `PlanEntry`'s caption and metadata.
 
 The caption is the first present of `caption`, `text`, `prompt`; the metadata columns are `group`,
-`task`, `category`, `style`, `source_key` (strings; an integer is taken as its digits) and `seed` (an
-integer); every other field (img2dataset's `url`, `sha256`, original sizes, a manifest's own columns) is
-kept, as it is, in `meta`: one JSON object (binary values as their length, NaN as null). A caption that
-is not text (a number, NaN, a list, a table) is a missing caption; metadata that is not text is
-`bad_meta`; lone surrogates are replaced and flagged (engine.io.text).
+`task`, `category` (or Fine-T2I's `prompt_category`), `style`, `source_key` (strings; an integer is taken
+as its digits) and `seed` (an integer); every other field (img2dataset's `url`, `sha256`, original sizes,
+a manifest's own columns, a generated sample's provenance) is kept, as it is, in `meta`: one JSON object
+(binary values as their length, NaN as null). A caption that is not text (a number, NaN, a list, a
+table) is a missing caption; metadata that is not text is `bad_meta`; lone surrogates are replaced and
+flagged (engine.io.text).
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ CAPTION_FIELDS = ("caption", "text", "prompt")
 # An editing pair's captions of its source and its edited image, when a record gives them (kept in `meta`).
 SOURCE_CAPTION_FIELDS = ("source_caption", "input_caption")
 TARGET_CAPTION_FIELDS = ("target_caption", "output_caption", "edited_caption")
+# A metadata column read from another field when the record lacks it: Fine-T2I's name for the category
+# (what `pixsift generate` writes from a prompt pool).
+META_ALIASES = {"category": "prompt_category"}
 # Fields a record's own columns become, never part of `meta`.
-_ENTRY_FIELDS = frozenset({"key", "image", *META_FIELDS})
+_ENTRY_FIELDS = frozenset({"key", "image", *META_FIELDS, *META_ALIASES.values()})
 
 
 def caption_of(record: Mapping[str, Any]) -> Any:
@@ -51,7 +55,8 @@ def make_entry(
         )
     meta, meta_errors = {}, []
     for name in META_STR_FIELDS:
-        meta[name], meta_error = as_text(record.get(name), name, where)
+        field = name if record.get(name) is not None or name not in META_ALIASES else META_ALIASES[name]
+        meta[name], meta_error = as_text(record.get(field), field, where)
         meta_errors.append(meta_error)
     seed, seed_error = _seed(record.get("seed"), where)
     others, others_error = _others(record, where)

@@ -2,13 +2,15 @@
 
 Pass one finds each score's range and the cut (the lowest weighted score kept); pass two bins every score
 into fixed histograms (kept and dropped apart; the edit pair metrics among them), counts kept rows per
-category and style, counts the funnel per task (text-to-image and editing apart), and keeps only the few
+category and style, counts rows and kept rows per generator and enhancer (the provenance `pixsift generate`
+writes into `meta`), counts the funnel per task (text-to-image and editing apart), and keeps only the few
 rows the report shows: the kept rows nearest the cut, the dropped rows nearest it, the same for editing
 pairs, and the first duplicate groups. Memory stays flat with the store's size.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class ReportData:
     near_cut_dropped: list[int]
     dup_groups: list[list[int]]  # rows per group, the kept member first
     task_funnel: dict[str, list[tuple[str, int, int]]]  # task -> (step, dropped, remaining), with 2+ tasks
+    provenance: dict[str, dict[str, tuple[int, int]]]  # "image_generator", ... -> value -> (rows, kept)
     pairs_kept: list[int]  # editing rows, nearest the cut first
     pairs_dropped: list[int]
 
@@ -79,7 +82,8 @@ def gather(store: RunStore, selection: str) -> ReportData:
     kept_picks, dropped_picks, groups = _Nearest(SHOWN), _Nearest(SHOWN), _FirstGroups()
     pairs_kept, pairs_dropped = _Nearest(SHOWN), _Nearest(SHOWN)
     sources, tasks = _Sources(store.inputs), _TaskFunnel(chosen.attrs["reasons"])
-    read = [*scores, *SIZE_COLUMNS, *counts, "task"]
+    provenance = _Provenance()
+    read = [*scores, *SIZE_COLUMNS, *counts, "task", "meta"]
     for start, values, kept in _chunks(store, chosen, read, (WEIGHTED_SCORE, "dup_group", "reason_code")):
         for histogram in histograms:
             column = values[histogram.column]
@@ -94,6 +98,7 @@ def gather(store: RunStore, selection: str) -> ReportData:
         groups.add(rows, values["dup_group"])
         sources.add(rows, kept)
         tasks.add(values["task"], values["reason_code"])
+        provenance.add(values["meta"], kept)
         edit = values["task"] == EDIT_TASK
         pairs_kept.add(rows[kept & edit], weighted[kept & edit] - cut)
         pairs_dropped.add(rows[~kept & edit], np.abs(weighted[~kept & edit] - cut))
@@ -110,6 +115,7 @@ def gather(store: RunStore, selection: str) -> ReportData:
         near_cut_dropped=dropped_picks.rows(),
         dup_groups=groups.groups(),
         task_funnel=tasks.table(),
+        provenance=provenance.table(),
         pairs_kept=pairs_kept.rows(),
         pairs_dropped=pairs_dropped.rows(),
     )
@@ -165,6 +171,33 @@ class _Sources:
 
     def table(self) -> list[tuple[str, int, int]]:
         return [(p, int(n), int(k)) for p, n, k in zip(self.paths, self.rows, self.kept, strict=True) if n]
+
+
+class _Provenance:
+    """Rows and kept rows per value of each provenance field in the rows' `meta` (rows without it: none)."""
+
+    FIELDS = ("image_generator", "prompt_generator", "enhancer")
+
+    def __init__(self):
+        self.counts = {name: Counter() for name in self.FIELDS}
+        self.kept = {name: Counter() for name in self.FIELDS}
+
+    def add(self, metas: np.ndarray, kept: np.ndarray) -> None:
+        for meta, is_kept in zip(metas.tolist(), kept.tolist(), strict=True):
+            if '"image_generator"' not in meta:  # not a generated row: no JSON to parse
+                continue
+            found = json.loads(meta)
+            for name in self.FIELDS:
+                if value := found.get(name):
+                    self.counts[name][value] += 1
+                    self.kept[name][value] += is_kept
+
+    def table(self) -> dict[str, dict[str, tuple[int, int]]]:
+        return {
+            name: {value: (n, self.kept[name][value]) for value, n in sorted(counts.items())}
+            for name, counts in self.counts.items()
+            if counts
+        }
 
 
 class _TaskFunnel:

@@ -3,10 +3,10 @@
 The page opens from disk with no server and no network: plots and thumbnails are embedded as data: URIs,
 there is no script. It shows the funnel of kept and dropped counts per step (and per task when the store
 holds text-to-image and editing rows), the weighted-score distribution with the cut (the lowest weighted
-score kept), a histogram of every score with the spec's thresholds (the edit pair metrics among them),
-kept counts per category and style, and thumbnail grids of the kept and dropped candidates nearest the
-cut, of editing pairs (source -> edit, with the instruction and pair metrics) and of duplicate groups,
-each with its caption, scores and drop reason.
+score kept), a histogram of every score with the spec's thresholds (the edit pair metrics among them), kept
+counts per category and style, kept shares per generator and enhancer, and thumbnail grids of the kept and
+dropped candidates nearest the cut, of editing pairs (source -> edit, with the instruction and pair metrics)
+and of duplicate groups, each with its caption, scores and drop reason.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def write_report(
         _section("Scores", _images(*_named(plots, "score:"))),
         _section("Kept per category, style and format", _images(*_named(plots, "count:"))),
         _section("Kept per input", _sources_table(data)),
+        *([_section("Kept per generator and enhancer", _provenance_table(data))] if data.provenance else []),
         _section("Sizes: width, height, bytes", _images(*_named(plots, "size:"))),
         _section("Kept nearest the cut", cards.grid(data.near_cut_kept)),
         _section("Dropped nearest the cut", cards.grid(data.near_cut_dropped)),
@@ -161,6 +162,18 @@ def _sources_table(data: ReportData, shown: int = 50) -> str:
     )
     header = "<tr><th>input</th><th>rows</th><th>kept</th><th>kept share</th></tr>"
     return f"<table>{header}{rows}</table>" if rows else "<p>the store records no inputs</p>"
+
+
+def _provenance_table(data: ReportData) -> str:
+    """Rows, kept rows and kept share per image generator, prompt generator and enhancer."""
+    rows = "".join(
+        f"<tr><td>{html.escape(field)}</td><td><code>{html.escape(value)}</code></td><td>{n:,}</td>"
+        f"<td>{kept:,}</td><td>{kept / n:.1%}</td></tr>"
+        for field, values in data.provenance.items()
+        for value, (n, kept) in values.items()
+    )
+    header = "<tr><th>field</th><th>value</th><th>rows</th><th>kept</th><th>kept share</th></tr>"
+    return f"<table>{header}{rows}</table>"
 
 
 def _funnel_table(data: ReportData) -> str:

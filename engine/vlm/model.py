@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from PIL import Image
 
 from pixsift.engine.core.errors import BadInput
-
-
-@dataclass(frozen=True)
-class Generated:
-    text: str
-    tokens: int
-    hit_limit: bool  # stopped at max_new_tokens, not at an end-of-turn token
+from pixsift.engine.core.generation import Generated, context_length, decode_generated, end_tokens
 
 
 class VisionLanguageModel:
@@ -42,7 +35,7 @@ class VisionLanguageModel:
         self.tokenizer.padding_side = "left"
         self.model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype).to(device).eval()
         self.device = device
-        self.context = _context_length(self.model.config, self.tokenizer)
+        self.context = context_length(self.model.config, self.tokenizer)
         self.name = type(self.model).__name__
 
     def prompt(self, question: str, images: int) -> str:
@@ -83,7 +76,7 @@ class VisionLanguageModel:
 
     @torch.inference_mode()
     def generate(self, inputs, max_new_tokens: int) -> list[Generated]:
-        ends = _end_tokens(self.model.generation_config, self.tokenizer)
+        ends = end_tokens(self.model.generation_config, self.tokenizer)
         out = self.model.generate(
             **inputs,
             max_new_tokens=max_new_tokens,
@@ -96,27 +89,7 @@ class VisionLanguageModel:
             top_k=None,
         )
         new = out[:, inputs["input_ids"].shape[1] :].tolist()
-        results = []
-        for ids in new:
-            stop = next((i for i, t in enumerate(ids) if t in ends), None)
-            kept = ids if stop is None else ids[:stop]
-            text = self.tokenizer.decode(kept, skip_special_tokens=True).strip()
-            results.append(Generated(text, len(kept), stop is None and len(ids) >= max_new_tokens))
-        return results
-
-
-def _context_length(config, tokenizer) -> int:
-    text = getattr(config, "text_config", config)
-    for value in (getattr(text, "max_position_embeddings", None), tokenizer.model_max_length):
-        if isinstance(value, int) and 0 < value < 1 << 24:
-            return value
-    return 1 << 24
-
-
-def _end_tokens(generation_config, tokenizer) -> list[int]:
-    ends = generation_config.eos_token_id
-    ends = list(ends) if isinstance(ends, list | tuple) else [ends] if ends is not None else []
-    return sorted({*ends, *([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])})
+        return decode_generated(self.tokenizer, new, ends, max_new_tokens)
 
 
 _DOWNLOAD_HINT = "models load from local folders: hf download Qwen/Qwen2.5-VL-7B-Instruct --local-dir DIR"

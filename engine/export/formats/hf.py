@@ -19,8 +19,14 @@ from pixsift.engine.store.kept_rows import ExportRow, RowError, record_fields
 
 
 def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[FileEntry], list[RowError]]:
-    shard_size, fields = job.shard_size, record_fields(job.store)
-    n_files = max(1, math.ceil(len(job.kept) / shard_size))
+    return write_hf_layout(rows, out, job, record_fields(job.store), "hf"), []
+
+
+def write_hf_layout(
+    rows: Iterable[ExportRow], out: Path, job: ExportJob, fields: dict[str, str], format: str
+) -> list[FileEntry]:
+    """The rows' `fields` (name -> dtype, each a key of every row's record) and image, in the hf layout."""
+    n_files = max(1, math.ceil(len(job.kept) / job.shard_size))
     image = pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
     schema = schema_of(fields, image)
     features = {name: {"dtype": hf_dtype(t), "_type": "Value"} for name, t in fields.items()}
@@ -30,7 +36,7 @@ def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[Fi
     (out / "data").mkdir()
     files = write_shards(
         rows,
-        shard_size,
+        job.shard_size,
         schema,
         lambda shard: out / "data" / f"train-{shard:05d}-of-{n_files:05d}.parquet",
         lambda row: {
@@ -38,4 +44,4 @@ def write(rows: Iterable[ExportRow], out: Path, job: ExportJob) -> tuple[list[Fi
             "path": f"{sample_name(row.index)}.{extension(row.record['format'])}",
         },
     )
-    return [file_entry(out, p, n) for p, n in files] + [dataset_card(out, "data/train-*.parquet", "hf")], []
+    return [file_entry(out, p, n) for p, n in files] + [dataset_card(out, "data/train-*.parquet", format)]

@@ -122,8 +122,8 @@ def test_errors_name_the_pipeline_and_the_stage(pipeline, capsys):
     text = pipeline.read_text()
     pipeline.write_text(text + "\n[scores]\nx = 1\n")
     assert error(str(pipeline)) == (
-        f"pixsift run: {pipeline}: scores: not a stage; the stages are download, generate, score, caption, "
-        "judge, select, export, report, tokenize, train, sample"
+        f"pixsift run: {pipeline}: scores: not a stage; the stages are download, prompts, generate, score, "
+        "caption, judge, select, export, report, tokenize, train, sample"
     )
     pipeline.write_text(text.replace("batch_size = 4", "batch_size = 0"))
     assert error(str(pipeline)) == f"pixsift run: {pipeline} [score] batch_size: must be at least 1, got 0"

@@ -109,9 +109,11 @@ def test_t2i_shards_are_well_formed_reject_bad_captions_and_score_cleanly(tmp_pa
         "group": "cat",
         "task": "t2i",
         "source_key": "",
-        "category": "animal",
+        "prompt_category": "animal",
         "style": "photo",
         "image_index": 0,
+        "image_generator": tiny_sd.name,
+        "image_aspect_ratio": "1:1",
     }
     assert samples[2]["json"]["group"] == "captions.jsonl#2"  # no id: file name and row
     assert all(s["png"].size == (32, 32) for s in samples)
@@ -122,6 +124,9 @@ def test_t2i_shards_are_well_formed_reject_bad_captions_and_score_cleanly(tmp_pa
     assert list(scored["status"][:]) == ["ok"] * 6
     assert list(scored["group"][:]) == ["cat", "cat", "captions.jsonl#2", "captions.jsonl#2", "tree", "tree"]
     assert list(scored["seed"][:]) == [s["json"]["seed"] for s in samples]
+    assert list(scored["category"][:]) == ["animal"] * 4 + [""] * 2  # from prompt_category
+    meta = {"image_index": 0, "image_generator": tiny_sd.name, "image_aspect_ratio": "1:1"}
+    assert json.loads(scored["meta"][:][0]) == meta
 
 
 def test_edit_pairs_record_source_instruction_and_seed(tmp_path, tiny_ip2p):

@@ -1,0 +1,96 @@
+"""What `pixsift prompts` costs: the caption-pool statistics over a million captions (pixsift's numba pass
+beside Data-Juicer's own per-text code, the peer, on a sample), near-duplicate removal by MinHash LSH, and
+the stage end to end with a tiny random LM (its own cost around the model: planning, units, filtering).
+
+    python -m benchmarks.bench_prompts                      # 1,000,000 captions; the stage with 256 prompts
+    python -m benchmarks.bench_prompts --captions 100000    # quicker
+
+Captions are drawn from a word list (5 to 80 words, some repeating themselves), so every statistic has work.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks import harness
+from tests.fixtures.data_juicer import dj_stats
+from tests.fixtures.tiny_lm import _WORDS, save_tiny_qwen25
+
+
+def captions(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(5, 80))]
+        if rng.random() < 0.1:  # a writer that loops
+            words = (words[:6] * 8)[: len(words) + 20]
+        out.append(" ".join(words).capitalize() + ".")
+    return out
+
+
+def timed(fn, *args) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - started, result
+
+
+def main() -> None:
+    from pixsift.engine.prompts.config import PromptsConfig
+    from pixsift.engine.prompts.filters.near_duplicate import near_duplicates
+    from pixsift.engine.prompts.filters.text_stats import text_stats
+    from pixsift.engine.prompts.job import write_prompts
+
+    parser = harness.parser(__doc__, device=False)
+    parser.add_argument("--captions", type=int, default=1_000_000)
+    parser.add_argument("--peer-sample", type=int, default=20_000)
+    parser.add_argument("--minhash", type=int, default=100_000)
+    parser.add_argument("--prompts", type=int, default=256)
+    args = parser.parse_args()
+    hardware = harness.measure_hardware(torch.device("cpu"))
+    texts = captions(args.captions)
+    text_stats(texts[:100])  # numba compiles (or loads its cache) once
+    rows = []
+
+    def row(what: str, done: list[str], wall: float) -> None:
+        chars = sum(map(len, done))
+        # the floor: the two UTF-32 copies of the text (as given and lowercased) read once from memory
+        floor_s = hardware.floor_ms(8 * chars, 0) / 1e3
+        rate = len(done) / wall
+        rows.append(dict(benchmark="prompts", what=what, rows=len(done), wall_s=wall, rows_per_s=rate,
+                         mchars_per_s=chars / wall / 1e6, pct_of_floor=100 * floor_s / wall))  # fmt: skip
+
+    row("statistics (pixsift, numba)", texts, timed(text_stats, texts)[0])
+    sample = texts[: args.peer_sample]
+    row("statistics (Data-Juicer's code, per text)", sample, timed(dj_stats, sample)[0])
+    some = texts[: args.minhash]
+    row(
+        "near-duplicates (datasketch MinHash LSH)",
+        some,
+        timed(near_duplicates, some, np.ones(len(some), bool), 0.7)[0],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        lm = save_tiny_qwen25(Path(tmp) / "lm")
+        cfg = PromptsConfig(
+            taxonomy="fine_t2i", out=str(Path(tmp) / "pool"), writer=str(lm), enhancer=str(lm),
+            count=args.prompts, prompts_per_unit=64, batch_size=32, max_new_tokens=32,
+            enhance_max_new_tokens=32, keep_truncated=True, device="cpu",
+        )  # fmt: skip
+        wall, summary = timed(write_prompts, cfg, io.StringIO())
+    stage = "stage, tiny LM writer + enhancer (32 tokens each)"
+    rows.append(dict(benchmark="prompts", what=stage, rows=args.prompts, wall_s=wall,
+                     rows_per_s=args.prompts / wall, kept=summary.kept))  # fmt: skip
+    env = harness.environment(torch.device("cpu"), ("numba", "datasketch", "transformers"))
+    columns = ("what", "rows", "wall_s", "rows_per_s", "mchars_per_s", "pct_of_floor")
+    harness.print_table(f"pixsift prompts ({env['device']})", rows, columns)
+    print(harness.append_results("bench_prompts", rows, env, hardware, args.results))
+
+
+if __name__ == "__main__":
+    main()

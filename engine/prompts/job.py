@@ -1,0 +1,190 @@
+"""The prompts stage: a taxonomy -> a balanced plan -> prompts written (and rewritten) by local LLMs -> a
+filtered pool that `pixsift generate t2i --captions OUT/pool.parquet` reads.
+
+The driver draws the plan (engine.prompts.taxonomy) into `plan.parquet` and cuts it into work units of
+`prompts_per_unit`; workers (processes of this machine or Ray actors, engine.executors.config) write each
+pending unit's prompts in batches, the sampling of each batch seeded from (seed, unit, batch), so a unit
+written again after a kill is the same text; then the driver filters the written units into the pool
+(engine.prompts.pool). A killed job restarted with the same command writes only the missing units.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pixsift.engine.core.batches import batched
+from pixsift.engine.core.device import worker_device
+from pixsift.engine.core.errors import BadInput
+from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, stage_line
+from pixsift.engine.executors.base import UnitProgress
+from pixsift.engine.prompts.config import PromptsConfig
+from pixsift.engine.prompts.llm import LanguageModel
+from pixsift.engine.prompts.pool import POOL_FILE, REJECTS_FILE, build_pool
+from pixsift.engine.prompts.taxonomy import draw_plan
+from pixsift.engine.prompts.units import read_plan_rows, remove_partials, unit_path, write_plan, write_unit
+from pixsift.engine.store.lock import writing
+
+
+@dataclass
+class PromptsSummary:
+    prompts: int  # written by this call
+    wall_seconds: float
+    stage_seconds: dict[str, float]
+    units_written: int
+    units_total: int
+    planned: int
+    kept: int
+    rejects: Counter
+    out: Path
+
+    def text(self) -> str:
+        rate = self.prompts / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        reasons = ", ".join(f"{kind} {n:,}" for kind, n in self.rejects.most_common()) or "none"
+        return "\n".join(
+            [
+                f"wrote {self.prompts:,} prompts in {format_seconds(self.wall_seconds)} "
+                f"({rate:,.2f} prompts/s); {self.units_written} of {self.units_total} units written now, "
+                "the rest were done before",
+                f"pool: {self.kept:,} of {self.planned:,} planned prompts kept ({self.out / POOL_FILE}); "
+                f"rejected {sum(self.rejects.values()):,} ({reasons}; rows and reasons in "
+                f"{self.out / REJECTS_FILE})",
+                stage_line(self.stage_seconds, "workers"),
+            ]
+        )
+
+
+def write_prompts(cfg: PromptsConfig, progress_stream=None) -> PromptsSummary:
+    """Plan, write the pending units, and filter the pool; the summary of this call."""
+    taxonomy = cfg.load_taxonomy()
+    count = cfg.planned_count(taxonomy)
+    for folder in (cfg.writer, cfg.enhancer, cfg.perplexity_model):
+        if folder and not os.path.isfile(os.path.join(folder, "config.json")):
+            raise BadInput(folder, "not a local model folder (no config.json)")
+    with writing(cfg.out, "output folder"):
+        out = Path(cfg.out)
+        cfg.claim_output()
+        remove_partials(out)
+        write_plan(out, draw_plan(taxonomy, count, cfg.seed), cfg.names())
+        per_unit = cfg.prompts_per_unit
+        job = PromptsJob(cfg, -(-count // per_unit), count)
+        todo = sum(min(per_unit, count - u * per_unit) for u in job.pending_units())
+        progress = Progress("prompts", todo, noun="prompts")
+        if progress_stream is not None:
+            progress.stream = progress_stream
+        result = cfg.run(job, progress)
+        kept, rejects = build_pool(cfg, out, job.units)
+        return PromptsSummary(
+            result.rows,
+            result.wall_seconds,
+            result.stage_seconds,
+            result.units,
+            job.units,
+            count,
+            kept,
+            rejects,
+            out,
+        )
+
+
+class PromptsJob:
+    """The units to write (picklable; the models load on first use in the process that runs units)."""
+
+    def __init__(self, cfg: PromptsConfig, units: int, count: int):
+        self.cfg, self.units, self.count = cfg, units, count
+        self._models: dict[str, LanguageModel] | None = None
+        self._times = StageTimes()
+
+    def __getstate__(self):
+        return {
+            "cfg": self.cfg,
+            "units": self.units,
+            "count": self.count,
+            "_models": None,
+            "_times": StageTimes(),
+        }
+
+    def pending_units(self) -> list[int]:
+        return [u for u in range(self.units) if not unit_path(Path(self.cfg.out), u).exists()]
+
+    def run_units(self, units: Iterable[int], rank: int, emit) -> None:
+        cfg, out = self.cfg, Path(self.cfg.out)
+        enhance = cfg.load_taxonomy().enhance
+        for unit in units:
+            models, times = self._load(), self._times
+            before = dict(times.seconds)
+            start = unit * cfg.prompts_per_unit
+            plan = read_plan_rows(out, start, min(start + cfg.prompts_per_unit, self.count))
+            progress, rows = UnitProgress(emit, rank, unit), []
+            for b, batch in enumerate(batched(plan, cfg.batch_size)):
+                with times.stage("write"):
+                    written = self._write(
+                        models["writer"], [p["instruction"] for p in batch], unit, b, "write"
+                    )
+                enhanced = [None] * len(batch)
+                if "enhancer" in models:
+                    with times.stage("enhance"):
+                        asks = [enhance.format(prompt=w.text) for w in written]
+                        enhanced = self._write(models["enhancer"], asks, unit, b, "enhance")
+                rows += [_row(p, w, e) for p, w, e in zip(batch, written, enhanced, strict=True)]
+                if "perplexity" in models:
+                    with times.stage("perplexity"):
+                        _add_perplexity(models["perplexity"], rows[-len(batch) :])
+                progress.done_so_far(len(rows))
+            with times.stage("save"):
+                write_unit(out, unit, rows)
+            progress.finished(len(rows), 0, {k: v - before.get(k, 0.0) for k, v in times.seconds.items()})
+
+    def close(self) -> None:
+        self._models = None
+
+    def _write(self, model: LanguageModel, instructions: list[str], unit: int, batch: int, role: str):
+        cfg = self.cfg
+        limit = cfg.max_new_tokens if role == "write" else cfg.enhance_max_new_tokens
+        seed = _seed(cfg.seed, unit, batch, role)
+        return model.write(instructions, seed, limit, cfg.temperature, cfg.top_p)
+
+    def _load(self) -> dict[str, LanguageModel]:
+        if self._models is None:
+            cfg = self.cfg
+            device = worker_device(cfg.device)
+            dtype = _dtype(cfg.dtype, device)
+            folders = {"writer": cfg.writer, "enhancer": cfg.enhancer, "perplexity": cfg.perplexity_model}
+            with self._times.stage("load"):
+                self._models = {role: LanguageModel(f, device, dtype) for role, f in folders.items() if f}
+        return self._models
+
+
+def _row(planned: dict, written, enhanced) -> dict:
+    row = {"id": planned["id"]}
+    for name, generated in (("prompt", written), ("enhanced_prompt", enhanced)):
+        row[name] = generated.text if generated else None
+        row[f"{name}_truncated"] = generated.hit_limit if generated else None
+        row[f"{name}_tokens"] = generated.tokens if generated else None
+        row[f"{name}_perplexity"] = None
+    return row
+
+
+def _add_perplexity(model: LanguageModel, rows: list[dict]) -> None:
+    for name in ("prompt", "enhanced_prompt"):
+        present = [r for r in rows if r[name] is not None]
+        if present:
+            for row, value in zip(present, model.perplexity([r[name] for r in present]), strict=True):
+                row[f"{name}_perplexity"] = value
+
+
+def _seed(seed: int, unit: int, batch: int, role: str) -> int:
+    digest = hashlib.blake2b(f"{seed}\0{unit}\0{batch}\0{role}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def _dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return getattr(torch, name)
