@@ -10,13 +10,13 @@ pairs, and the first duplicate groups. Memory stays flat with the store's size.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pixsift.engine.store.meta_fields import PROVENANCE_FIELDS, MetaField
 from pixsift.engine.store.run_store import RunStore
 from pixsift.engine.store.schema import EDIT_TASK, WEIGHTED_SCORE
 from pixsift.engine.store.selection import selection_group
@@ -174,28 +174,25 @@ class _Sources:
 
 
 class _Provenance:
-    """Rows and kept rows per value of each provenance field in the rows' `meta` (rows without it: none)."""
-
-    FIELDS = ("image_generator", "prompt_generator", "enhancer")
+    """Rows and kept rows per value of each provenance field in `meta` (engine.store.meta_fields)."""
 
     def __init__(self):
-        self.counts = {name: Counter() for name in self.FIELDS}
-        self.kept = {name: Counter() for name in self.FIELDS}
+        self.fields = [MetaField(name) for name in PROVENANCE_FIELDS]
+        self.rows = {f.name: Counter() for f in self.fields}
+        self.kept = {f.name: Counter() for f in self.fields}
 
     def add(self, metas: np.ndarray, kept: np.ndarray) -> None:
-        for meta, is_kept in zip(metas.tolist(), kept.tolist(), strict=True):
-            if '"image_generator"' not in meta:  # not a generated row: no JSON to parse
-                continue
-            found = json.loads(meta)
-            for name in self.FIELDS:
-                if value := found.get(name):
-                    self.counts[name][value] += 1
-                    self.kept[name][value] += is_kept
+        for meta_field in self.fields:
+            codes = meta_field.codes(metas)
+            values = meta_field.values
+            for counter, mask in ((self.rows, codes >= 0), (self.kept, (codes >= 0) & kept)):
+                counts = np.bincount(codes[mask], minlength=len(values))
+                counter[meta_field.name].update({values[i]: int(n) for i, n in enumerate(counts) if n})
 
     def table(self) -> dict[str, dict[str, tuple[int, int]]]:
         return {
             name: {value: (n, self.kept[name][value]) for value, n in sorted(counts.items())}
-            for name, counts in self.counts.items()
+            for name, counts in self.rows.items()
             if counts
         }
 

@@ -1,4 +1,6 @@
-"""`type = "quota"`, `by = "category"` or `["category", "style"]` (cells of both), and one of
+"""`type = "quota"`, `by = "category"` or `["category", "style"]` (cells of both), or a generated sample's
+provenance (`image_generator`, `prompt_generator`, `enhancer`, read from `meta`: engine.store.meta_fields),
+alone or with the others, and one of
 
 k = 500                  the best k of each cell
 fraction = 0.05          the best floor(fraction * alive) of each cell
@@ -16,7 +18,10 @@ import numpy as np
 from pixsift.engine.select.ranking import RunningCellTopK, rank_keys
 from pixsift.engine.select.steps.base import Run, SpecError, check_keys, exactly_one, floor_fraction, number
 from pixsift.engine.select.steps.ranked import RankingStep, drop_alive, revive
+from pixsift.engine.store.meta_fields import PROVENANCE_FIELDS, MetaField
 from pixsift.engine.store.schema import VOCABULARY_COLUMNS
+
+BY = (*VOCABULARY_COLUMNS, *PROVENANCE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -34,16 +39,14 @@ class Quota(RankingStep, type="quota"):
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return tuple(f"{c}_id" for c in self.by)
+        return tuple(dict.fromkeys(f"{c}_id" if c in VOCABULARY_COLUMNS else "meta" for c in self.by))
 
     @classmethod
     def from_table(cls, table: dict[str, Any], where: str) -> tuple[Quota]:
         check_keys(table, {"type", "by", *cls.MODES, "per_value"}, where)
         by = (table.get("by"),) if isinstance(table.get("by"), str) else tuple(table.get("by") or ())
-        if not by or len(set(by)) != len(by) or not set(by) <= set(VOCABULARY_COLUMNS):
-            raise SpecError(
-                f"{where}: 'by' must be category, style or [category, style], got {table.get('by')!r}"
-            )
+        if not by or len(set(by)) != len(by) or not set(by) <= set(BY):
+            raise SpecError(f"{where}: 'by' must be one or more of {', '.join(BY)}, got {table.get('by')!r}")
         mode = exactly_one(table, cls.MODES, where)
         kind = "count" if mode in ("k", "total") else "fraction"
         value = number(table, mode, where, kind)
@@ -56,25 +59,36 @@ class Quota(RankingStep, type="quota"):
         return (cls(by, mode, value, overrides),)
 
     def apply(self, run: Run, code: int) -> None:
-        labels = [[""] + run.vocabulary(c) for c in self.by]  # cell index = id + 1; "" has id -1
+        fields = {c: MetaField(c) for c in self.by if c in PROVENANCE_FIELDS}
+        if fields:  # their values, in the order first met: the codes every later pass gives
+            for _, _, values in run.chunks(("meta",)):
+                for field in fields.values():
+                    field.codes(values["meta"])
+        vocabularies = [fields[c].values if c in fields else run.vocabulary(c) for c in self.by]
+        labels = [["", *v] for v in vocabularies]  # cell index = id + 1; "" has id -1
         sizes = [len(v) for v in labels]
         counts = np.zeros(math.prod(sizes), np.int64)
         for start, stop, values in run.chunks(self.columns):
             counts += np.bincount(
-                self._cells(values, sizes, run.reason[start:stop] == 0), minlength=len(counts)
+                self._cells(values, fields, sizes, run.reason[start:stop] == 0), minlength=len(counts)
             )
         top = RunningCellTopK(self._quotas(counts, labels[0]))
         for start, stop, values in run.chunks(self.columns):
-            cells = self._cells(values, sizes, run.reason[start:stop] == 0)
+            cells = self._cells(values, fields, sizes, run.reason[start:stop] == 0)
             rows, scores = drop_alive(run, start, stop, code)
             ranked = ~np.isnan(scores)
             top.add(cells[ranked], rank_keys(scores[ranked], rows[ranked]))
         revive(run, top.result())
 
-    def _cells(self, values: dict[str, np.ndarray], sizes: list[int], alive: np.ndarray) -> np.ndarray:
+    def _cells(self, values, fields: dict[str, MetaField], sizes: list[int], alive: np.ndarray) -> np.ndarray:
         cells = np.zeros(int(alive.sum()), np.int64)
-        for column, size in zip(self.columns, sizes, strict=True):
-            cells = cells * size + values[column][alive] + 1
+        for column, size in zip(self.by, sizes, strict=True):
+            codes = (
+                fields[column].codes(values["meta"][alive])
+                if column in fields
+                else values[f"{column}_id"][alive]
+            )
+            cells = cells * size + codes + 1
         return cells
 
     def _quotas(self, counts: np.ndarray, first_labels: list[str]) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import numpy as np
@@ -25,6 +26,7 @@ from tests.helpers.selection_stores import read_selection, store_selection
 
 CATEGORIES = ("animals", "food", "people", "")
 STYLES = ("photo", "anime", "")
+GENERATORS = ("sd-a", "sd-b", "flux", "")  # a generated sample's provenance, in meta ("": a row without)
 N = 300
 
 
@@ -43,6 +45,7 @@ def build_store(path, n: int = N, shard_rows: int = 64, seed: int = 0) -> RunSto
             category=CATEGORIES[rng.integers(len(CATEGORIES))],
             style=STYLES[rng.integers(len(STYLES))],
             task="edit" if i % 3 == 0 else "t2i",
+            meta=json.dumps({"image_generator": g, "seed": i}) if (g := GENERATORS[i % 4]) else "",
         )
         for i in range(n)
     ]
@@ -208,6 +211,22 @@ def test_quotas_per_value_fraction_and_balanced_equal_the_reference(store, small
     assert got["attrs"]["n_kept"] == 60
     kept_labels = [vocabulary[c] if c >= 0 else "" for c in category[got["kept"]]]
     assert got["attrs"]["counts"]["category"] == dict(Counter(kept_labels))
+
+
+def test_quotas_by_a_generated_samples_provenance_equal_the_reference(store, small_buffers):
+    ref = columns(store)
+    alive = np.flatnonzero(ref["ok"])
+    generator = np.array([GENERATORS.index(GENERATORS[i % 4]) for i in range(N)])  # "" is the last
+    run(store, [{"type": "quota", "by": "image_generator", "k": 5, "per_value": {"flux": 2}}])
+    flux = GENERATORS.index("flux")
+    assert kept_rows(store, "t").tolist() == quota_reference(
+        ref, alive, generator, lambda c, n: 2 if c == flux else 5
+    )
+    cells = generator * 10 + ref["category_id"] + 1
+    run(store, [{"type": "quota", "by": ["image_generator", "category"], "k": 2}])
+    assert kept_rows(store, "t").tolist() == quota_reference(ref, alive, cells, lambda c, n: 2)
+    with pytest.raises(SpecError, match="'by' must be one or more of category, style, image_generator"):
+        run(store, [{"type": "quota", "by": "seed", "k": 2}])
 
 
 def test_balanced_quotas_fill_evenly():
