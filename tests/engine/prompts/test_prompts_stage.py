@@ -134,3 +134,18 @@ def test_a_changed_model_setting_and_a_second_writer_are_refused(tmp_path, tiny_
     with writing(str(out), "output folder"):
         line = user_error(capsys, prompts_argv(out, tiny_lm, *LENIENT))
     assert "another pixsift job is writing" in line
+
+
+def test_ray_actors_write_the_local_pool(tmp_path, tiny_lm):
+    ray = pytest.importorskip("ray")
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    assert main(prompts_argv(local, tiny_lm, *LENIENT)) == 0
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        more = ["--executor", "ray", "--workers", "2", "--ray-cpus-per-worker", "0.5"]
+        assert main(prompts_argv(remote, tiny_lm, *LENIENT, *more)) == 0
+    finally:
+        ray.shutdown()
+    for found, expected in zip(tables(remote), tables(local), strict=True):
+        assert found.column("prompt").to_pylist() == expected.column("prompt").to_pylist()
+        assert found.column("id").to_pylist() == expected.column("id").to_pylist()
