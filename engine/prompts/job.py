@@ -28,7 +28,7 @@ from pixsift.engine.prompts.config import PromptsConfig
 from pixsift.engine.prompts.llm import LanguageModel
 from pixsift.engine.prompts.pool import POOL_FILE, REJECTS_FILE, build_pool
 from pixsift.engine.prompts.taxonomy import draw_plan
-from pixsift.engine.prompts.units import read_plan_rows, remove_partials, unit_path, write_plan, write_unit
+from pixsift.engine.prompts.units import read_plan_unit, remove_partials, unit_path, write_plan, write_unit
 from pixsift.engine.store.lock import writing
 
 
@@ -71,9 +71,9 @@ def write_prompts(cfg: PromptsConfig, progress_stream=None) -> PromptsSummary:
         out = Path(cfg.out)
         cfg.claim_output()
         remove_partials(out)
-        write_plan(out, draw_plan(taxonomy, count, cfg.seed), cfg.names())
+        write_plan(out, draw_plan(taxonomy, count, cfg.seed), cfg.names(), cfg.prompts_per_unit)
         per_unit = cfg.prompts_per_unit
-        job = PromptsJob(cfg, -(-count // per_unit), count)
+        job = PromptsJob(cfg, -(-count // per_unit))
         todo = sum(min(per_unit, count - u * per_unit) for u in job.pending_units())
         progress = Progress("prompts", todo, noun="prompts")
         if progress_stream is not None:
@@ -96,41 +96,33 @@ def write_prompts(cfg: PromptsConfig, progress_stream=None) -> PromptsSummary:
 class PromptsJob:
     """The units to write (picklable; the models load on first use in the process that runs units)."""
 
-    def __init__(self, cfg: PromptsConfig, units: int, count: int):
-        self.cfg, self.units, self.count = cfg, units, count
+    def __init__(self, cfg: PromptsConfig, units: int):
+        self.cfg, self.units = cfg, units
         self._models: dict[str, LanguageModel] | None = None
         self._times = StageTimes()
 
     def __getstate__(self):
-        return {
-            "cfg": self.cfg,
-            "units": self.units,
-            "count": self.count,
-            "_models": None,
-            "_times": StageTimes(),
-        }
+        return {"cfg": self.cfg, "units": self.units, "_models": None, "_times": StageTimes()}
 
     def pending_units(self) -> list[int]:
         return [u for u in range(self.units) if not unit_path(Path(self.cfg.out), u).exists()]
 
     def run_units(self, units: Iterable[int], rank: int, emit) -> None:
         cfg, out = self.cfg, Path(self.cfg.out)
-        enhance = cfg.load_taxonomy().enhance
+        taxonomy = cfg.load_taxonomy()
         for unit in units:
             models, times = self._load(), self._times
             before = dict(times.seconds)
-            start = unit * cfg.prompts_per_unit
-            plan = read_plan_rows(out, start, min(start + cfg.prompts_per_unit, self.count))
+            plan = read_plan_unit(out, unit)
             progress, rows = UnitProgress(emit, rank, unit), []
             for b, batch in enumerate(batched(plan, cfg.batch_size)):
+                asks = [taxonomy.instruction(row) for row in batch]
                 with times.stage("write"):
-                    written = self._write(
-                        models["writer"], [p["instruction"] for p in batch], unit, b, "write"
-                    )
+                    written = self._write(models["writer"], asks, unit, b, "write")
                 enhanced = [None] * len(batch)
                 if "enhancer" in models:
                     with times.stage("enhance"):
-                        asks = [enhance.format(prompt=w.text) for w in written]
+                        asks = [taxonomy.enhance.format(prompt=w.text) for w in written]
                         enhanced = self._write(models["enhancer"], asks, unit, b, "enhance")
                 rows += [_row(p, w, e) for p, w, e in zip(batch, written, enhanced, strict=True)]
                 if "perplexity" in models:

@@ -13,18 +13,21 @@
 The plan gives every category x style cell its quota: `count` split in proportion to the product of their
 weights, by largest remainders (so the quotas sum to `count` exactly, and equal weights give cells that
 differ by at most one); each row then draws its task and template by weight, seeded, and the rows are
-shuffled (seeded) so that every work unit holds a mix of cells.
+shuffled (seeded) so that every work unit holds a mix of cells. The writer's instruction is made from a
+row's names when the row is written (`Taxonomy.instruction`), not stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import string
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from pixsift.engine.core.config import read_toml
 from pixsift.engine.core.errors import BadInput
@@ -56,16 +59,15 @@ class Taxonomy:
     def as_settings(self) -> dict[str, Any]:
         return asdict(self)
 
-
-@dataclass(frozen=True)
-class PlannedPrompt:
-    index: int
-    id: str
-    task: str
-    category: str
-    style: str
-    template: str
-    instruction: str  # the template's text filled in: what the writer is asked
+    def instruction(self, row: Mapping[str, str]) -> str:
+        """What the writer is asked for one row of the plan: its template's text filled in."""
+        task, category, style = row["task"], row["prompt_category"], row["style"]
+        entries = {e.name: e for axis in ("tasks", "categories", "styles") for e in getattr(self, axis)}
+        described = "; ".join(
+            entries[n].description for n in (task, category, style) if entries[n].description
+        )
+        text = next(t.text for t in self.templates if t.name == row["template"])
+        return text.format(task=task, category=category, style=style, description=described)
 
 
 def load_taxonomy(name_or_path: str) -> Taxonomy:
@@ -142,38 +144,38 @@ def cell_quotas(taxonomy: Taxonomy, count: int) -> dict[tuple[str, str], int]:
     return {(c.name, s.name): int(q) for (c, s), q in zip(cells, quotas, strict=True)}
 
 
-def draw_plan(taxonomy: Taxonomy, count: int, seed: int) -> list[PlannedPrompt]:
-    """The balanced plan: each cell's quota of rows, each with a task and template drawn by weight."""
+def draw_plan(taxonomy: Taxonomy, count: int, seed: int) -> pa.Table:
+    """The balanced plan, one row per prompt in shuffled order: `index`, `id` (p000000000, ...), `task`,
+    `prompt_category`, `style`, `template` (dictionary-encoded: a plan of millions of rows stays small)."""
     rng = np.random.default_rng(_seed(seed, taxonomy.name))
-    rows = [cell for cell, quota in cell_quotas(taxonomy, count).items() for _ in range(quota)]
-    tasks = _draw(rng, taxonomy.tasks, len(rows))
-    templates = _draw(rng, taxonomy.templates, len(rows))
-    order = rng.permutation(len(rows))
-    by_name = {e.name: e for axis in ("tasks", "categories", "styles") for e in getattr(taxonomy, axis)}
-    plan = []
-    for index, i in enumerate(order):
-        (category, style), task, template = rows[i], tasks[i], templates[i]
-        described = "; ".join(
-            by_name[n].description for n in (task.name, category, style) if by_name[n].description
-        )
-        instruction = template.text.format(
-            task=task.name, category=category, style=style, description=described
-        )
-        plan.append(
-            PlannedPrompt(index, f"p{index:09d}", task.name, category, style, template.name, instruction)
-        )
-    return plan
+    quotas = cell_quotas(taxonomy, count)
+    cells = np.repeat(np.arange(len(quotas)), list(quotas.values()))
+    tasks = _draw(rng, taxonomy.tasks, len(cells))
+    templates = _draw(rng, taxonomy.templates, len(cells))
+    order = rng.permutation(len(cells))
+    cells, tasks, templates = cells[order], tasks[order], templates[order]
+    n_styles = len(taxonomy.styles)
+    index = np.arange(len(cells))
+    return pa.table(
+        {
+            "index": index,
+            "id": np.char.add("p", np.char.zfill(index.astype(str), 9)) if len(index) else [],
+            "task": _names(tasks, taxonomy.tasks),
+            "prompt_category": _names(cells // n_styles, taxonomy.categories),
+            "style": _names(cells % n_styles, taxonomy.styles),
+            "template": _names(templates, taxonomy.templates),
+        }
+    )
 
 
-def _draw(rng: np.random.Generator, entries: tuple[Entry, ...], n: int) -> list[Entry]:
+def _names(codes: np.ndarray, entries: tuple[Entry, ...]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array([e.name for e in entries]))
+
+
+def _draw(rng: np.random.Generator, entries: tuple[Entry, ...], n: int) -> np.ndarray:
     weights = np.array([e.weight for e in entries])
-    return [entries[i] for i in rng.choice(len(entries), size=n, p=weights / weights.sum())]
+    return rng.choice(len(entries), size=n, p=weights / weights.sum())
 
 
 def _seed(seed: int, name: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}\0{name}".encode(), digest_size=8).digest(), "little")
-
-
-def expected_counts(taxonomy: Taxonomy, count: int) -> dict[str, int]:
-    """`category/style` -> its planned rows, for summaries and tests."""
-    return {f"{c}/{s}": q for (c, s), q in cell_quotas(taxonomy, count).items() if q}

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pixsift.engine.prompts.taxonomy import PlannedPrompt
 
 PLAN_FILE = "plan.parquet"
 UNITS_DIR = "units"
@@ -34,26 +31,20 @@ def unit_path(out: Path, unit: int) -> Path:
     return out / UNITS_DIR / f"unit-{unit:06d}.parquet"
 
 
-def write_plan(out: Path, plan: list[PlannedPrompt], names: dict[str, str]) -> None:
-    """The plan with the models' names (Fine-T2I's columns: prompt_category, prompt_generator, enhancer)."""
-    rows = [asdict(p) for p in plan]
-    table = pa.Table.from_pylist(rows, schema=_plan_schema()) if rows else _plan_schema().empty_table()
-    table = table.rename_columns(["prompt_category" if c == "category" else c for c in table.column_names])
+def write_plan(out: Path, plan: pa.Table, names: dict[str, str], rows_per_unit: int) -> None:
+    """The plan (engine.prompts.taxonomy.draw_plan) with the models' names (Fine-T2I's prompt_generator and
+    enhancer), one Parquet row group per work unit."""
     for name, value in names.items():
-        table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
-    write_atomically(table, out / PLAN_FILE)
+        plan = plan.append_column(name, pa.DictionaryArray.from_arrays(
+            pa.array([0] * plan.num_rows, pa.int32()), pa.array([value])
+        ))  # fmt: skip
+    write_atomically(plan, out / PLAN_FILE, row_group_size=rows_per_unit)
 
 
-def _plan_schema() -> pa.Schema:
-    fields = [("index", pa.int64())] + [
-        (f, pa.string()) for f in ("id", "task", "category", "style", "template", "instruction")
-    ]
-    return pa.schema(fields)
-
-
-def read_plan_rows(out: Path, start: int, stop: int) -> list[dict]:
-    table = pq.read_table(out / PLAN_FILE, columns=["index", "id", "instruction"])
-    return table.slice(start, stop - start).to_pylist()
+def read_plan_unit(out: Path, unit: int) -> list[dict]:
+    """The planned rows of work unit `unit`: its row group."""
+    columns = ["id", "task", "prompt_category", "style", "template"]
+    return pq.ParquetFile(out / PLAN_FILE).read_row_group(unit, columns=columns).to_pylist()
 
 
 def write_unit(out: Path, unit: int, rows: list[dict]) -> None:
@@ -65,10 +56,10 @@ def read_units(out: Path, units: int) -> pa.Table:
     return pa.concat_tables(tables) if tables else UNIT_SCHEMA.empty_table()
 
 
-def write_atomically(table: pa.Table, path: Path) -> None:
+def write_atomically(table: pa.Table, path: Path, row_group_size: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_PARTIAL}")
-    pq.write_table(table, partial)
+    pq.write_table(table, partial, row_group_size=row_group_size)
     with open(partial, "rb") as f:
         os.fsync(f.fileno())
     os.replace(partial, path)

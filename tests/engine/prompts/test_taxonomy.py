@@ -60,16 +60,26 @@ def test_quotas_follow_the_weights_and_sum_to_the_count(tmp_path):
 def test_the_plan_is_balanced_seeded_and_shuffled(tmp_path):
     taxonomy = load_taxonomy(write(tmp_path, SMALL))
     plan = draw_plan(taxonomy, 600, seed=3)
-    cells = Counter((p.category, p.style) for p in plan)
+    rows = plan.to_pylist()
+    cells = Counter((r["prompt_category"], r["style"]) for r in rows)
     assert cells == Counter(cell_quotas(taxonomy, 600))
-    tasks = Counter(p.task for p in plan)
+    tasks = Counter(r["task"] for r in rows)
     assert 0.68 < tasks["text rendering"] / 600 < 0.82  # weight 3 of 4
-    assert [p.id for p in plan[:2]] == ["p000000000", "p000000001"] and plan[5].index == 5
-    assert plan[0].instruction == f"A {plan[0].style} image of {plan[0].category} ({plan[0].task}). "
-    assert draw_plan(taxonomy, 600, seed=3) == plan
-    assert draw_plan(taxonomy, 600, seed=4) != plan
-    first_cells = {(p.category, p.style) for p in plan[:20]}
+    assert [r["id"] for r in rows[:2]] == ["p000000000", "p000000001"] and rows[5]["index"] == 5
+    first = rows[0]
+    expected = f"A {first['style']} image of {first['prompt_category']} ({first['task']}). "
+    assert taxonomy.instruction(first) == expected
+    assert draw_plan(taxonomy, 600, seed=3).equals(plan)
+    assert not draw_plan(taxonomy, 600, seed=4).equals(plan)
+    first_cells = {(r["prompt_category"], r["style"]) for r in rows[:20]}
     assert len(first_cells) == 4, "shuffled: the first rows are not one cell"
+
+
+def test_a_description_is_part_of_the_instruction(tmp_path):
+    described = SMALL.replace('name = "counting"', 'name = "counting"\ndescription = "exactly three things"')
+    taxonomy = load_taxonomy(write(tmp_path, described))
+    row = {"task": "counting", "prompt_category": "food", "style": "anime", "template": "short"}
+    assert taxonomy.instruction(row) == "A anime image of food (counting). exactly three things"
 
 
 @pytest.mark.parametrize(
