@@ -10,11 +10,13 @@ both files, so a threshold can be judged from the data.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pixsift.engine.core.candidates import error_kind, failure
@@ -31,63 +33,65 @@ def build_pool(cfg: PromptsConfig, out: Path, units: int) -> tuple[int, Counter]
     """Write the pool and the rejects from the finished units; (prompts kept, rejects by kind)."""
     table = pq.read_table(out / PLAN_FILE).join(read_units(out, units), "id", join_type="inner")
     table = table.sort_by("index")
-    columns = {name: table.column(name).to_pylist() for name in table.column_names}
-    reasons = [""] * table.num_rows
+    reasons = _Reasons(table.num_rows)
     texts = [t for t in TEXTS if cfg.enhancer or t == "prompt"]
     for text in texts:
-        _written(cfg, columns, text, reasons)
+        limit = cfg.max_new_tokens if text == "prompt" else cfg.enhance_max_new_tokens
+        empty = pc.equal(pc.utf8_trim_whitespace(pc.fill_null(table.column(text), "")), "")
+        reasons.drop(empty.to_numpy(zero_copy_only=False), "empty", f"{text}: the model wrote nothing")
+        if not cfg.keep_truncated:
+            truncated = pc.fill_null(table.column(f"{text}_truncated"), False).to_numpy(zero_copy_only=False)
+            reasons.drop(truncated, "truncated", f"{text}: stopped at the limit of {limit} tokens")
     for text in texts:
-        stats = text_stats([t or "" for t in columns[text]])
-        values = {
-            "length": stats.length,
-            "alnum_ratio": stats.alnum_ratio,
-            "char_repetition": stats.char_repetition,
-            "word_repetition": stats.word_repetition,
+        stats = text_stats([t or "" for t in table.column(text).to_pylist()])
+        bounds = {
+            "length": (stats.length, cfg.min_length, cfg.max_length, "{:d}"),
+            "alnum_ratio": (stats.alnum_ratio, cfg.min_alnum_ratio, None, "{:.3f}"),
+            "char_repetition": (stats.char_repetition, None, cfg.max_char_repetition, "{:.3f}"),
+            "word_repetition": (stats.word_repetition, None, cfg.max_word_repetition, "{:.3f}"),
         }
-        for name, value in values.items():
-            columns[f"{text}_{name}"] = value
-        _bound(reasons, text, "length", stats.length, cfg.min_length, cfg.max_length, "{:d}")
-        _bound(reasons, text, "alnum_ratio", stats.alnum_ratio, cfg.min_alnum_ratio, None, "{:.3f}")
-        _bound(
-            reasons, text, "char_repetition", stats.char_repetition, None, cfg.max_char_repetition, "{:.3f}"
-        )
-        _bound(
-            reasons, text, "word_repetition", stats.word_repetition, None, cfg.max_word_repetition, "{:.3f}"
-        )
         if cfg.max_perplexity is not None:
-            perplexity = np.asarray(columns[f"{text}_perplexity"], np.float64)
-            _bound(reasons, text, "perplexity", perplexity, None, cfg.max_perplexity, "{:.1f}")
+            perplexity = pc.fill_null(table.column(f"{text}_perplexity"), math.nan).to_numpy()
+            bounds["perplexity"] = (perplexity, None, cfg.max_perplexity, "{:.1f}")
+        for name, (values, low, high, fmt) in bounds.items():
+            if name != "perplexity":
+                table = table.append_column(f"{text}_{name}", pa.array(values))
+            reasons.bound(values, low, high, name, lambda v, text=text, fmt=fmt: f"{text} {fmt.format(v)}")
     if cfg.near_duplicate:
-        alive = np.array([not r for r in reasons], bool)
-        duplicate_of = near_duplicates(columns["prompt"], alive, cfg.near_duplicate)
-        for row in np.flatnonzero(duplicate_of >= 0):
-            reasons[row] = failure("near_duplicate", f"of {columns['id'][duplicate_of[row]]}")
-    kept = np.array([not r for r in reasons], bool)
-    full = pa.table(columns)
-    rejects = full.filter(pa.array(~kept)).append_column(
-        "reason", pa.array([r for r in reasons if r], pa.string())
-    )
-    write_atomically(full.filter(pa.array(kept)), out / POOL_FILE)
+        ids = table.column("id").to_pylist()
+        duplicate_of = near_duplicates(
+            table.column("prompt").to_pylist(), reasons.alive(), cfg.near_duplicate
+        )
+        reasons.drop(duplicate_of >= 0, "near_duplicate", lambda row: f"of {ids[duplicate_of[row]]}")
+    kept = reasons.alive()
+    rejects = table.filter(pa.array(~kept)).append_column("reason", pa.array(reasons.given(), pa.string()))
+    write_atomically(table.filter(pa.array(kept)), out / POOL_FILE)
     write_atomically(rejects, out / REJECTS_FILE)
-    return int(kept.sum()), Counter(error_kind(r) for r in reasons if r)
+    return int(kept.sum()), Counter(error_kind(r) for r in reasons.given())
 
 
-def _written(cfg: PromptsConfig, columns: dict, text: str, reasons: list[str]) -> None:
-    limit = cfg.max_new_tokens if text == "prompt" else cfg.enhance_max_new_tokens
-    for row, (value, truncated) in enumerate(zip(columns[text], columns[f"{text}_truncated"], strict=True)):
-        if reasons[row]:
-            continue
-        if not (value or "").strip():
-            reasons[row] = failure("empty", f"{text}: the model wrote nothing")
-        elif truncated and not cfg.keep_truncated:
-            reasons[row] = failure("truncated", f"{text}: stopped at the limit of {limit} tokens")
+class _Reasons:
+    """Each row's first reason to drop it ("kind: detail"), "" while it is kept."""
 
+    def __init__(self, rows: int):
+        self.reasons = np.full(rows, "", object)
 
-def _bound(reasons, text, name, values, low, high, fmt) -> None:
-    for row, value in enumerate(values):
-        if reasons[row]:
-            continue
-        if low is not None and value < low:
-            reasons[row] = failure(name, f"{text} {fmt.format(value)} < {low}")
-        elif high is not None and value > high:
-            reasons[row] = failure(name, f"{text} {fmt.format(value)} > {high}")
+    def alive(self) -> np.ndarray:
+        return self.reasons == ""
+
+    def given(self) -> list[str]:
+        return self.reasons[~self.alive()].tolist()
+
+    def drop(self, mask: np.ndarray, kind: str, detail) -> None:
+        """Drop the alive rows of `mask`; `detail` (or `detail(row)`) says why."""
+        for row in np.flatnonzero(mask & self.alive()):
+            self.reasons[row] = failure(kind, detail(row) if callable(detail) else detail)
+
+    def bound(self, values: np.ndarray, low, high, kind: str, shown) -> None:
+        """Drop the alive rows whose value is below `low` or above `high` (NaN passes)."""
+        for bad, sign, limit in ((values < low if low is not None else None, "<", low),
+                                 (values > high if high is not None else None, ">", high)):  # fmt: skip
+            if bad is not None:
+                self.drop(
+                    bad, kind, lambda row, sign=sign, limit=limit: f"{shown(values[row])} {sign} {limit}"
+                )
