@@ -1,15 +1,18 @@
 """What an extra scorer adds to `pixsift score`, per image: the same pool scored with the main CLIP alone,
 then with each scorer beside it, at the scorer's real size with random weights (the cost is the same).
 
-    python -m benchmarks.bench_scorers                 # PickScore, HPSv2, aesthetic v2.5; 32 mixed JPEGs
+    python -m benchmarks.bench_scorers                 # every kind: PickScore, HPSv2, aesthetic, ImageReward
     python -m benchmarks.bench_scorers --candidates 64 --model ViT-L-14
+    python -m benchmarks.bench_scorers --scorers image_reward   # the main CLIP alone, then that scorer
 
 PickScore's folder is a transformers CLIPModel of PickScore_v1's shape (ViT-H/14: vision 1280 wide, 32
 layers, patch 14 at 224; text 1024 wide, 24 layers; projection 1024), built once into the cache with a
 character-level tokenizer (captions come out longer than with CLIP's BPE, so its text tower does a little
 more work than the real one). HPSv2's checkpoint is open_clip's ViT-H-14 with random weights under
 "state_dict", as HPS_v2.1_compressed.pt holds them. The aesthetic predictor's folder is a random SigLIP
-so400m-patch14-384 vision tower (1152 wide, 27 layers, 384 px) with a random v2.5 head.
+so400m-patch14-384 vision tower (1152 wide, 27 layers, 384 px) with a random v2.5 head. ImageReward's folder
+holds a random ImageReward.pt of the release's shape (BLIP's ViT-L/16 at 224: 1024 wide, 24 layers; its
+BERT-base: 768 wide, 12 layers, cross-attention to the image) with its med_config.json.
 `added_s_per_image` is (wall with the scorer - wall without) / images, the scorer's loading included.
 """
 
@@ -57,23 +60,47 @@ def aesthetic_folder(cache: Path) -> str:
     return str(folder) if (folder / HEAD).exists() else scorer_models.save_aesthetic_v25(folder, SO400M, HEAD)
 
 
+IMAGE_REWARD_SHAPE = dict(
+    vision=dict(width=1024, depth=24, patch=16, image_size=224),
+    text=dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+              vocab_size=30524),
+)  # fmt: skip
+
+
+def image_reward_folder(cache: Path) -> str:
+    """A random ImageReward.pt of the release's shape with its med_config.json, saved once into `cache`."""
+    from tests.fixtures.image_reward import save_image_reward
+
+    folder = cache / "image-reward-shape"
+    if not (folder / "ImageReward.pt").exists():
+        save_image_reward(folder, IMAGE_REWARD_SHAPE["vision"], IMAGE_REWARD_SHAPE["text"])
+    return str(folder)
+
+
+SCORERS = {
+    "pickscore": ("pickscore", pickscore_folder),
+    "hpsv2": ("hps", hpsv2_checkpoint),
+    "aesthetic_v25": ("aesthetic", aesthetic_folder),
+    "image_reward": ("image_reward", image_reward_folder),
+}
+
+
 def main() -> None:
     parser = harness.parser(__doc__)
     parser.add_argument("--candidates", type=int, default=32)
     parser.add_argument("--model", default="ViT-B-32", help="the main CLIP")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pixsift" / "bench_scorers")
+    parser.add_argument("--scorers", nargs="+", choices=sorted(SCORERS), default=list(SCORERS))
     args = parser.parse_args()
     device = torch.device(args.device)
     args.cache.mkdir(parents=True, exist_ok=True)
     manifest = make_pool(POOL_DIR / "mixed", args.candidates, distinct=min(args.candidates, 512), size=None)
     settings = dict(clip_model=args.model, device=device.type, batch_size=args.batch_size, shard_rows=4096)
-    runs = {
-        "none": {},
-        "pickscore": {"scorers": {"pickscore": pickscore_folder(args.cache)}},
-        "hpsv2": {"scorers": {"hps": hpsv2_checkpoint(args.cache)}},
-        "aesthetic_v25": {"scorers": {"aesthetic": aesthetic_folder(args.cache)}},
-    }
+    runs = {"none": {}}
+    for kind in args.scorers:
+        column, folder = SCORERS[kind]
+        runs[kind] = {"scorers": {column: folder(args.cache)}}
     walls = {}
     for scorer, extra in runs.items():
         walls[scorer] = score_pool(manifest, **settings, **extra).wall_seconds

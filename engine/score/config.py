@@ -58,7 +58,8 @@ class ScoreConfig(ExecutorConfig):
         affects_values=True,
         flag="--scorer-kind",
         metavar="NAME=KIND",
-        help="the kind of scorer NAME (engine/score/scorers: aesthetic_v25, hpsv2, mlp, pickscore)",
+        help="the kind of scorer NAME (engine/score/scorers: aesthetic_v25, hpsv2, image_reward, mlp, "
+        "pickscore)",
     )
     edit_dino: str | None = setting(
         None,

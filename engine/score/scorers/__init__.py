@@ -41,5 +41,6 @@ def load_scorer(
         f"scorer {name}={path}",
         f"no kind of scorer loads {path.suffix or 'a file without a suffix'}",
         f"the scorers load {', '.join(known)}, an open_clip CLIP checkpoint (hpsv2), a transformers "
-        "CLIPModel folder (pickscore) and a SigLIP folder with the v2.5 head (aesthetic_v25)",
+        "CLIPModel folder (pickscore), a SigLIP folder with the v2.5 head (aesthetic_v25) and a folder with "
+        "ImageReward.pt (image_reward)",
     )

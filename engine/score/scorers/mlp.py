@@ -36,13 +36,13 @@ class MlpScorer:
         if not path.is_file():
             raise NotFound(str(path), "no such scorer file")
         if path.suffix in STATE_DICT_SUFFIXES:
-            tensors, metadata = _state_dict(path, device), LAION_AESTHETIC
+            tensors, metadata = state_dict_of(path, device), LAION_AESTHETIC
         else:
             tensors, metadata = _safetensors(path, device)
         self.input = _choice(path, metadata, "input", ("image", "text"))
         self.normalize = _choice(path, metadata, "normalize", ("true", "false")) == "true"
         self.relu = _choice(path, metadata, "activation", ("relu", "none")) == "relu"
-        self.layers = _layers(path, tensors)
+        self.layers = linear_stack(path, tensors)
 
     @property
     def in_features(self) -> int:
@@ -77,7 +77,7 @@ def _safetensors(path: Path, device: torch.device) -> tuple[dict[str, torch.Tens
         raise BadInput(str(path), f"not a safetensors file ({e})") from None
 
 
-def _state_dict(path: Path, device: torch.device) -> dict[str, torch.Tensor]:
+def state_dict_of(path: Path, device: torch.device) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except (OSError, RuntimeError, pickle.UnpicklingError, EOFError) as e:
@@ -95,7 +95,7 @@ def _choice(path: Path, metadata: dict, key: str, choices: tuple[str, ...]) -> s
     return value
 
 
-def _layers(path: Path, tensors: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def linear_stack(path: Path, tensors: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     indices = set()
     for key in tensors:
         prefix, _, rest = key.partition(".")
