@@ -1,9 +1,12 @@
 """What `pixsift prompts` costs: the caption-pool statistics over a million captions (pixsift's numba pass
 beside Data-Juicer's own per-text code, the peer, on a sample), near-duplicate removal by MinHash LSH, and
-the stage end to end with a tiny random LM (its own cost around the model: planning, units, filtering).
+the stage end to end with a tiny random LM (its own cost around the model: planning, units, filtering), or
+with a random writer of Qwen2.5-1.5B-Instruct's shape (`--writer-shape 1.5b`: what a real writer costs;
+a random model never ends early, so every prompt takes the full `--max-new-tokens`).
 
     python -m benchmarks.bench_prompts                      # 1,000,000 captions; the stage with 256 prompts
     python -m benchmarks.bench_prompts --captions 100000    # quicker
+    python -m benchmarks.bench_prompts --writer-shape 1.5b --prompts 16   # a writer of Qwen2.5-1.5B's shape
 
 Captions are drawn from a word list (5 to 80 words, some repeating themselves), so every statistic has work.
 """
@@ -52,6 +55,9 @@ def main() -> None:
     parser.add_argument("--peer-sample", type=int, default=20_000)
     parser.add_argument("--minhash", type=int, default=100_000)
     parser.add_argument("--prompts", type=int, default=256)
+    parser.add_argument("--writer-shape", choices=("tiny", "1.5b"), default="tiny")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pixsift" / "bench_prompts")
     args = parser.parse_args()
     hardware = harness.measure_hardware(torch.device("cpu"))
     texts = captions(args.captions)
@@ -66,24 +72,25 @@ def main() -> None:
         rows.append(dict(benchmark="prompts", what=what, rows=len(done), wall_s=wall, rows_per_s=rate,
                          mchars_per_s=chars / wall / 1e6, pct_of_floor=100 * floor_s / wall))  # fmt: skip
 
-    row("statistics (pixsift, numba)", texts, timed(text_stats, texts)[0])
-    sample = texts[: args.peer_sample]
-    row("statistics (Data-Juicer's code, per text)", sample, timed(dj_stats, sample)[0])
-    some = texts[: args.minhash]
-    row(
-        "near-duplicates (datasketch MinHash LSH)",
-        some,
-        timed(near_duplicates, some, np.ones(len(some), bool), 0.7)[0],
-    )
+    if args.captions:  # 0: the stage alone
+        row("statistics (pixsift, numba)", texts, timed(text_stats, texts)[0])
+        sample = texts[: args.peer_sample]
+        row("statistics (Data-Juicer's code, per text)", sample, timed(dj_stats, sample)[0])
+        some = texts[: args.minhash]
+        minhash = timed(near_duplicates, some, np.ones(len(some), bool), 0.7)[0]
+        row("near-duplicates (datasketch MinHash LSH)", some, minhash)
+    lm = args.cache / f"qwen25-{args.writer_shape}"
+    if not (lm / "config.json").exists():
+        save_tiny_qwen25(lm, shape=args.writer_shape)
     with tempfile.TemporaryDirectory() as tmp:
-        lm = save_tiny_qwen25(Path(tmp) / "lm")
         cfg = PromptsConfig(
             taxonomy="fine_t2i", out=str(Path(tmp) / "pool"), writer=str(lm), enhancer=str(lm),
-            count=args.prompts, prompts_per_unit=64, batch_size=32, max_new_tokens=32,
-            enhance_max_new_tokens=32, keep_truncated=True, device="cpu",
+            count=args.prompts, prompts_per_unit=64, batch_size=min(32, args.prompts),
+            max_new_tokens=args.max_new_tokens, enhance_max_new_tokens=args.max_new_tokens,
+            keep_truncated=True, device="cpu",
         )  # fmt: skip
         wall, summary = timed(write_prompts, cfg, io.StringIO())
-    stage = "stage, tiny LM writer + enhancer (32 tokens each)"
+    stage = f"stage, {args.writer_shape} writer + enhancer ({args.max_new_tokens} tokens each)"
     rows.append(dict(benchmark="prompts", what=stage, rows=args.prompts, wall_s=wall,
                      rows_per_s=args.prompts / wall, kept=summary.kept))  # fmt: skip
     env = harness.environment(torch.device("cpu"), ("numba", "datasketch", "transformers"))

@@ -1,6 +1,7 @@
 import hashlib
 import io
 import json
+import math
 import subprocess
 import sys
 import tarfile
@@ -108,6 +109,23 @@ def test_hf_layout_loads_with_datasets(pool, tmp_path):
     assert isinstance(loaded[0]["image"], Image.Image)
     raw = loaded.cast_column("image", datasets.Image(decode=False))
     assert [row["image"]["bytes"] for row in raw] == [pool.images[k] for k in kept_keys(pool)]
+
+
+def test_fine_t2i_layout_of_rows_made_without_a_pool(pool, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    summary, _ = exported(pool, tmp_path, "fine_t2i")
+    loaded = datasets.load_dataset(str(summary.out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert loaded["key"] == kept_keys(pool) and isinstance(loaded[0]["image"], Image.Image)
+    arrays = pool.store.arrays
+    for row, found in zip(KEPT, loaded, strict=True):
+        width, height = int(arrays["width"][row]), int(arrays["height"][row])
+        divisor = math.gcd(width, height)
+        assert found["prompt"] == arrays["caption"][row]  # no pool: the caption it was scored with
+        assert found["image_aspect_ratio"] == f"{width // divisor}:{height // divisor}"
+        assert found["prompt_category"] == (arrays["category"][row] or None)
+        assert found["image_generator"] is None and found["enhanced_prompt"] is None
+        assert found["image_generated_with_enhanced_prompt"] is False
+        assert found["aesthetic_predictor_v_2_5_score"] is None  # the store has no column of that name
 
 
 def test_sharegpt_jsonl_layout_with_edits_and_a_missing_source(pool, tmp_path):
@@ -265,7 +283,7 @@ def test_a_second_export_to_one_folder_is_refused_and_leaves_the_first_whole(poo
 
 
 def test_every_format_has_one_writer():
-    assert tuple(WRITERS) == FORMATS == ("hf", "jsonl", "parquet", "webdataset")
+    assert tuple(WRITERS) == FORMATS == ("fine_t2i", "hf", "jsonl", "parquet", "webdataset")
 
 
 NEW_FORMAT = '''"""`captions`: one caption per line (a format added by a test, as a user would add one)."""
