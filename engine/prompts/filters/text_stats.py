@@ -93,6 +93,18 @@ def _mix(h, x):
 
 
 @numba.njit(cache=True, nogil=True)
+def _windows(values, start, n, width):
+    """64-bit hashes of the `n` windows values[start + i : start + i + width]."""
+    hashes = np.empty(n, np.uint64)
+    for i in range(n):
+        h = _MIX
+        for j in range(width):
+            h = _mix(h, np.uint64(values[start + i + j]) + np.uint64(1))
+        hashes[i] = h
+    return hashes
+
+
+@numba.njit(cache=True, nogil=True)
 def _counts(hashes):
     """How often each distinct value of `hashes` occurs (sorts `hashes` in place)."""
     hashes.sort()
@@ -113,13 +125,7 @@ def _char_repetition(codes, start, stop, rep_len):
     windows = stop - start - rep_len + 1
     if windows <= 0:
         return 0.0
-    hashes = np.empty(windows, np.uint64)
-    for i in range(windows):
-        h = _MIX
-        for j in range(rep_len):
-            h = _mix(h, np.uint64(codes[start + i + j]) + np.uint64(1))
-        hashes[i] = h
-    counts = -np.sort(-_counts(hashes))
+    counts = -np.sort(-_counts(_windows(codes, start, windows, rep_len)))
     distinct = counts.shape[0]
     singles = 0
     for i in range(distinct):
@@ -154,13 +160,7 @@ def _word_repetition(codes, start, stop, special, rep_len):
     grams = n_words - rep_len + 1
     if grams <= 0:
         return 0.0
-    hashes = np.empty(grams, np.uint64)
-    for g in range(grams):
-        h = _MIX
-        for j in range(rep_len):
-            h = _mix(h, words[g + j])
-        hashes[g] = h
-    counts = _counts(hashes)
+    counts = _counts(_windows(words, 0, grams, rep_len))
     return counts[counts > 1].sum() / grams
 
 
