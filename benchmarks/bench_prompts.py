@@ -92,7 +92,7 @@ def main() -> None:
         wall, summary = timed(write_prompts, cfg, io.StringIO())
     stage = f"stage, {args.writer_shape} writer + enhancer ({args.max_new_tokens} tokens each)"
     rows.append(dict(benchmark="prompts", what=stage, rows=args.prompts, wall_s=wall,
-                     rows_per_s=args.prompts / wall, kept=summary.kept))  # fmt: skip
+                     rows_per_s=args.prompts / wall, kept=summary.pool.kept))  # fmt: skip
     env = harness.environment(torch.device("cpu"), ("numba", "datasketch", "transformers"))
     columns = ("what", "rows", "wall_s", "rows_per_s", "mchars_per_s", "pct_of_floor")
     harness.print_table(f"pixsift prompts ({env['device']})", rows, columns)

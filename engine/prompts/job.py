@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, s
 from pixsift.engine.executors.base import UnitProgress
 from pixsift.engine.prompts.config import PromptsConfig
 from pixsift.engine.prompts.llm import LanguageModel
-from pixsift.engine.prompts.pool import POOL_FILE, REJECTS_FILE, build_pool
+from pixsift.engine.prompts.pool import POOL_FILE, REJECTS_FILE, PoolCounts, build_pool
 from pixsift.engine.prompts.taxonomy import draw_plan
 from pixsift.engine.prompts.units import read_plan_unit, remove_partials, unit_path, write_plan, write_unit
 from pixsift.engine.store.lock import writing
@@ -40,21 +39,23 @@ class PromptsSummary:
     units_written: int
     units_total: int
     planned: int
-    kept: int
-    rejects: Counter
+    pool: PoolCounts
     out: Path
 
     def text(self) -> str:
         rate = self.prompts / self.wall_seconds if self.wall_seconds > 0 else 0.0
-        reasons = ", ".join(f"{kind} {n:,}" for kind, n in self.rejects.most_common()) or "none"
+        pool = self.pool
+        reasons = ", ".join(f"{kind} {n:,}" for kind, n in pool.rejects.most_common()) or "none"
+        cells, fewest, most = pool.cells
         return "\n".join(
             [
                 f"wrote {self.prompts:,} prompts in {format_seconds(self.wall_seconds)} "
                 f"({rate:,.2f} prompts/s); {self.units_written} of {self.units_total} units written now, "
                 "the rest were done before",
-                f"pool: {self.kept:,} of {self.planned:,} planned prompts kept ({self.out / POOL_FILE}); "
-                f"rejected {sum(self.rejects.values()):,} ({reasons}; rows and reasons in "
+                f"pool: {pool.kept:,} of {self.planned:,} planned prompts kept ({self.out / POOL_FILE}); "
+                f"rejected {sum(pool.rejects.values()):,} ({reasons}; rows and reasons in "
                 f"{self.out / REJECTS_FILE})",
+                f"kept per category x style cell: {fewest:,} to {most:,} (of {cells:,} cells planned)",
                 stage_line(self.stage_seconds, "workers"),
             ]
         )
@@ -79,17 +80,9 @@ def write_prompts(cfg: PromptsConfig, progress_stream=None) -> PromptsSummary:
         if progress_stream is not None:
             progress.stream = progress_stream
         result = cfg.run(job, progress)
-        kept, rejects = build_pool(cfg, out, job.units)
+        pool = build_pool(cfg, out, job.units, progress_stream)
         return PromptsSummary(
-            result.rows,
-            result.wall_seconds,
-            result.stage_seconds,
-            result.units,
-            job.units,
-            count,
-            kept,
-            rejects,
-            out,
+            result.rows, result.wall_seconds, result.stage_seconds, result.units, job.units, count, pool, out
         )
 
 

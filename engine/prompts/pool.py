@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +21,26 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pixsift.engine.core.candidates import error_kind, failure
+from pixsift.engine.core.progress import Progress
 from pixsift.engine.prompts.config import PromptsConfig
 from pixsift.engine.prompts.filters.near_duplicate import near_duplicates
-from pixsift.engine.prompts.filters.text_stats import text_stats
+from pixsift.engine.prompts.filters.text_stats import FIELDS, TextStats, text_stats
 from pixsift.engine.prompts.units import PLAN_FILE, TEXTS, read_units, write_atomically
 
 POOL_FILE = "pool.parquet"  # engine.cli.prompts names it too, without importing this module
 REJECTS_FILE = "rejects.parquet"
 
 
-def build_pool(cfg: PromptsConfig, out: Path, units: int) -> tuple[int, Counter]:
-    """Write the pool and the rejects from the finished units; (prompts kept, rejects by kind)."""
+@dataclass
+class PoolCounts:
+    kept: int
+    rejects: Counter  # kind -> rows
+    cells: tuple[int, int, int]  # category x style cells planned, and the fewest and most prompts one kept
+
+
+def build_pool(cfg: PromptsConfig, out: Path, units: int, stream=None) -> PoolCounts:
+    """Write the pool and the rejects from the finished units, with progress lines on `stream` (stderr by
+    default) while the statistics and near-duplicates are computed."""
     table = pq.read_table(out / PLAN_FILE).join(read_units(out, units), "id", join_type="inner")
     table = table.sort_by("index")
     reasons = _Reasons(table.num_rows)
@@ -43,7 +53,7 @@ def build_pool(cfg: PromptsConfig, out: Path, units: int) -> tuple[int, Counter]
             truncated = pc.fill_null(table.column(f"{text}_truncated"), False).to_numpy(zero_copy_only=False)
             reasons.drop(truncated, "truncated", f"{text}: stopped at the limit of {limit} tokens")
     for text in texts:
-        stats = text_stats([t or "" for t in table.column(text).to_pylist()])
+        stats = _statistics(table.column(text), f"prompts: {text} statistics", stream)
         bounds = {
             "length": (stats.length, cfg.min_length, cfg.max_length, "{:d}"),
             "alnum_ratio": (stats.alnum_ratio, cfg.min_alnum_ratio, None, "{:.3f}"),
@@ -59,15 +69,48 @@ def build_pool(cfg: PromptsConfig, out: Path, units: int) -> tuple[int, Counter]
             reasons.bound(values, low, high, name, lambda v, text=text, fmt=fmt: f"{text} {fmt.format(v)}")
     if cfg.near_duplicate:
         ids = table.column("id").to_pylist()
+        alive = reasons.alive()
+        progress = _progress("prompts: near-duplicates", int(alive.sum()), stream)
         duplicate_of = near_duplicates(
-            table.column("prompt").to_pylist(), reasons.alive(), cfg.near_duplicate
+            table.column("prompt").to_pylist(), alive, cfg.near_duplicate, progress
         )
         reasons.drop(duplicate_of >= 0, "near_duplicate", lambda row: f"of {ids[duplicate_of[row]]}")
     kept = reasons.alive()
     rejects = table.filter(pa.array(~kept)).append_column("reason", pa.array(reasons.given(), pa.string()))
     write_atomically(table.filter(pa.array(kept)), out / POOL_FILE)
     write_atomically(rejects, out / REJECTS_FILE)
-    return int(kept.sum()), Counter(error_kind(r) for r in reasons.given())
+    planned = Counter(zip(*(table.column(c).to_pylist() for c in ("prompt_category", "style")), strict=True))
+    kept_cells = Counter(
+        zip(
+            *(table.column(c).filter(pa.array(kept)).to_pylist() for c in ("prompt_category", "style")),
+            strict=True,
+        )
+    )
+    per_cell = [kept_cells[cell] for cell in planned]
+    cells = (len(planned), min(per_cell, default=0), max(per_cell, default=0))
+    return PoolCounts(int(kept.sum()), Counter(error_kind(r) for r in reasons.given()), cells)
+
+
+STATS_BLOCK = 1 << 18  # texts per text_stats call: a progress line between blocks
+
+
+def _statistics(column: pa.ChunkedArray, label: str, stream) -> TextStats:
+    progress = _progress(label, len(column), stream)
+    parts = []
+    for start in range(0, len(column), STATS_BLOCK):
+        texts = [t or "" for t in column.slice(start, STATS_BLOCK).to_pylist()]
+        parts.append(text_stats(texts))
+        progress.update(len(texts))
+    return TextStats(
+        *(np.concatenate([getattr(p, f) for p in parts]) if parts else np.zeros(0) for f in FIELDS)
+    )
+
+
+def _progress(label: str, total: int, stream) -> Progress:
+    progress = Progress(label, total, noun="prompts")
+    if stream is not None:
+        progress.stream = stream
+    return progress
 
 
 class _Reasons:

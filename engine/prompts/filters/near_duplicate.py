@@ -28,21 +28,29 @@ def shingles(text: str) -> set[bytes]:
     return {" ".join(words[i : i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
 
 
-def near_duplicates(texts: Sequence[str], alive: np.ndarray, threshold: float) -> np.ndarray:
+PROGRESS_ROWS = 10_000
+
+
+def near_duplicates(texts: Sequence[str], alive: np.ndarray, threshold: float, progress=None) -> np.ndarray:
     """For each text, the index of the earlier kept text it near-duplicates, else -1; rows not `alive`
-    (dropped by an earlier filter) are neither checked nor matched."""
+    (dropped by an earlier filter) are neither checked nor matched. `progress` (engine.core.progress)
+    counts the rows checked, the duplicates as failed."""
     datasketch = require("datasketch", "near-duplicate prompts")
     duplicate_of = np.full(len(texts), -1, np.int64)
     rows = np.flatnonzero(alive)
     hashes = datasketch.MinHash.bulk([shingles(texts[i]) for i in rows], num_perm=NUM_PERM, seed=_SEED)
     lsh = datasketch.MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    kept = {}
-    for row, minhash in zip(rows.tolist(), hashes, strict=True):
+    kept, reported, found = {}, (0, 0), 0
+    for done, (row, minhash) in enumerate(zip(rows.tolist(), hashes, strict=True), 1):
         # LSH finds candidates; the estimated similarity decides (bands also match some below the threshold)
         matches = [m for m in lsh.query(minhash) if kept[m].jaccard(minhash) >= threshold]
         if matches:
             duplicate_of[row] = min(matches)
+            found += 1
         else:
             lsh.insert(row, minhash, check_duplication=False)
             kept[row] = minhash
+        if progress is not None and (done % PROGRESS_ROWS == 0 or done == len(rows)):
+            progress.update(done - reported[0], found - reported[1])
+            reported = (done, found)
     return duplicate_of

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cache
 
 import numba
@@ -45,6 +45,9 @@ class TextStats:
     char_repetition: np.ndarray
     word_repetition: np.ndarray
     length: np.ndarray  # int64
+
+
+FIELDS = tuple(f.name for f in fields(TextStats))
 
 
 def text_stats(texts: list[str], rep_len: int = REP_LEN) -> TextStats:

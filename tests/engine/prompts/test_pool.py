@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import pyarrow.parquet as pq
@@ -35,7 +36,9 @@ def test_each_row_gets_its_first_reason(tmp_path):
         for i, (t, cut, ppl) in TEXTS.items()
     ]
     write_unit(tmp_path, 0, rows)
-    kept, kinds = build_pool(cfg, tmp_path, 1)
+    stream = io.StringIO()
+    counts = build_pool(cfg, tmp_path, 1, stream)
+    kept, kinds = counts.kept, counts.rejects
     pool, rejects = (pq.read_table(tmp_path / f).to_pylist() for f in ("pool.parquet", "rejects.parquet"))
     assert [r["id"] for r in pool] == ["p000000000", "p000000008"] and kept == 2
     reasons = {r["id"]: r["reason"] for r in rejects}
@@ -50,3 +53,7 @@ def test_each_row_gets_its_first_reason(tmp_path):
     }
     assert sum(kinds.values()) == 7 and kinds["near_duplicate"] == 1
     assert pool[0]["prompt_alnum_ratio"] > 0.6 and pool[0]["prompt_generator"] == "unused"
+    assert counts.cells == (9, 0, 1)  # 9 cells of one prompt each; 7 of them dropped theirs
+    lines = stream.getvalue().splitlines()
+    assert "prompts: prompt statistics: 9/9 prompts (100.0%)" in lines[0]
+    assert lines[-1].startswith("prompts: near-duplicates: 3/3 prompts (100.0%)") and "failed 1" in lines[-1]
