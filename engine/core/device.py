@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch loads when a device is asked for, not when a command's flags are built
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -10,6 +13,8 @@ DEVICES = ("auto", "cpu", "cuda")
 def resolve_device(device: str = "auto") -> str:
     """ "auto" -> "cuda" when a GPU is visible, else "cpu"; anything else as given."""
     if device == "auto":
+        import torch
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
 
@@ -17,6 +22,8 @@ def resolve_device(device: str = "auto") -> str:
 def worker_device(device: str = "auto") -> torch.device:
     """The device this process computes on: a bare "cuda" becomes the current GPU (a worker process is
     pinned to its own one), so tensors and decoders agree on the index."""
+    import torch
+
     resolved = torch.device(resolve_device(device))
     if resolved.type == "cuda" and resolved.index is None:
         return torch.device("cuda", torch.cuda.current_device())

@@ -8,14 +8,14 @@ import os
 import queue as queue_module
 import traceback
 
-import torch
-
 from pixsift.engine.core.errors import UserError
 from pixsift.engine.core.progress import Progress
 from pixsift.engine.executors.base import Job, ReportCollector, RunResult, UnitReport, capped
 
 
 def default_workers(device: str) -> int:
+    import torch  # here: building a command's flags imports this module, and needs no torch
+
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.device_count() if device == "cuda" else 1
     return 1
@@ -82,6 +82,8 @@ def _run_processes(job: Job, shares: list[list[int]], collect: ReportCollector) 
 
 
 def _worker(job: Job, rank: int, units: list[int], reports) -> None:
+    import torch
+
     if torch.cuda.is_available():
         os.environ.setdefault("LOCAL_RANK", str(rank))
         torch.cuda.set_device(rank % torch.cuda.device_count())
