@@ -50,7 +50,7 @@ def main() -> None:
     from pixsift.engine.prompts.filters.text_stats import text_stats
     from pixsift.engine.prompts.job import write_prompts
 
-    parser = harness.parser(__doc__, device=False)
+    parser = harness.parser(__doc__)
     parser.add_argument("--captions", type=int, default=1_000_000)
     parser.add_argument("--peer-sample", type=int, default=20_000)
     parser.add_argument("--minhash", type=int, default=100_000)
@@ -59,7 +59,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pixsift" / "bench_prompts")
     args = parser.parse_args()
-    hardware = harness.measure_hardware(torch.device("cpu"))
+    hardware = harness.measure_hardware(
+        torch.device("cpu")
+    )  # the statistics run on the CPU, whatever --device
     texts = captions(args.captions)
     text_stats(texts[:100])  # numba compiles (or loads its cache) once
     rows = []
@@ -68,9 +70,9 @@ def main() -> None:
         chars = sum(map(len, done))
         # the floor: the two UTF-32 copies of the text (as given and lowercased) read once from memory
         floor_s = hardware.floor_ms(8 * chars, 0) / 1e3
-        rate = len(done) / wall
-        rows.append(dict(benchmark="prompts", what=what, rows=len(done), wall_s=wall, rows_per_s=rate,
-                         mchars_per_s=chars / wall / 1e6, pct_of_floor=100 * floor_s / wall))  # fmt: skip
+        rate, mchars, pct = len(done) / wall, chars / wall / 1e6, 100 * floor_s / wall
+        rows.append(dict(benchmark="prompts", what=what, runs_on="cpu", rows=len(done), wall_s=wall,
+                         rows_per_s=rate, mchars_per_s=mchars, pct_of_floor=pct))  # fmt: skip
 
     if args.captions:  # 0: the stage alone
         row("statistics (pixsift, numba)", texts, timed(text_stats, texts)[0])
@@ -87,13 +89,13 @@ def main() -> None:
             taxonomy="fine_t2i", out=str(Path(tmp) / "pool"), writer=str(lm), enhancer=str(lm),
             count=args.prompts, prompts_per_unit=64, batch_size=min(32, args.prompts),
             max_new_tokens=args.max_new_tokens, enhance_max_new_tokens=args.max_new_tokens,
-            keep_truncated=True, device="cpu",
+            keep_truncated=True, device=args.device,
         )  # fmt: skip
         wall, summary = timed(write_prompts, cfg, io.StringIO())
     stage = f"stage, {args.writer_shape} writer + enhancer ({args.max_new_tokens} tokens each)"
-    rows.append(dict(benchmark="prompts", what=stage, rows=args.prompts, wall_s=wall,
+    rows.append(dict(benchmark="prompts", what=stage, runs_on=args.device, rows=args.prompts, wall_s=wall,
                      rows_per_s=args.prompts / wall, kept=summary.pool.kept))  # fmt: skip
-    env = harness.environment(torch.device("cpu"), ("numba", "datasketch", "transformers"))
+    env = harness.environment(torch.device(args.device), ("numba", "datasketch", "transformers"))
     columns = ("what", "rows", "wall_s", "rows_per_s", "mchars_per_s", "pct_of_floor")
     harness.print_table(f"pixsift prompts ({env['device']})", rows, columns)
     print(harness.append_results("bench_prompts", rows, env, hardware, args.results))

@@ -9,8 +9,9 @@
 # SUITE_SECONDS (450): the probe (int64 offsets, determinism, host syncs, decode and embedding ceilings),
 # the sm_90 register table, the GPU tests, bench_ssim, bench_similarity, bench_score, bench_peers,
 # bench_train (the 1B shape, and a 2-layer 7B-width slice with the Janus-4o projection), bench_score
-# --edits (an edit row's cost beside a text-to-image row's) and bench_vlm (caption and judge with a
-# Qwen2.5-VL-3B-shaped model). A step that fails
+# --edits (an edit row's cost beside a text-to-image row's), bench_vlm (caption and judge with a
+# Qwen2.5-VL-3B-shaped model), bench_scorers (each extra scorer at its release's shape beside ViT-L-14) and
+# bench_prompts (a writer and enhancer of Qwen2.5-1.5B's shape). A step that fails
 # or runs out of time is recorded and the next one runs. Everything lands in $OUT, in at most 5 files:
 # suite.log, env.json, steps.jsonl, results.jsonl (every row, tagged with its benchmark) and summary.txt,
 # which also prints last. After a GPU run, `python -m benchmarks.gpu.suite_results file OUT/results.jsonl`
@@ -102,6 +103,9 @@ if [ "$SMOKE" = 1 ]; then
         --contenders pixsift peer "${R[@]}"
     step bench_train 90 "$PY" -m benchmarks.bench_train --tiny "${R[@]}"
     step bench_vlm 90 "$PY" -m benchmarks.bench_vlm --shape tiny --images 4 --max-new-tokens 8 "${R[@]}"
+    step bench_scorers 90 "$PY" -m benchmarks.bench_scorers --shape tiny --candidates 8 "${R[@]}"
+    step bench_prompts 60 "$PY" -m benchmarks.bench_prompts --captions 20000 --peer-sample 2000 --minhash 2000 \
+        --prompts 16 --max-new-tokens 8 "${R[@]}"
 else
     step probe 90 "$PY" -m benchmarks.gpu.gpu_probe "${R[@]}"
     step compile_sm90 60 bash -c "'$PY' -m benchmarks.gpu.compile_sm90 --json > '$ROWS/compile_sm90.jsonl'"
@@ -116,6 +120,10 @@ else
     step bench_score_edits 45 "$PY" -m benchmarks.bench_score --edits --models ViT-L-14 --candidates 2048 "${R[@]}"
     step bench_vlm 90 "$PY" -m benchmarks.bench_vlm --shape 3b --images 128 --batch-size 16 --max-new-tokens 128 \
         "${R[@]}"
+    step bench_scorers 150 "$PY" -m benchmarks.bench_scorers --model ViT-L-14 --candidates 512 --batch-size 64 \
+        "${R[@]}"
+    step bench_prompts 90 "$PY" -m benchmarks.bench_prompts --captions 0 --writer-shape 1.5b --prompts 256 \
+        --max-new-tokens 64 "${R[@]}"
 fi
 
 "$PY" -m benchmarks.gpu.suite_results merge "$ROWS" "$OUT/results.jsonl" >>"$LOG" 2>&1

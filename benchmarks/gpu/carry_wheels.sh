@@ -22,7 +22,7 @@ PY=${PYTHON:-.venv/bin/python}
 # stages' own dependencies, the peers of the benchmarks last.
 PACKAGES=(pixsift open_clip_torch ftfy wcwidth zarr numcodecs donfig google_crc32c diffusers importlib_metadata deepspeed
     hjson pydantic pydantic_core annotated_types typing_inspection nvtx webdataset braceexpand pytorch_msssim
-    kornia kornia_rs)
+    datasketch emoji kornia kornia_rs)
 
 if [ "${1:-}" != "--check" ]; then
     mkdir -p "$WHEEL_DIR"

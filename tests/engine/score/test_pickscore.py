@@ -65,7 +65,9 @@ def test_the_kind_comes_from_the_folder_or_is_named(tmp_path):
     (tmp_path / "other").mkdir()
     with pytest.raises(BadInput, match="is not a transformers CLIPModel folder"):
         load_scorer(tmp_path / "other", "pick", "cpu", "pickscore")
-    with pytest.raises(BadInput, match="no kind 'hps'; kinds: aesthetic_v25, hpsv2, image_reward, mlp, pickscore"):
+    with pytest.raises(
+        BadInput, match="no kind 'hps'; kinds: aesthetic_v25, hpsv2, image_reward, mlp, pickscore"
+    ):
         load_scorer(folder, "pick", "cpu", "hps")
 
 
