@@ -16,12 +16,15 @@ between DALI's CPU path and PIL, which share libjpeg-turbo).
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from pixsift.engine.decode.pil import PilDecoder
 from pixsift.engine.decode.probe import DEFAULT_LIMITS, ImageLimits
-from pixsift.engine.decode.result import Decoder
 from pixsift.kernels.optional import available
+
+if TYPE_CHECKING:  # torch and the decoders load when one is made, not when `score` builds its flags
+    import torch
+
+    from pixsift.engine.decode.result import Decoder
 
 KINDS = ("auto", "dali", "nvjpeg", "pil")
 
@@ -47,6 +50,8 @@ def make_decoder(
         raise ValueError(f"make_decoder: kind must be one of {', '.join(KINDS)}; got {kind!r}")
     if not (isinstance(threads, int) and threads > 0):
         raise ValueError(f"make_decoder: threads must be a positive integer, got {threads!r}")
+    import torch
+
     device = torch.device(device)
     if kind == "auto":
         kind = "pil" if device.type != "cuda" else "dali" if available("nvidia.dali") else "nvjpeg"
@@ -58,4 +63,6 @@ def make_decoder(
         from pixsift.engine.decode.nvjpeg import NvjpegDecoder
 
         return NvjpegDecoder(device, limits, threads, batch_size)
+    from pixsift.engine.decode.pil import PilDecoder
+
     return PilDecoder(limits, threads)
