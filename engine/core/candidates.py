@@ -65,3 +65,9 @@ def content_hash(data: bytes) -> int:
     """The 64-bit BLAKE2b digest of `data` as a signed int64: the exact-duplicate key, and the check that an
     image is still the one that was scored."""
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
+
+
+def parts_hash(*parts: object) -> int:
+    """`content_hash` of the parts' text joined by NUL: a stable id, or a seed, from several keys (a pair's
+    source and instruction, an image's base seed, prompt id and index, ...). Signed; mask it for a seed."""
+    return content_hash("\0".join(map(str, parts)).encode())

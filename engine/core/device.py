@@ -8,6 +8,8 @@ if TYPE_CHECKING:  # torch loads when a device is asked for, not when a command'
     import torch
 
 DEVICES = ("auto", "cpu", "cuda")
+# A model's dtype: "auto" is bfloat16 on a GPU, float32 on the CPU.
+DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -17,6 +19,15 @@ def resolve_device(device: str = "auto") -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def model_dtype(name: str, device: torch.device | str) -> torch.dtype:
+    """The torch dtype `name` (one of DTYPES) means for a model on `device`."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    return getattr(torch, name)
 
 
 def worker_device(device: str = "auto") -> torch.device:

@@ -68,7 +68,7 @@ class Progress:
     label: str
     total: int
     interval: float = 2.0
-    stream: object = field(default_factory=lambda: sys.stderr)  # the stderr of when it starts
+    stream: object = None  # None: the stderr of when it starts
     done: int = 0
     failed: int = 0
     retried: int = 0  # units retried after their worker was lost
@@ -76,6 +76,10 @@ class Progress:
     _last_print: float = 0.0
     _warm: tuple[float, int] | None = None  # (time, rows done) after the first update: warm-up's end
     noun: str = "rows"  # what is counted: rows, images
+
+    def __post_init__(self) -> None:
+        if self.stream is None:
+            self.stream = sys.stderr
 
     def update(self, rows: int, failed: int = 0) -> None:
         now = time.perf_counter()

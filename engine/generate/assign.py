@@ -5,12 +5,12 @@ squared; the enhanced prompt for a `--enhanced-share` of the prompts that have o
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from pixsift.engine.core.candidates import parts_hash
 from pixsift.engine.generate.config import GenerateConfig, aspect_ratio
 
 SIDE_MULTIPLE = 16  # latent sides must divide by the VAE's 8 and, for transformers, by their patch of 2
@@ -65,5 +65,4 @@ def _size(ratio: tuple[int, int], side: int) -> tuple[int, int]:
 
 
 def _uniform(seed: int, prompt_id: str, what: str) -> float:
-    digest = hashlib.blake2b(f"{seed}\0{prompt_id}\0{what}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2**64
+    return (parts_hash(seed, prompt_id, what) & (2**64 - 1)) / 2**64

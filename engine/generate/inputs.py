@@ -17,7 +17,6 @@ accepted prompts, in file order, are the plan, cut into work units of `captions_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -27,6 +26,7 @@ from pathlib import Path
 from PIL import Image
 
 from pixsift.engine.core.batches import batched
+from pixsift.engine.core.candidates import parts_hash
 from pixsift.engine.generate.assign import Assigner
 from pixsift.engine.io.records import (
     CAPTION_FIELDS,
@@ -109,8 +109,7 @@ def image_seed(base_seed: int, prompt_id: str, image_index: int) -> int:
 
     53 bits, so the seed stays exact in JSON readers that parse numbers as doubles.
     """
-    digest = hashlib.blake2b(f"{base_seed}\0{prompt_id}\0{image_index}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**53 - 1)
+    return parts_hash(base_seed, prompt_id, image_index) & (2**53 - 1)
 
 
 def read_prompts(

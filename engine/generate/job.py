@@ -94,9 +94,7 @@ def generate(cfg: GenerateConfig, progress_stream=None) -> GenerateSummary:
             for unit in range(units)
             if not shard_path(out, unit).exists()
         )
-        progress = Progress("generate", todo, noun="images")
-        if progress_stream is not None:
-            progress.stream = progress_stream
+        progress = Progress("generate", todo, noun="images", stream=progress_stream)
         result = cfg.run(GenerateJob(cfg, units), progress)
         return GenerateSummary(
             result.rows,

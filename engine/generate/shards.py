@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import uuid
 from pathlib import Path
 
 from PIL import Image
 
+from pixsift.engine.io.paths import remove_partials as remove_partial_files
+from pixsift.engine.io.paths import write_through_partial
 from pixsift.engine.io.tar_writer import DeterministicTar
 
 EXTENSIONS = {"png": "png", "jpeg": "jpg"}
-_PARTIAL_SUFFIX = ".partial"
 
 
 def shard_path(out: Path, unit: int) -> Path:
@@ -39,19 +38,16 @@ def encode_image(image: Image.Image, image_format: str) -> bytes:
 
 def write_shard(path: Path, samples: list[tuple[str, bytes, str, dict]]) -> None:
     """Write (key, image bytes, image format, record) samples to `path`, atomically."""
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_PARTIAL_SUFFIX}")
-    with DeterministicTar(partial) as tar:
-        for key, data, image_format, record in samples:
-            tar.add(f"{key}.{EXTENSIONS[image_format]}", data)
-            tar.add(f"{key}.json", json.dumps(record, ensure_ascii=False, sort_keys=True).encode())
-    with open(partial, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(partial, path)
+
+    def write(partial: Path) -> None:
+        with DeterministicTar(partial) as tar:
+            for key, data, image_format, record in samples:
+                tar.add(f"{key}.{EXTENSIONS[image_format]}", data)
+                tar.add(f"{key}.json", json.dumps(record, ensure_ascii=False, sort_keys=True).encode())
+
+    write_through_partial(path, write)
 
 
 def remove_partials(out: Path) -> int:
-    """Delete the temporary files a killed job left; how many there were."""
-    partials = list(out.glob(f".shard-*.tar.*{_PARTIAL_SUFFIX}"))
-    for path in partials:
-        path.unlink()
-    return len(partials)
+    """Delete the temporary shards a killed job left; how many there were."""
+    return remove_partial_files(out, "shard-*.tar")

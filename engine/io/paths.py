@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import fsspec
@@ -20,6 +22,7 @@ from pixsift.engine.core.errors import BadInput, NotFound
 for _protocol in ("s3", "gcs"):
     fsspec.config.conf.setdefault(_protocol, {}).setdefault("use_listings_cache", False)
 
+PARTIAL = ".partial"  # the suffix of write_through_partial's temporary files
 _RANGE = re.compile(r"^(-?\d+)\.\.(-?\d+)$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -129,6 +132,26 @@ def open_binary(path: str):
         return fsspec.open(path, "rb").open()
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{path} does not exist") from e
+
+
+def write_through_partial(path: Path, write: Callable[[Path], None]) -> None:
+    """Write the local file `path` by `write(partial)` under a hidden temporary name of its own (two attempts
+    at one file, a retry and the lost worker it replaces, never share one), synced, then renamed over
+    `path`: a reader, or a job resumed after a kill, sees a whole file or none."""
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}{PARTIAL}")
+    write(partial)
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+
+
+def remove_partials(folder: Path, names: str = "*") -> int:
+    """Delete the temporary files `write_through_partial` left in `folder` for files named `names` (a
+    glob) when a job was killed; how many there were."""
+    partials = list(folder.glob(f".{names}.*{PARTIAL}"))
+    for path in partials:
+        path.unlink()
+    return len(partials)
 
 
 def write_whole(path: str | os.PathLike, data: str | bytes) -> None:

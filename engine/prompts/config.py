@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from pixsift.engine.core.config import SettingError, setting
+from pixsift.engine.core.device import DTYPES
 from pixsift.engine.executors.config import ExecutorConfig
 from pixsift.engine.io.ownership import claim_with_settings
 from pixsift.engine.prompts.taxonomy import Taxonomy, load_taxonomy
 
 SETTINGS_FILE = "prompts.json"
 OUTPUT_KIND = "prompt pool"  # engine.io.ownership
-DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass(kw_only=True)

@@ -10,16 +10,14 @@ written again after a kill is the same text; then the driver filters the written
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from pixsift.engine.core.batches import batched
-from pixsift.engine.core.device import worker_device
+from pixsift.engine.core.candidates import parts_hash
+from pixsift.engine.core.device import model_dtype, worker_device
 from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, stage_line
 from pixsift.engine.executors.base import UnitProgress
@@ -76,9 +74,7 @@ def write_prompts(cfg: PromptsConfig, progress_stream=None) -> PromptsSummary:
         per_unit = cfg.prompts_per_unit
         job = PromptsJob(cfg, -(-count // per_unit))
         todo = sum(min(per_unit, count - u * per_unit) for u in job.pending_units())
-        progress = Progress("prompts", todo, noun="prompts")
-        if progress_stream is not None:
-            progress.stream = progress_stream
+        progress = Progress("prompts", todo, noun="prompts", stream=progress_stream)
         result = cfg.run(job, progress)
         pool = build_pool(cfg, out, job.units, progress_stream)
         return PromptsSummary(
@@ -139,7 +135,7 @@ class PromptsJob:
         if self._models is None:
             cfg = self.cfg
             device = worker_device(cfg.device)
-            dtype = _dtype(cfg.dtype, device)
+            dtype = model_dtype(cfg.dtype, device)
             folders = {"writer": cfg.writer, "enhancer": cfg.enhancer, "perplexity": cfg.perplexity_model}
             with self._times.stage("load"):
                 self._models = {role: LanguageModel(f, device, dtype) for role, f in folders.items() if f}
@@ -165,11 +161,4 @@ def _add_perplexity(model: LanguageModel, rows: list[dict]) -> None:
 
 
 def _seed(seed: int, unit: int, batch: int, role: str) -> int:
-    digest = hashlib.blake2b(f"{seed}\0{unit}\0{batch}\0{role}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
-def _dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    return getattr(torch, name)
+    return parts_hash(seed, unit, batch, role) & (2**63 - 1)

@@ -70,7 +70,7 @@ def build_pool(cfg: PromptsConfig, out: Path, units: int, stream=None) -> PoolCo
     if cfg.near_duplicate:
         ids = table.column("id").to_pylist()
         alive = reasons.alive()
-        progress = _progress("prompts: near-duplicates", int(alive.sum()), stream)
+        progress = Progress("prompts: near-duplicates", int(alive.sum()), noun="prompts", stream=stream)
         duplicate_of = near_duplicates(
             table.column("prompt").to_pylist(), alive, cfg.near_duplicate, progress
         )
@@ -95,7 +95,7 @@ STATS_BLOCK = 1 << 18  # texts per text_stats call: a progress line between bloc
 
 
 def _statistics(column: pa.ChunkedArray, label: str, stream) -> TextStats:
-    progress = _progress(label, len(column), stream)
+    progress = Progress(label, len(column), noun="prompts", stream=stream)
     parts = []
     for start in range(0, len(column), STATS_BLOCK):
         texts = [t or "" for t in column.slice(start, STATS_BLOCK).to_pylist()]
@@ -104,13 +104,6 @@ def _statistics(column: pa.ChunkedArray, label: str, stream) -> TextStats:
     return TextStats(
         *(np.concatenate([getattr(p, f) for p in parts]) if parts else np.zeros(0) for f in FIELDS)
     )
-
-
-def _progress(label: str, total: int, stream) -> Progress:
-    progress = Progress(label, total, noun="prompts")
-    if stream is not None:
-        progress.stream = stream
-    return progress
 
 
 class _Reasons:

@@ -19,7 +19,6 @@ row's names when the row is written (`Taxonomy.instruction`), not stored.
 
 from __future__ import annotations
 
-import hashlib
 import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from pixsift.engine.core.candidates import parts_hash
 from pixsift.engine.core.config import read_toml
 from pixsift.engine.core.errors import BadInput
 
@@ -178,4 +178,4 @@ def _draw(rng: np.random.Generator, entries: tuple[Entry, ...], n: int) -> np.nd
 
 
 def _seed(seed: int, name: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}\0{name}".encode(), digest_size=8).digest(), "little")
+    return parts_hash(seed, name) & (2**64 - 1)

@@ -4,12 +4,13 @@ hidden temporary name and renamed when whole, so that a unit's file existing is 
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from pixsift.engine.io.paths import remove_partials as remove_partial_files
+from pixsift.engine.io.paths import write_through_partial
 
 PLAN_FILE = "plan.parquet"
 UNITS_DIR = "units"
@@ -24,7 +25,6 @@ UNIT_SCHEMA = pa.schema(
         *[(f"{name}_perplexity", pa.float64()) for name in TEXTS],
     ]
 )
-_PARTIAL = ".partial"
 
 
 def unit_path(out: Path, unit: int) -> Path:
@@ -58,14 +58,10 @@ def read_units(out: Path, units: int) -> pa.Table:
 
 def write_atomically(table: pa.Table, path: Path, row_group_size: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_PARTIAL}")
-    pq.write_table(table, partial, row_group_size=row_group_size)
-    with open(partial, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(partial, path)
+    write_through_partial(path, lambda partial: pq.write_table(table, partial, row_group_size=row_group_size))
 
 
 def remove_partials(out: Path) -> None:
     """Delete the temporary files a killed job left."""
-    for path in [*out.glob(f".*{_PARTIAL}"), *(out / UNITS_DIR).glob(f".*{_PARTIAL}")]:
-        path.unlink()
+    for folder in (out, out / UNITS_DIR):
+        remove_partial_files(folder)

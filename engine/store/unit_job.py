@@ -10,7 +10,6 @@ pending units on the configured executor and sums up the store.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -198,6 +197,6 @@ def run_store_job(
     """Run `job`'s pending units of `store` on `executor`, with progress lines labelled `label`; each
     commit first checks `fence`, the lease the driver holds (None: a local lock)."""
     job.fence = fence
-    progress = Progress(label, store.pending_rows(), stream=progress_stream or sys.stderr)
+    progress = Progress(label, store.pending_rows(), stream=progress_stream)
     result = executor.run(job, progress)
     return UnitJobSummary.of(verb, store_name, result, store)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pixsift.engine.core.config import SettingError, setting
+from pixsift.engine.core.device import DTYPES
 from pixsift.engine.executors.config import ExecutorConfig
 from pixsift.engine.io.sources import MAX_BYTES
 
-DTYPES = ("auto", "bfloat16", "float16", "float32")
 # ShareGPT4V's instruction for its detailed captions (Chen et al. 2023).
 SHAREGPT4V_PROMPT = "Analyze the image in a comprehensive and detailed manner."
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
@@ -47,13 +47,6 @@ class VlmConfig(ExecutorConfig):
             raise SettingError(
                 field, f"must be lowercase letters, digits and _, starting with a letter: {value!r}"
             )
-
-    def torch_dtype(self, device: str):
-        import torch
-
-        if self.dtype == "auto":
-            return torch.bfloat16 if device.startswith("cuda") else torch.float32
-        return getattr(torch, self.dtype)
 
 
 @dataclass(kw_only=True)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pixsift.engine.core.candidates import failure
-from pixsift.engine.core.device import worker_device
+from pixsift.engine.core.device import model_dtype, worker_device
 from pixsift.engine.core.isolate import isolate_failures
 from pixsift.engine.core.progress import StageTimes
 from pixsift.engine.store.annotations import AnnotationStore
@@ -86,7 +86,7 @@ class AnnotationJob(StoreUnitJob[AnnotationStore]):
 
         cfg = self.cfg
         device = worker_device(cfg.device)
-        model = VisionLanguageModel(cfg.model, device, cfg.torch_dtype(str(device)))
+        model = VisionLanguageModel(cfg.model, device, model_dtype(cfg.dtype, device))
         self.annotator.prepare(model)
         print(f"{self.annotator.stage}: {model.name} on {device}", file=sys.stderr)
         run = RunStore.open(cfg.store, read_only=True)

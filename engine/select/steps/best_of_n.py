@@ -5,12 +5,12 @@ text-to-image row's its group."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from pixsift.engine.core.candidates import parts_hash
 from pixsift.engine.select.ranking import RunningBestPerGroup, rank_keys
 from pixsift.engine.select.steps.base import Run, check_keys
 from pixsift.engine.select.steps.ranked import RankingStep, drop_alive, revive
@@ -76,5 +76,4 @@ class BestOfN(RankingStep, type="best_of_n"):
 
 
 def _pair_id(source_key: str, instruction: str) -> int:
-    digest = hashlib.blake2b(f"{source_key}\0{instruction}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    return parts_hash(source_key, instruction)
