@@ -94,6 +94,8 @@ class PromptsConfig(ExecutorConfig):
     def check(self) -> None:
         if self.max_perplexity is not None and self.perplexity_model is None:
             raise SettingError("max_perplexity", "needs --perplexity-model, the model it is measured with")
+        if self.enhancer_name is not None and self.enhancer is None:
+            raise SettingError("enhancer_name", "names the --enhancer, and none was given")
         if self.min_length > self.max_length:
             raise SettingError("min_length", f"{self.min_length} is more than --max-length {self.max_length}")
 
