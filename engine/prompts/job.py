@@ -22,7 +22,7 @@ from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.progress import Progress, StageTimes, format_seconds, stage_line
 from pixsift.engine.executors.base import UnitProgress
 from pixsift.engine.prompts.config import PromptsConfig
-from pixsift.engine.prompts.llm import LanguageModel
+from pixsift.engine.prompts.llm import ChatLanguageModel, LanguageModel
 from pixsift.engine.prompts.pool import POOL_FILE, REJECTS_FILE, PoolCounts, build_pool
 from pixsift.engine.prompts.taxonomy import draw_plan
 from pixsift.engine.prompts.units import read_plan_unit, remove_partials, unit_path, write_plan, write_unit
@@ -87,7 +87,7 @@ class PromptsJob:
 
     def __init__(self, cfg: PromptsConfig, units: int):
         self.cfg, self.units = cfg, units
-        self._models: dict[str, LanguageModel] | None = None
+        self._models: dict[str, ChatLanguageModel] | None = None
         self._times = StageTimes()
 
     def __getstate__(self):
@@ -125,21 +125,34 @@ class PromptsJob:
     def close(self) -> None:
         self._models = None
 
-    def _write(self, model: LanguageModel, instructions: list[str], unit: int, batch: int, role: str):
+    def _write(self, model: ChatLanguageModel, instructions: list[str], unit: int, batch: int, role: str):
         cfg = self.cfg
         limit = cfg.max_new_tokens if role == "write" else cfg.enhance_max_new_tokens
         seed = _seed(cfg.seed, unit, batch, role)
         return model.write(instructions, seed, limit, cfg.temperature, cfg.top_p)
 
-    def _load(self) -> dict[str, LanguageModel]:
+    def _load(self) -> dict[str, ChatLanguageModel]:
         if self._models is None:
             cfg = self.cfg
             device = worker_device(cfg.device)
             dtype = model_dtype(cfg.dtype, device)
-            folders = {"writer": cfg.writer, "enhancer": cfg.enhancer, "perplexity": cfg.perplexity_model}
+            roles = {"writer": cfg.writer, "enhancer": cfg.enhancer, "perplexity": cfg.perplexity_model}
+            folders = {role: folder for role, folder in roles.items() if folder}
             with self._times.stage("load"):
-                self._models = {role: LanguageModel(f, device, dtype) for role, f in folders.items() if f}
+                self._models = {
+                    role: _language_model(folder, device, dtype, cfg, len(folders))
+                    for role, folder in folders.items()
+                }
         return self._models
+
+
+def _language_model(folder: str, device, dtype, cfg: PromptsConfig, models: int) -> ChatLanguageModel:
+    """The model of `folder` on the backend `cfg` names, one of the stage's `models`."""
+    if cfg.backend == "vllm":
+        from pixsift.engine.prompts.vllm_llm import VllmLanguageModel
+
+        return VllmLanguageModel(folder, device, dtype, cfg, models)
+    return LanguageModel(folder, device, dtype)
 
 
 def _row(planned: dict, written, enhanced) -> dict:
@@ -152,7 +165,7 @@ def _row(planned: dict, written, enhanced) -> dict:
     return row
 
 
-def _add_perplexity(model: LanguageModel, rows: list[dict]) -> None:
+def _add_perplexity(model: ChatLanguageModel, rows: list[dict]) -> None:
     for name in ("prompt", "enhanced_prompt"):
         present = [r for r in rows if r[name] is not None]
         if present:

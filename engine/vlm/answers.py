@@ -7,7 +7,8 @@
   where every digit is a token, as in Qwen's tokenizer) is read in the same pass: its first token is forced,
   and that token alone counts as its own value only when no digit follows it.
 
-Both need one forward pass per question: `forced` are the tokens appended to the prompt.
+Both need one forward pass per question: `forced` are the tokens appended to the prompt, `wanted` the tokens
+whose probability is read at each position.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class YesProbability:
     @property
     def forced(self) -> tuple[int, ...]:
         return self.tokens[:-1]
+
+    @property
+    def wanted(self) -> tuple[tuple[int, ...], ...]:
+        return tuple((token,) for token in self.tokens)
 
     def values(self, logprobs: torch.Tensor) -> np.ndarray:
         picked = [logprobs[:, j, token] for j, token in enumerate(self.tokens)]
@@ -69,6 +74,13 @@ class ExpectedScore:
     @property
     def forced(self) -> tuple[int, ...]:
         return () if self.first is None else (self.first,)
+
+    @property
+    def wanted(self) -> tuple[tuple[int, ...], ...]:
+        first = tuple(sorted({*self.single.values(), *self.forced}))
+        return (
+            (first,) if self.first is None else (first, tuple(sorted({*self.digits, *self.double.values()})))
+        )
 
     def values(self, logprobs: torch.Tensor) -> np.ndarray:
         probs = logprobs.exp().double()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pixsift.engine.core.config import SettingError, setting
 from pixsift.engine.core.device import DTYPES
+from pixsift.engine.core.llm_backend import BackendConfig
 from pixsift.engine.executors.config import ExecutorConfig
 from pixsift.engine.io.sources import MAX_BYTES
 
@@ -17,7 +18,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
 
 @dataclass(kw_only=True)
-class VlmConfig(ExecutorConfig):
+class VlmConfig(BackendConfig, ExecutorConfig):
     store: str = setting(positional=True, help="the run store (made by pixsift score)")
     model: str = setting(
         affects_values=True,
@@ -77,6 +78,7 @@ class CaptionConfig(VlmConfig):
     )
 
     def check(self) -> None:
+        super().check()
         self.check_name("column", self.column)
 
 
@@ -100,6 +102,7 @@ class JudgeConfig(VlmConfig):
     )
 
     def check(self) -> None:
+        super().check()
         if not self.rubrics:
             raise SettingError("rubrics", "name at least one rubric")
         if self.name is not None:

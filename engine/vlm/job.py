@@ -82,13 +82,11 @@ class AnnotationJob(StoreUnitJob[AnnotationStore]):
         return AnnotationStore.open(self.url, read_only=read_only)
 
     def load(self, store: AnnotationStore) -> _Loaded:
-        from pixsift.engine.vlm.model import VisionLanguageModel
-
         cfg = self.cfg
         device = worker_device(cfg.device)
-        model = VisionLanguageModel(cfg.model, device, model_dtype(cfg.dtype, device))
+        model = _vision_language_model(cfg, device)
         self.annotator.prepare(model)
-        print(f"{self.annotator.stage}: {model.name} on {device}", file=sys.stderr)
+        print(f"{self.annotator.stage}: {model.name} on {device} ({cfg.backend})", file=sys.stderr)
         run = RunStore.open(cfg.store, read_only=True)
         rows = UnitRows(run, cfg.selection, self.annotator.task, cfg.batch_size, cfg.max_bytes)
         fills = {n: store.group[n].fill_value for n in store.unit_arrays if n not in ("status", "error")}
@@ -124,6 +122,18 @@ class AnnotationJob(StoreUnitJob[AnnotationStore]):
             for name, fill in loaded.fills.items():
                 columns[name][position] = fill
             columns["status"][position], columns["error"][position] = "failed", reason
+
+
+def _vision_language_model(cfg: VlmConfig, device):
+    """The model of `cfg.model` on the backend `cfg` names."""
+    dtype = model_dtype(cfg.dtype, device)
+    if cfg.backend == "vllm":
+        from pixsift.engine.vlm.vllm_model import VllmVisionLanguageModel
+
+        return VllmVisionLanguageModel(cfg.model, device, dtype, cfg)
+    from pixsift.engine.vlm.model import VisionLanguageModel
+
+    return VisionLanguageModel(cfg.model, device, dtype)
 
 
 def run_model(

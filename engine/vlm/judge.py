@@ -66,7 +66,9 @@ class Judge:
                 prompts,
                 images,
                 len(answer.forced) + 1,
-                lambda inputs, answer=answer: answer.values(model.answer_logprobs(inputs, answer.forced)),
+                lambda inputs, answer=answer: answer.values(
+                    model.answer_logprobs(inputs, answer.forced, answer.wanted)
+                ),
             )
             failed.update({i: reason for i, reason in missed.items() if i not in failed})
         done = [i for i in rows if i not in failed]

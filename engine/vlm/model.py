@@ -4,10 +4,12 @@ chat template.
 
 Two uses, both batched, prompts left-padded so that every row's answer starts at the same position:
 - `answer_logprobs`: one forward pass over the prompts with `forced` tokens appended; the log-probabilities
-  of the whole vocabulary at the answer's first position and after each forced token. Judges score from
-  these (engine.vlm.answers), never from parsed text.
+  of the whole vocabulary (the `wanted` tokens among them) at the answer's first position and after each
+  forced token. Judges score from these (engine.vlm.answers), never from parsed text.
 - `generate`: greedy decoding (captions, explanations), with the number of tokens each row produced and
   whether it stopped at the token limit.
+
+The vLLM backend (engine.vlm.vllm_model) shares the prompts, their token ids and the answers.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from pixsift.engine.core.errors import BadInput
 from pixsift.engine.core.generation import Generated, context_length, decode_generated, end_tokens
 
 
-class VisionLanguageModel:
-    def __init__(self, folder: str, device: torch.device, dtype: torch.dtype):
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+class ChatModel:
+    """The chat prompts of a vision-language model folder's processor, the same for every backend."""
+
+    def __init__(self, folder: str):
+        from transformers import AutoProcessor
 
         if not os.path.isfile(os.path.join(folder, "config.json")):
             raise BadInput(folder, "not a local model folder (no config.json)", _DOWNLOAD_HINT)
@@ -33,10 +37,6 @@ class VisionLanguageModel:
             raise BadInput(folder, "its processor has no chat template", "use the folder as published")
         self.tokenizer = self.processor.tokenizer
         self.tokenizer.padding_side = "left"
-        self.model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype).to(device).eval()
-        self.device = device
-        self.context = context_length(self.model.config, self.tokenizer)
-        self.name = type(self.model).__name__
 
     def prompt(self, question: str, images: int) -> str:
         """The chat-formatted user turn asking `question` about `images` images, ready for the answer."""
@@ -46,6 +46,17 @@ class VisionLanguageModel:
 
     def token_ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
+
+
+class VisionLanguageModel(ChatModel):
+    def __init__(self, folder: str, device: torch.device, dtype: torch.dtype):
+        from transformers import AutoModelForImageTextToText
+
+        super().__init__(folder)
+        self.model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype).to(device).eval()
+        self.device = device
+        self.context = context_length(self.model.config, self.tokenizer)
+        self.name = type(self.model).__name__
 
     def encode(self, prompts: Sequence[str], images: Sequence[Sequence[Image.Image]]):
         """The model's inputs for `prompts`, each with its `images` (left-padded, on the device)."""
@@ -59,9 +70,10 @@ class VisionLanguageModel:
         return inputs["attention_mask"].sum(dim=1).tolist()
 
     @torch.inference_mode()
-    def answer_logprobs(self, inputs, forced: Sequence[int] = ()) -> torch.Tensor:
+    def answer_logprobs(self, inputs, forced: Sequence[int], wanted: Sequence[Sequence[int]]) -> torch.Tensor:
         """B x (len(forced) + 1) x V float32 log-probabilities: of the answer's first token, then of the
-        token after each of `forced`."""
+        token after each of `forced` (the whole vocabulary: `wanted`, the tokens read at each position,
+        among them)."""
         inputs = dict(inputs)
         if forced:
             extra = torch.tensor([list(forced)] * len(inputs["input_ids"]), device=self.device)

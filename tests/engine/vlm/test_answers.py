@@ -74,3 +74,22 @@ def test_a_scale_the_tokenizer_cannot_read_in_one_pass_is_refused():
 
     with pytest.raises(BadInput, match="rubric x: the values 0-10 are not single tokens"):
         ExpectedScore.of(odd, 0, 10, "rubric x")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        YesProbability.of(split_digits),
+        ExpectedScore.of(split_digits, 0, 10, "rubric"),
+        ExpectedScore.of(whole_numbers, 0, 10, "rubric"),
+        ExpectedScore.of(split_digits, 1, 5, "rubric"),
+    ],
+)
+def test_an_answer_reads_only_the_tokens_it_wants(answer):
+    """The vLLM backend returns the wanted tokens' log-probabilities only: the rest may be -inf."""
+    lp = random_logprobs(3, len(answer.forced) + 1, 4)
+    assert len(answer.wanted) == lp.shape[1]
+    only = torch.full_like(lp, -torch.inf)
+    for j, tokens in enumerate(answer.wanted):
+        only[:, j, list(tokens)] = lp[:, j, list(tokens)]
+    np.testing.assert_array_equal(answer.values(only), answer.values(lp))
