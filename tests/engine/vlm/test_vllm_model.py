@@ -25,20 +25,27 @@ def annotated(store: str, prefix: str) -> dict[str, list]:
     return {name: arrays[name][:].tolist() for name in sorted(arrays) if name.startswith(prefix)}
 
 
-@needs_vllm
-def test_judge_scores_on_vllm_equal_the_transformers_backend(tmp_path, tiny_qwen25vl):
-    by_backend = {}
-    for backend in ("transformers", "vllm"):
-        store = scored_pool(tmp_path / backend, edits=EDITS).store.url
-        argv = ["judge", store, "--model", str(tiny_qwen25vl), "--rubric", "t2i", "--rubric", "edit"]
-        argv += ["--batch-size", "5"]
+def on_both_backends(tmp_path, command: list[str], prefix: str, edits=None) -> tuple[dict, dict]:
+    """The columns `prefix`* that `pixsift COMMAND STORE ...` writes on vLLM, and on transformers, each into
+    its own copy of the pool."""
+    found = {}
+    for backend in ("vllm", "transformers"):
+        store = scored_pool(tmp_path / backend, edits=edits).store.url
+        argv = [command[0], store, *command[1:], "--batch-size", "5"]
         if backend == "vllm":
             assert "Qwen2_5_VLForConditionalGeneration on cpu (vllm)" in pixsift_on_vllm(*argv).stderr
         else:
             assert main(argv) == 0
-        by_backend[backend] = annotated(store, "judge_")
-    ours, theirs = by_backend["vllm"], by_backend["transformers"]
-    assert ours.keys() == theirs.keys() and "judge_edit_success" in ours and "judge_t2i_quality" in ours
+        found[backend] = annotated(store, prefix)
+    assert found["vllm"].keys() == found["transformers"].keys()
+    return found["vllm"], found["transformers"]
+
+
+@needs_vllm
+def test_judge_scores_on_vllm_equal_the_transformers_backend(tmp_path, tiny_qwen25vl):
+    judge = ["judge", "--model", str(tiny_qwen25vl), "--rubric", "t2i", "--rubric", "edit"]
+    ours, theirs = on_both_backends(tmp_path, judge, "judge_", EDITS)
+    assert "judge_edit_success" in ours and "judge_t2i_quality" in ours
     for name, values in theirs.items():
         if name.endswith(("_status", "_error")):
             assert ours[name] == values, name
@@ -49,26 +56,8 @@ def test_judge_scores_on_vllm_equal_the_transformers_backend(tmp_path, tiny_qwen
 
 @needs_vllm
 def test_captions_on_vllm_are_the_transformers_backends_greedy_captions(tmp_path, tiny_qwen25vl):
-    by_backend = {}
-    for backend in ("transformers", "vllm"):
-        store = scored_pool(tmp_path / backend).store.url
-        argv = [
-            "caption",
-            store,
-            "--model",
-            str(tiny_qwen25vl),
-            "--max-new-tokens",
-            "12",
-            "--batch-size",
-            "5",
-        ]
-        if backend == "vllm":
-            assert "on cpu (vllm)" in pixsift_on_vllm(*argv).stderr
-        else:
-            assert main(argv) == 0
-        by_backend[backend] = annotated(store, "caption_vlm")
-    ours, theirs = by_backend["vllm"], by_backend["transformers"]
-    assert ours.keys() == theirs.keys()
+    caption = ["caption", "--model", str(tiny_qwen25vl), "--max-new-tokens", "12"]
+    ours, theirs = on_both_backends(tmp_path, caption, "caption_vlm")
     for name, values in theirs.items():
         if name == "caption_vlm_repetition":
             np.testing.assert_allclose(ours[name], values, err_msg=name)
