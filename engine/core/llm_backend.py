@@ -80,6 +80,9 @@ def open_vllm(folder: str, device: torch.device, dtype: torch.dtype, cfg: Backen
         "gpu_memory_utilization": (cfg.vllm_memory or VLLM_MEMORY) / models,
         # vLLM compiles the model for the GPU; on its CPU build that compile costs minutes per start.
         "enforce_eager": device.type == "cpu",
+        # A prompt prefilled in chunks has its seeded sampler rewound, which the CPU's generators cannot
+        # do ("CPU Generator does not use offset"): on the CPU each prompt is prefilled whole.
+        "enable_chunked_prefill": device.type != "cpu",
         **more,
     }
     if cfg.vllm_kv_cache_gib is not None:
