@@ -15,10 +15,10 @@ from tests.fixtures.tiny_lm import save_tiny_qwen25
 from tests.helpers.vllm_env import needs_vllm, pixsift_on_vllm
 
 
-def prompts_argv(out, lm, *more: str) -> list[str]:
-    return ["prompts", "fine_t2i", "--out", str(out), "--writer", str(lm), "--count", "12",
-            "--prompts-per-unit", "6", "--batch-size", "4", "--max-new-tokens", "12", "--keep-truncated",
-            "--near-duplicate", "0", *more]  # fmt: skip
+def prompts_argv(out, lm, *more: str, count: int = 12, per_unit: int = 6, batch: int = 4) -> list[str]:
+    return ["prompts", "fine_t2i", "--out", str(out), "--writer", str(lm), "--count", str(count),
+            "--prompts-per-unit", str(per_unit), "--batch-size", str(batch), "--max-new-tokens", "12",
+            "--keep-truncated", "--near-duplicate", "0", *more]  # fmt: skip
 
 
 def rows(out) -> dict[str, dict]:
@@ -49,9 +49,12 @@ def test_the_vllm_backend_writes_and_measures_what_transformers_does(tmp_path):
 @needs_vllm
 def test_sampled_units_written_again_on_vllm_are_the_same_text(tmp_path, tiny_lm):
     out = tmp_path / "pool"
-    pixsift_on_vllm(*prompts_argv(out, tiny_lm))
+    # Batches of 32 chat prompts are more tokens than vLLM prefills in one step: on the CPU they must not
+    # be prefilled in chunks (a chunked prefill rewinds the seeded sampler, which a CPU generator cannot).
+    argv = prompts_argv(out, tiny_lm, count=64, per_unit=32, batch=32)
+    pixsift_on_vllm(*argv)
     first = rows(out)
     unit_path(out, 1).unlink()
-    pixsift_on_vllm(*prompts_argv(out, tiny_lm))
-    assert rows(out) == first
-    assert len({r["prompt"] for r in first.values()}) > 6  # sampled: not one text again and again
+    pixsift_on_vllm(*argv)
+    assert rows(out) == first and len(first) == 64
+    assert len({r["prompt"] for r in first.values()}) > 32  # sampled: not one text again and again
