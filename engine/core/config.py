@@ -24,7 +24,7 @@ import math
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -86,6 +86,16 @@ class Config:
     def check(self) -> None:
         """Checks that involve several fields."""
 
+    # Settings used only with another one (a field that is falsy unless given): {setting: the one it needs}.
+    NEEDS: ClassVar[Mapping[str, str]] = {}
+
+    def check_needs(self, given: Iterable[str]) -> None:
+        """A setting given without the one it needs would go unused: an error, naming both."""
+        for name in sorted(set(given) & self.NEEDS.keys()):
+            needed = self.NEEDS[name]
+            if not getattr(self, needed):
+                raise SettingError(name, f"is for {flag_of(type(self), needed)}, which was not given")
+
     @classmethod
     def load(
         cls,
@@ -137,7 +147,9 @@ class Config:
                     origin.get(name, flag_of(cls, name)),
                 )
         try:
-            return cls(**table)
+            config = cls(**table)
+            config.check_needs(table.keys())
+            return config
         except SettingError as e:
             if e.name in origin:
                 raise SettingError(e.name, e.problem, origin[e.name]) from None

@@ -92,12 +92,12 @@ class PromptsConfig(BackendConfig, ExecutorConfig):
         "least this; 0 turns it off",
     )
 
+    NEEDS = {"enhancer_name": "enhancer", "enhance_max_new_tokens": "enhancer"}
+
     def check(self) -> None:
         super().check()
         if self.max_perplexity is not None and self.perplexity_model is None:
             raise SettingError("max_perplexity", "needs --perplexity-model, the model it is measured with")
-        if self.enhancer_name is not None and self.enhancer is None:
-            raise SettingError("enhancer_name", "names the --enhancer, and none was given")
         if self.min_length > self.max_length:
             raise SettingError("min_length", f"{self.min_length} is more than --max-length {self.max_length}")
 

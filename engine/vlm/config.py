@@ -101,6 +101,8 @@ class JudgeConfig(VlmConfig):
         96, min=1, max=4096, affects_values=True, help="longest explanation in tokens"
     )
 
+    NEEDS = {"explain_tokens": "explain"}
+
     def check(self) -> None:
         super().check()
         if not self.rubrics:

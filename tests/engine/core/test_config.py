@@ -108,3 +108,22 @@ def test_unknown_keys_and_unreadable_files_are_refused(tmp_path):
 def test_python_callers_get_the_field_named():
     with pytest.raises(SettingError, match=r"^Example.workers: must be at least 0, got -5$"):
         Example(store="s", inputs=[], workers=-5)
+
+
+@dataclass(kw_only=True)
+class Needing(Example):
+    NEEDS = {"rate": "random"}
+
+
+def test_a_setting_given_without_the_one_it_needs_is_an_error(tmp_path):
+    base = {"store": "s", "inputs": []}
+    with pytest.raises(SettingError) as error:
+        Needing.load(given={**base, "rate": 1.0})  # given at its default value: still given, still unused
+    assert str(error.value) == "--rate: is for --random, which was not given"
+    settings = tmp_path / "s.toml"
+    settings.write_text('store = "s"\ninputs = []\nrate = 0.5\n')
+    with pytest.raises(SettingError) as error:
+        Needing.load(settings)
+    assert str(error.value) == f"{settings}: rate: is for --random, which was not given"
+    assert Needing.load(given={**base, "rate": 0.5, "random": True}).rate == 0.5
+    assert Needing.load(given=base).rate == 1.0

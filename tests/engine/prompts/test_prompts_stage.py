@@ -151,7 +151,7 @@ def test_ray_actors_write_the_local_pool(tmp_path, tiny_lm):
         assert found.column("id").to_pylist() == expected.column("id").to_pylist()
 
 
-def test_a_folder_pixsift_did_not_make_is_refused_untouched_and_an_unused_name_is_an_error(
+def test_a_folder_pixsift_did_not_make_is_refused_untouched_and_unused_enhancer_flags_are_errors(
     tmp_path, tiny_lm, capsys
 ):
     out = tmp_path / "mine"
@@ -160,6 +160,7 @@ def test_a_folder_pixsift_did_not_make_is_refused_untouched_and_an_unused_name_i
     line = user_error(capsys, prompts_argv(out, tiny_lm, *LENIENT))
     assert str(out) in line and "pixsift" in line
     assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
-    line = user_error(capsys, prompts_argv(tmp_path / "pool", tiny_lm, "--enhancer-name", "x"))
-    assert "--enhancer-name" in line and "names the --enhancer, and none was given" in line
+    for flag, value in (("--enhancer-name", "x"), ("--enhance-max-new-tokens", "256")):  # 256: the default
+        line = user_error(capsys, prompts_argv(tmp_path / "pool", tiny_lm, flag, value))
+        assert flag in line and "is for --enhancer, which was not given" in line
     assert not (tmp_path / "pool").exists()

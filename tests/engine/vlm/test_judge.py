@@ -180,6 +180,8 @@ def test_a_changed_setting_is_refused_then_replaced(judged, tiny_qwen25vl, capsy
     capsys.readouterr()
     assert main([*argv, "--replace", "--batch-size", "3"]) == 0  # the same settings: nothing to redo
     assert capsys.readouterr().out.startswith("judged 0 rows in ")
+    line = user_error(capsys, [*argv, "--explain-tokens", "4"])
+    assert line.endswith("--explain-tokens: is for --explain, which was not given")
     line = user_error(capsys, [*argv, "--explain"])
     assert "annotation set 'judge_t2i'" in line and "explain: False before, True now" in line
     assert line.endswith("; pass --replace to make it again, or name another set")
