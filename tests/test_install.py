@@ -90,6 +90,24 @@ def test_version_and_help_import_nothing_heavy(argv):
     assert ("pixsift " in done.stdout) if argv == ["--version"] else ("convert-janus" in done.stdout)
 
 
+# `demo` is the kernels' demonstration in one module. (The trainer's commands, registered(), are not
+# checked: their flags come from configs that import torch.)
+LOADS_TORCH_FOR_HELP = {"demo"}
+
+
+@pytest.mark.parametrize("command", [c.name for c in COMMANDS if c.name not in LOADS_TORCH_FOR_HELP])
+def test_a_commands_help_loads_no_model_library(command):
+    done = run_python(
+        "import json, sys\n"
+        "from pixsift.engine.cli import main\n"
+        f"try:\n    main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'transformers', 'diffusers', 'open_clip'})))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
 def test_every_command_is_listed_and_loads_its_own_parser(capsys):
     commands = [*COMMANDS, *registered()]
     assert {c.name for c in registered()} == {"tokenize", "train", "sample", "convert-janus"}

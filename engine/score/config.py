@@ -11,7 +11,6 @@ from pixsift.engine.decode.probe import MAX_ASPECT, MAX_PIXELS, MAX_SIDE, ImageL
 from pixsift.engine.executors.config import ExecutorConfig
 from pixsift.engine.io.sources import MAX_BYTES
 from pixsift.engine.store.schema import PAIR_PREFIX
-from pixsift.kernels.ssim.roundtrip import PROCEDURE as ROUNDTRIP_PROCEDURE
 
 MAX_FIDELITY = 8192  # round-trip SSIM sizes: larger ones only exhaust memory
 
@@ -171,9 +170,12 @@ class ScoreConfig(ExecutorConfig):
     def value_settings(self, embedder_info: dict | None = None) -> dict:
         """What the store's values depend on: these settings and the embedder (not the inputs: the store
         records the files it planned, engine.store.input_record)."""
+        # Imported here: the kernels load torch, which building score's and search's flags needs none of.
+        from pixsift.kernels.ssim.roundtrip import PROCEDURE
+
         settings = super().value_settings()
         settings["embedder"] = {k: v for k, v in (embedder_info or {}).items() if k != "autocast"}
-        settings["ssim_roundtrip"] = ROUNDTRIP_PROCEDURE
+        settings["ssim_roundtrip"] = PROCEDURE
         return settings
 
     def cpu_threads(self) -> int:
