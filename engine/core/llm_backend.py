@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pixsift.engine.core.config import Config, SettingError, setting
-from pixsift.engine.core.generation import Generated, decode_generated
+from pixsift.engine.core.generation import Generated, decode_generated, end_tokens
+from pixsift.kernels.optional import require
 
 if TYPE_CHECKING:
     import torch
@@ -62,8 +63,6 @@ class BackendConfig(Config):
 def open_vllm(folder: str, device: torch.device, dtype: torch.dtype, cfg: BackendConfig, models: int, **more):
     """vLLM's `LLM` over the local model `folder` on `device` (the one its build runs on), one of the
     stage's `models` in this process; `more` are further engine arguments."""
-    from pixsift.kernels.optional import require
-
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     vllm = require("vllm", "--backend vllm")
     from vllm.platforms import current_platform
@@ -104,14 +103,36 @@ def _hidden_module(name: str) -> Iterator[None]:
             sys.modules[name] = hidden
 
 
-def generation_config(folder: str):
-    """The folder's generation config, as transformers gives it to a model loaded from the folder."""
-    from transformers import AutoConfig, GenerationConfig
+@dataclass(frozen=True)
+class Decoding:
+    """How transformers' `generate` decodes for a model of a folder, as vLLM is asked to: the end-of-turn
+    tokens it stops at and the repetition penalty of the folder's generation config."""
 
-    try:
-        return GenerationConfig.from_pretrained(folder)
-    except OSError:  # no generation_config.json: the defaults the model's config implies
-        return GenerationConfig.from_model_config(AutoConfig.from_pretrained(folder))
+    ends: list[int]
+    repetition_penalty: float
+
+    @classmethod
+    def of(cls, folder: str, tokenizer) -> Decoding:
+        from transformers import AutoConfig, GenerationConfig
+
+        try:
+            generation = GenerationConfig.from_pretrained(folder)
+        except OSError:  # no generation_config.json: the defaults the model's config implies
+            generation = GenerationConfig.from_model_config(AutoConfig.from_pretrained(folder))
+        return cls(end_tokens(generation, tokenizer), generation.repetition_penalty or 1.0)
+
+    def params(self, **sampling):
+        """vLLM's SamplingParams of `sampling`, stopping and penalising repeats as transformers would."""
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            stop_token_ids=self.ends, repetition_penalty=self.repetition_penalty, **sampling
+        )
+
+    def generated(self, outputs, tokenizer, max_new_tokens: int) -> list[Generated]:
+        """The text each vLLM request output wrote, cut as the transformers backend cuts it."""
+        rows = [list(o.outputs[0].token_ids) for o in outputs]
+        return decode_generated(tokenizer, rows, self.ends, max_new_tokens)
 
 
 def vllm_prompt(ids: Sequence[int], images: Sequence[Any] = ()) -> dict:
@@ -120,9 +141,3 @@ def vllm_prompt(ids: Sequence[int], images: Sequence[Any] = ()) -> dict:
     if images:
         prompt["multi_modal_data"] = {"image": list(images)}
     return prompt
-
-
-def vllm_generated(outputs, tokenizer, ends: Sequence[int], max_new_tokens: int) -> list[Generated]:
-    """The text each vLLM request output wrote, cut as the transformers backend cuts it."""
-    rows = [list(o.outputs[0].token_ids) for o in outputs]
-    return decode_generated(tokenizer, rows, ends, max_new_tokens)

@@ -25,7 +25,10 @@ _DOWNLOAD_HINT = "models load from local folders: hf download Qwen/Qwen2.5-7B-In
 
 
 class ChatLanguageModel:
-    """A causal LM folder's tokenizer and the chat text of an instruction, the same for every backend."""
+    """A causal LM folder's tokenizer and the chat text of an instruction, the same for every backend;
+    each backend sets `context` and gives `write` and `mean_nll`."""
+
+    context: int  # the model's context in tokens
 
     def __init__(self, folder: str):
         from transformers import AutoTokenizer

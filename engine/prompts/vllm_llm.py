@@ -14,14 +14,8 @@ from collections.abc import Sequence
 import torch
 
 from pixsift.engine.core.candidates import parts_hash
-from pixsift.engine.core.generation import Generated, end_tokens
-from pixsift.engine.core.llm_backend import (
-    BackendConfig,
-    generation_config,
-    open_vllm,
-    vllm_generated,
-    vllm_prompt,
-)
+from pixsift.engine.core.generation import Generated
+from pixsift.engine.core.llm_backend import BackendConfig, Decoding, open_vllm, vllm_prompt
 from pixsift.engine.prompts.llm import ChatLanguageModel
 
 
@@ -32,29 +26,23 @@ class VllmLanguageModel(ChatLanguageModel):
         super().__init__(folder)
         self.llm = open_vllm(folder, device, dtype, cfg, models)
         self.context = self.llm.llm_engine.model_config.max_model_len
-        generation = generation_config(folder)
-        self.ends = end_tokens(generation, self.tokenizer)
-        self.repetition_penalty = generation.repetition_penalty or 1.0
+        self.decoding = Decoding.of(folder, self.tokenizer)
 
     def write(
         self, instructions: Sequence[str], seed: int, max_new_tokens: int, temperature: float, top_p: float
     ) -> list[Generated]:
-        from vllm import SamplingParams
-
         ids = self.instruction_tokens(instructions, max_new_tokens)["input_ids"]
         asks = [
-            SamplingParams(
+            self.decoding.params(
                 max_tokens=max_new_tokens,
                 temperature=temperature,
                 top_p=top_p,
-                repetition_penalty=self.repetition_penalty,
-                stop_token_ids=self.ends,
                 seed=parts_hash(seed, i) & (2**63 - 1),
             )
             for i in range(len(ids))
         ]
         outputs = self.llm.generate([vllm_prompt(i) for i in ids], asks, use_tqdm=False)
-        return vllm_generated(outputs, self.tokenizer, self.ends, max_new_tokens)
+        return self.decoding.generated(outputs, self.tokenizer, max_new_tokens)
 
     def mean_nll(self, ids: list[list[int]]) -> list[float]:
         from vllm import SamplingParams

@@ -18,14 +18,8 @@ from typing import Any
 
 import torch
 
-from pixsift.engine.core.generation import Generated, end_tokens
-from pixsift.engine.core.llm_backend import (
-    BackendConfig,
-    generation_config,
-    open_vllm,
-    vllm_generated,
-    vllm_prompt,
-)
+from pixsift.engine.core.generation import Generated
+from pixsift.engine.core.llm_backend import BackendConfig, Decoding, open_vllm, vllm_prompt
 from pixsift.engine.vlm.model import ChatModel
 
 IMAGES_PER_PROMPT = 2  # a judge of edits shows the source and the edit
@@ -47,9 +41,7 @@ class VllmVisionLanguageModel(ChatModel):
         model_config = self.llm.llm_engine.model_config
         self.context = model_config.max_model_len
         self.name = model_config.architecture
-        generation = generation_config(folder)
-        self.ends = end_tokens(generation, self.tokenizer)
-        self.repetition_penalty = generation.repetition_penalty or 1.0
+        self.decoding = Decoding.of(folder, self.tokenizer)
 
     def encode(self, prompts: Sequence[str], images: Sequence[Sequence[Any]]) -> list[_Request]:
         flat = [image for row in images for image in row]
@@ -82,13 +74,6 @@ class VllmVisionLanguageModel(ChatModel):
         return found
 
     def generate(self, inputs: list[_Request], max_new_tokens: int) -> list[Generated]:
-        from vllm import SamplingParams
-
-        greedy = SamplingParams(
-            max_tokens=max_new_tokens,
-            temperature=0.0,
-            stop_token_ids=self.ends,
-            repetition_penalty=self.repetition_penalty,
-        )
+        greedy = self.decoding.params(max_tokens=max_new_tokens, temperature=0.0)
         outputs = self.llm.generate([vllm_prompt(r.ids, r.images) for r in inputs], greedy, use_tqdm=False)
-        return vllm_generated(outputs, self.tokenizer, self.ends, max_new_tokens)
+        return self.decoding.generated(outputs, self.tokenizer, max_new_tokens)
