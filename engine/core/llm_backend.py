@@ -58,6 +58,10 @@ class BackendConfig(Config):
             for name in _VLLM_ONLY:
                 if getattr(self, name) is not None:
                     raise SettingError(name, f"is for --backend vllm, and the backend is {self.backend}")
+        if self.vllm_memory is not None and self.vllm_kv_cache_gib is not None:  # vLLM ignores it then
+            raise SettingError(
+                "vllm_memory", "goes unused when --vllm-kv-cache-gib sizes each model's KV cache"
+            )
 
 
 def open_vllm(folder: str, device: torch.device, dtype: torch.dtype, cfg: BackendConfig, models: int, **more):

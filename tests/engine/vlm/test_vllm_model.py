@@ -71,6 +71,8 @@ def test_vllm_flags_need_the_vllm_backend(tmp_path, capsys):
     argv = ["caption", store, "--model", str(tmp_path), "--vllm-kv-cache-gib", "1"]
     line = user_error(capsys, argv)
     assert "--vllm-kv-cache-gib" in line and "is for --backend vllm" in line
+    line = user_error(capsys, [*argv, "--backend", "vllm", "--vllm-memory", "0.5"])
+    assert line.endswith("--vllm-memory: goes unused when --vllm-kv-cache-gib sizes each model's KV cache")
 
 
 def test_the_vllm_backend_without_vllm_names_the_extra(tmp_path, capsys, tiny_qwen25vl):
